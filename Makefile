@@ -1,0 +1,39 @@
+# `make demo` and `make test` work on a fresh machine with nothing else done first.
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: demo test install data clean
+
+$(VPY):
+	$(PY) -m venv $(VENV)
+
+# torch is pinned to the CPU wheel: any other torch spec pulls gigabytes of CUDA.
+$(STAMP): $(VPY) pyproject.toml
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q torch==2.13.0
+	$(VPY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST comes from Debian's package; without root/apt we fall back to the bundled digits.
+data:
+	@if [ -f $(FMNIST) ]; then echo "Fashion-MNIST found under /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
+	  && echo "installed dataset-fashion-mnist" \
+	  || echo "could not install dataset-fashion-mnist; the demo falls back to scikit-learn's digits"; \
+	else echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' (or set UNSURE_DATA); falling back to digits"; fi
+
+demo: install data
+	$(VENV)/bin/unsure demo
+
+test: install data
+	$(VPY) -m pytest -q -n 2 --dist loadfile tests
+
+clean:
+	rm -rf $(VENV) demo-report

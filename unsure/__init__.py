@@ -1,0 +1,32 @@
+"""unsure: explain where a Bayesian deep model's predictive uncertainty comes from.
+
+>>> import unsure
+>>> post = unsure.DeepEnsemble([net1, net2, net3])
+>>> res = unsure.attribute(post, x, method="ua-backprop", target="epistemic")
+>>> res.maps  # [B,H,W], sums to the epistemic uncertainty of each image
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import attribution as _attribution  # noqa: F401  (registers methods)
+from .attribution import Attribution, METHODS, attribute
+from .errors import DataError, UnsureError
+from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
+from .posteriors import POSTERIORS, DeepEnsemble, Posterior
+
+__version__ = "0.1.0"
+
+
+@torch.no_grad()
+def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """Total, aleatoric and epistemic uncertainty ``[B]`` of ``posterior`` on images ``x [B,C,H,W]``."""
+    from .attribution.base import as_posterior
+
+    z = as_posterior(posterior).sample_logits(x, generator)  # [S,B,K]
+    return {"total": total(z), "aleatoric": aleatoric(z), "epistemic": epistemic(z)}
+
+
+__all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "Posterior", "ClassScore",
+           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError"]

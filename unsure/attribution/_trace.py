@@ -1,0 +1,181 @@
+"""Layer recording and batched per-logit gradients, shared by FullGrad, UA-Backprop and others.
+
+``record_bias_layers`` hooks every layer that adds a bias (Conv, Linear, BatchNorm in eval mode)
+inside a draw's modules and records its output tensor ``h_l`` with its effective bias ``b_l``,
+separately for each member. With those, FullGrad's exact decomposition
+
+    f(x) = sum(grad_x f * x) + sum_l sum(grad_{h_l} f * b_l)
+
+holds for piecewise-linear networks (Srinivas & Fleuret 2019).
+
+``per_logit_gradients`` gives, for every member m, the gradients of all K logits with respect to
+the input (and the recorded layer outputs) in one batched backward pass per member
+(``torch.autograd.grad(..., is_grads_batched=True)``): no Python loop over classes.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..posteriors.base import Draw
+
+BIAS_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def effective_bias(module: nn.Module) -> Tensor | None:
+    """The bias a layer adds to its output, shaped to broadcast against it (channel axis 1).
+
+    Batch-norm in eval mode: ``beta - mu * gamma / sqrt(var + eps)`` (METHODS.md, FullGrad).
+    """
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if module.training and module.track_running_stats:
+            raise RuntimeError("FullGrad needs batch-norm in eval mode")
+        if module.running_mean is None:
+            return None
+        gamma = module.weight if module.affine else torch.ones_like(module.running_mean)
+        beta = module.bias if module.affine else torch.zeros_like(module.running_mean)
+        return beta - module.running_mean * gamma / torch.sqrt(module.running_var + module.eps)
+    bias = getattr(module, "bias", None)
+    return bias if isinstance(bias, Tensor) else None
+
+
+@dataclass
+class LayerRecord:
+    """One call of a bias layer: its output ``h`` and effective bias ``b`` (broadcast on dim 1)."""
+
+    module: nn.Module
+    output: Tensor
+    bias: Tensor
+
+    def bias_view(self) -> Tensor:
+        """``b`` reshaped to broadcast against ``h [B, C, *spatial]``."""
+        return self.bias.reshape(1, -1, *([1] * (self.output.ndim - 2)))
+
+    @property
+    def spatial(self) -> bool:
+        return self.output.ndim >= 4
+
+
+@dataclass
+class Recorder:
+    """Records per member: ``records[m]`` lists the bias-layer calls of member m in order."""
+
+    records: list[list[LayerRecord]] = field(default_factory=list)
+    member: int = 0
+
+    def add(self, rec: LayerRecord) -> None:
+        while len(self.records) <= self.member:
+            self.records.append([])
+        self.records[self.member].append(rec)
+
+
+@contextlib.contextmanager
+def no_inplace(modules: list[nn.Module]) -> Iterator[None]:
+    """Temporarily switch off ``inplace`` (e.g. ``nn.ReLU(inplace=True)``) so recorded layer
+    outputs are not overwritten before their gradient is taken. Always restored."""
+    changed = []
+    try:
+        for root in modules:
+            for mod in root.modules():
+                if getattr(mod, "inplace", False) is True:
+                    mod.inplace = False
+                    changed.append(mod)
+        yield
+    finally:
+        for mod in changed:
+            mod.inplace = True
+
+
+@contextlib.contextmanager
+def record_bias_layers(draw: Draw) -> Iterator[Recorder]:
+    """Hook every bias layer in ``draw.modules``; hooks are removed on exit, even on errors."""
+    rec = Recorder()
+    handles = []
+
+    def hook(module: nn.Module, _inp, out):
+        if not isinstance(out, Tensor):
+            return
+        b = effective_bias(module)
+        if b is not None:
+            rec.add(LayerRecord(module, out, b))
+
+    seen: set[int] = set()
+    try:
+        with no_inplace(draw.modules):
+            for root in draw.modules:
+                for mod in root.modules():
+                    if isinstance(mod, BIAS_LAYERS) and id(mod) not in seen:
+                        seen.add(id(mod))
+                        handles.append(mod.register_forward_hook(hook))
+            yield rec
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass
+class MemberGradients:
+    """Gradients of all K logits of one member.
+
+    Attributes
+    ----------
+    logits : ``[B, K]`` (detached)
+    input_grad : ``[K, B, C, H, W]``, ``d z_j / d x`` for each logit j
+    layers : recorded bias layers of this member (empty unless requested)
+    layer_grads : ``[K, B, C_l, ...]`` per layer, ``d z_j / d h_l``
+    """
+
+    logits: Tensor
+    input_grad: Tensor
+    layers: list[LayerRecord]
+    layer_grads: list[Tensor]
+
+
+def _eye_cotangents(z: Tensor, classes: Tensor | None) -> Tensor:
+    """One-hot cotangents ``[J, B, K]`` selecting logit j for every image."""
+    B, K = z.shape
+    eye = torch.eye(K, dtype=z.dtype, device=z.device)
+    if classes is not None:
+        eye = eye[classes]
+    return eye[:, None, :].expand(eye.shape[0], B, K)  # [J,K] -> [J,B,K]
+
+
+def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
+                        classes: Tensor | None = None) -> list[MemberGradients]:
+    """For each member, the gradients of its logits w.r.t. ``x`` (and the bias layers' outputs).
+
+    Parameters
+    ----------
+    draw : a frozen posterior draw with S members
+    x : ``[B, C, H, W]``
+    with_layers : also return ``d z_j / d h_l`` for every bias layer (FullGrad path)
+    classes : optional ``[J]`` subset of logits to differentiate (default: all K)
+
+    Returns
+    -------
+    list of S :class:`MemberGradients`, gradients stacked ``[J, B, ...]`` over the logits.
+    """
+    x = x.detach().requires_grad_(True)
+    out: list[MemberGradients] = []
+    ctx = record_bias_layers(draw) if with_layers else contextlib.nullcontext(Recorder())
+    with ctx as rec:
+        for m, member in enumerate(draw.members):
+            rec.member = m
+            with torch.enable_grad():
+                z = member(x)  # [B,K]
+                layers = rec.records[m] if with_layers and m < len(rec.records) else []
+                inputs = [x] + [r.output for r in layers]
+                grads = torch.autograd.grad(
+                    z, inputs, grad_outputs=_eye_cotangents(z, classes),
+                    is_grads_batched=True, allow_unused=True,
+                )
+            J = z.shape[-1] if classes is None else len(classes)
+            # allow_unused: a logit that does not depend on a layer (or on x) has zero gradient
+            grads = [torch.zeros((J, *i.shape), dtype=i.dtype, device=i.device) if g is None else g
+                     for g, i in zip(grads, inputs)]
+            out.append(MemberGradients(z.detach(), grads[0], layers, grads[1:]))
+    return out

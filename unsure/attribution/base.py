@@ -1,0 +1,155 @@
+"""The attribution interface: ``Method.attribute`` validates, chunks and formats; subclasses
+implement one private hook ``_attribute``.
+
+Every method explains a *target*, a callable ``[S,B,K] -> [B]`` (an uncertainty measure or a class
+score); none hard-codes one. Every call uses one frozen draw of the posterior, so stochastic
+posteriors (MC dropout, weight noise) are the same S members for every pass of the call.
+"""
+from __future__ import annotations
+
+import abc
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..errors import UnsureError
+from ..measures import resolve_target, target_name
+from ..measures.targets import Target
+from ..posteriors import DeepEnsemble, Draw, Posterior
+from ..registry import Registry
+from ..validate import check_images
+
+METHODS: Registry = Registry("method")
+
+
+@dataclass
+class Attribution:
+    """What every method returns.
+
+    Attributes
+    ----------
+    maps : ``[B, H, W]`` pixel attribution
+    raw : ``[B, C, H, W]`` per-channel attribution before the channel reduction, or ``None`` for
+        methods that have none (Grad-CAM, random)
+    meta : method, target, options and diagnostics (e.g. ``completeness_delta [B]``)
+    """
+
+    maps: Tensor
+    raw: Tensor | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.maps.shape[0]
+
+
+@dataclass
+class Context:
+    """Everything a method may need besides the images and the target."""
+
+    posterior: Posterior
+    draw: Draw
+    generator: torch.Generator | None = None
+
+
+def as_posterior(posterior: Posterior | Sequence[nn.Module] | nn.Module) -> Posterior:
+    """Accept a posterior, a list of modules (a deep ensemble) or one module (one member)."""
+    if isinstance(posterior, Posterior):
+        return posterior
+    if isinstance(posterior, nn.Module):
+        return DeepEnsemble([posterior])
+    if isinstance(posterior, (list, tuple)):
+        return DeepEnsemble(posterior)
+    raise UnsureError(f"expected a Posterior or a list of nn.Module, got {type(posterior).__name__}")
+
+
+def _cat_meta(chunks: list[dict]) -> dict:
+    """Join per-chunk metadata: tensors with a batch axis are concatenated, the rest kept."""
+    meta = dict(chunks[0])
+    for k, v in chunks[0].items():
+        if isinstance(v, Tensor) and v.ndim >= 1 and len(chunks) > 1:
+            meta[k] = torch.cat([c[k] for c in chunks], dim=0)
+    return meta
+
+
+class Method(abc.ABC):
+    """Base of all attribution methods.
+
+    Class attributes
+    ----------------
+    name : registry name
+    complete : the method claims ``sum(map) == f(x) - f(reference)``
+    """
+
+    name: ClassVar[str] = ""
+    complete: ClassVar[bool] = False
+
+    def attribute(self, posterior: Posterior | Sequence[nn.Module], x: Tensor,
+                  target: str | int | Target = "epistemic", *,
+                  generator: torch.Generator | None = None, batch_size: int | None = None,
+                  draw: Draw | None = None, progress: bool = False) -> Attribution:
+        """Explain ``target`` for images ``x [B,C,H,W]``; returns :class:`Attribution`.
+
+        Parameters
+        ----------
+        batch_size : images per chunk (default: all at once). Memory grows with it.
+        draw : reuse a frozen posterior draw (default: a fresh ``posterior.draw(generator)``)
+        """
+        posterior = as_posterior(posterior)
+        check_images(x)
+        tgt = resolve_target(target)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise UnsureError(f"batch_size must be a positive int, got {batch_size!r}")
+        x = x.to(posterior.device)
+        ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
+        bs = batch_size or x.shape[0]
+        starts = range(0, x.shape[0], bs)
+        parts = []
+        for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
+            parts.append(self._attribute(x[s:s + bs].detach(), tgt, ctx))
+        maps = torch.cat([p.maps.detach() for p in parts], 0)
+        raw = None if parts[0].raw is None else torch.cat([p.raw.detach() for p in parts], 0)
+        meta = {"method": self.name, "target": target_name(target), **self.options(),
+                **_cat_meta([p.meta for p in parts])}
+        return Attribution(maps, raw, meta)
+
+    @abc.abstractmethod
+    def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
+        """Attribute one chunk ``x [b,C,H,W]``; return maps ``[b,H,W]`` (and raw, meta)."""
+
+    def options(self) -> dict[str, Any]:
+        """The method's settings, recorded in every result's metadata."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")
+                and isinstance(v, (int, float, str, bool, type(None), tuple))}
+
+
+def make_method(name: str, **options) -> Method:
+    """Build a registered method, turning a bad option into a clear error."""
+    cls = METHODS.get(name)
+    try:
+        sig = inspect.signature(cls.__init__)
+        has_var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        if not has_var_kw:
+            unknown = set(options) - set(sig.parameters) - {"self"}
+            if unknown:
+                allowed = ", ".join(p for p in sig.parameters if p != "self") or "none"
+                raise UnsureError(f"method {name!r} has no option(s) {sorted(unknown)}; options: {allowed}")
+    except (TypeError, ValueError):
+        pass
+    return cls(**options)
+
+
+def attribute(posterior, x: Tensor, method: str = "ua-backprop", target="epistemic", *,
+              generator: torch.Generator | None = None, batch_size: int | None = None,
+              progress: bool = False, **options) -> Attribution:
+    """Explain where ``target`` (default: epistemic uncertainty) of ``posterior`` comes from in ``x``.
+
+    ``unsure.attribute(posterior, x, method="ua-backprop", target="epistemic")`` returns an
+    :class:`Attribution` with ``maps [B,H,W]``. ``method`` is any name of ``unsure methods``;
+    ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for UA-Backprop).
+    """
+    return make_method(method, **options).attribute(
+        posterior, x, target, generator=generator, batch_size=batch_size, progress=progress)

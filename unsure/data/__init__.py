@@ -1,0 +1,4 @@
+"""Data loading: ``load(spec, split) -> Data(x [N,C,H,W] in [0,1], y [N])``."""
+from .load import LOADERS, Data, load, normalise_images, num_classes, parse_spec
+
+__all__ = ["LOADERS", "Data", "load", "normalise_images", "num_classes", "parse_spec"]

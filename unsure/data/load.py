@@ -1,0 +1,149 @@
+"""``unsure.data.load(spec, split)``: float images in [0, 1] ``[N,C,H,W]`` and int64 labels ``[N]``.
+
+Specs: ``fashion-mnist`` (Debian's ``dataset-fashion-mnist`` or ``$UNSURE_DATA``), ``idx:DIR``,
+``cifar10:DIR``, ``cifar100:DIR``, ``svhn:DIR``, ``digits`` (scikit-learn's 8x8 set), ``npz:FILE``
+(arrays ``x`` and ``y``). Splits: ``train``, ``val`` (carved from train, seeded) and ``test``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+
+from ..errors import DataError, UnsureError
+from ..registry import Registry
+from .idx import load_idx_dir
+
+FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
+SPLITS = ("train", "val", "test")
+VAL_FRACTION = 1 / 12  # 5,000 of Fashion-MNIST's 60,000 training images
+
+# scheme -> loader(arg, part) with part in {"train", "test"}: (x float32 [N,C,H,W] in [0,1], y int64 [N])
+LOADERS: Registry = Registry("data scheme")
+
+
+class Data(NamedTuple):
+    x: torch.Tensor  # [N,C,H,W] float32 in [0,1]
+    y: torch.Tensor  # [N] int64
+
+
+def fashion_mnist_dir() -> Path:
+    env = os.environ.get("UNSURE_DATA")
+    candidates = [Path(env) / "fashion-mnist", Path(env)] if env else []
+    candidates += [Path(d) for d in FASHION_DIRS]
+    for d in candidates:
+        if (d / "train-images-idx3-ubyte.gz").is_file() or (d / "train-images-idx3-ubyte").is_file():
+            return d
+    raise DataError("Fashion-MNIST not found: install Debian's package (apt-get install "
+                    "dataset-fashion-mnist) or point UNSURE_DATA at a folder with its IDX files")
+
+
+def _from_uint8(x: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0)
+    return t[:, None] if t.ndim == 3 else t  # [N,H,W] -> [N,1,H,W]
+
+
+@LOADERS.register("fashion-mnist", "Fashion-MNIST (Debian dataset-fashion-mnist or $UNSURE_DATA)")
+def _fashion(arg: str, part: str):
+    x, y = load_idx_dir(fashion_mnist_dir(), part)
+    return _from_uint8(x), torch.from_numpy(y.astype(np.int64))
+
+
+@LOADERS.register("idx", "idx:DIR, MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)")
+def _idx(arg: str, part: str):
+    if not arg:
+        raise UnsureError("idx data needs a folder: idx:DIR")
+    x, y = load_idx_dir(arg, part)
+    return _from_uint8(x), torch.from_numpy(y.astype(np.int64))
+
+
+@LOADERS.register("digits", "scikit-learn's bundled 8x8 digits (1,797 images; 20% held out as test)")
+def _digits(arg: str, part: str):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]  # [N,8,8] -> [N,1,8,8]
+    y = torch.from_numpy(d.target.astype(np.int64))
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(1234))
+    n_test = len(y) // 5
+    idx = perm[:n_test] if part == "test" else perm[n_test:]
+    return x[idx], y[idx]
+
+
+@LOADERS.register("npz", "npz:FILE with arrays x [N,H,W] / [N,H,W,C] / [N,C,H,W] and y [N]")
+def _npz(arg: str, part: str):
+    path = Path(arg)
+    if not path.is_file():
+        raise DataError(f"missing data file {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            xk = f"x_{part}" if f"x_{part}" in keys else "x"
+            yk = f"y_{part}" if f"y_{part}" in keys else "y"
+            if xk not in keys or yk not in keys:
+                raise DataError(f"{path} must hold arrays 'x' and 'y' (or x_train/y_train, x_test/y_test); found {sorted(keys)}")
+            x, y = f[xk], f[yk]
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    return normalise_images(x, str(path)), torch.from_numpy(np.asarray(y).astype(np.int64).reshape(-1))
+
+
+def normalise_images(x: np.ndarray, where: str) -> torch.Tensor:
+    """Any of ``[N,H,W]``, ``[N,H,W,C]`` (C in 1, 3), ``[N,C,H,W]``; uint8 or float -> float in [0,1]."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)  # [N,H,W,C] -> [N,C,H,W]
+    if x.ndim != 4:
+        raise DataError(f"images in {where} must be [N,H,W], [N,H,W,C] or [N,C,H,W]; got {x.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(x)).float()
+    if x.dtype == np.uint8 or t.max() > 1.0:
+        t = t / 255.0
+    return t
+
+
+def _split_train_val(n: int, seed: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, int(round(n * val_fraction)))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    if not isinstance(spec, str) or not spec:
+        raise UnsureError(f"data spec must be a non-empty string, got {spec!r}")
+    scheme, _, arg = spec.partition(":")
+    LOADERS.get(scheme)  # raises with the list of schemes
+    return scheme.lower(), arg
+
+
+def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float = VAL_FRACTION,
+         limit: int | None = None) -> Data:
+    """Load a data set split as ``Data(x [N,C,H,W] float in [0,1], y [N] int64)``.
+
+    ``val`` is a seeded ``val_fraction`` of the training set and ``train`` is the rest, so the
+    two never overlap. ``limit`` keeps the first N images of the split.
+    """
+    if split not in SPLITS:
+        raise UnsureError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    scheme, arg = parse_spec(spec)
+    loader: Callable = LOADERS.get(scheme)
+    x, y = loader(arg, "test" if split == "test" else "train")
+    if split != "test":
+        tr, va = _split_train_val(len(y), seed, val_fraction)
+        idx = tr if split == "train" else va
+        x, y = x[idx], y[idx]
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if not torch.isfinite(x).all():
+        raise DataError(f"{spec} ({split}) contains NaN/inf pixel values")
+    return Data(x.contiguous(), y.contiguous())
+
+
+def num_classes(spec: str) -> int:
+    scheme, _ = parse_spec(spec)
+    return {"cifar100": 100}.get(scheme, 10) if scheme != "npz" and scheme != "idx" else \
+        int(load(spec, "train").y.max()) + 1

@@ -1,0 +1,91 @@
+"""What an attribution explains: a callable ``[S,B,K] -> [B]``.
+
+``resolve_target`` accepts a registered measure name (``"epistemic"``), a :class:`ClassScore`, an
+``int`` class index, or any callable with that signature.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import torch
+from torch import Tensor
+
+from ..errors import UnsureError
+from ..validate import check_logits
+
+Target = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """A class score as a target: mean over samples of the logit or probability of a class.
+
+    Parameters
+    ----------
+    cls : int or None
+        The class index; ``None`` explains the predicted class (argmax of the mean probability).
+    kind : "prob" or "logit"
+    """
+
+    cls: int | None = None
+    kind: str = "prob"
+
+    def __post_init__(self):
+        if self.kind not in ("prob", "logit"):
+            raise UnsureError(f"ClassScore kind must be 'prob' or 'logit', got {self.kind!r}")
+
+    def __call__(self, logits: Tensor) -> Tensor:
+        check_logits(logits)
+        S, B, K = logits.shape
+        score = torch.softmax(logits, -1) if self.kind == "prob" else logits
+        if self.cls is None:
+            with torch.no_grad():
+                idx = torch.softmax(logits, -1).mean(0).argmax(-1)  # [B]
+        else:
+            if not 0 <= self.cls < K:
+                raise UnsureError(f"class index {self.cls} out of range for K={K} classes")
+            idx = torch.full((B,), self.cls, dtype=torch.long, device=logits.device)
+        return score.mean(0).gather(-1, idx[:, None]).squeeze(-1)
+
+    @property
+    def __name__(self) -> str:  # for metadata
+        return f"class-{self.kind}[{'pred' if self.cls is None else self.cls}]"
+
+
+def resolve_target(target: Union[str, int, Target]) -> Target:
+    """Turn a name, class index or callable into a ``[S,B,K] -> [B]`` callable."""
+    from . import MEASURES
+
+    if isinstance(target, str):
+        if target.startswith("class"):
+            # "class" (predicted), "class:3", "logit:3", "class:pred"
+            return parse_class_target(target)
+        return MEASURES.get(target)
+    if isinstance(target, bool):
+        raise UnsureError("target must be a measure name, class index or callable, not a bool")
+    if isinstance(target, int):
+        return ClassScore(target)
+    if callable(target):
+        return target
+    raise UnsureError(f"target must be a measure name, class index or callable, got {type(target).__name__}")
+
+
+def parse_class_target(spec: str) -> ClassScore:
+    """``class`` / ``class:pred`` / ``class:3`` / ``class-logit:3`` -> :class:`ClassScore`."""
+    head, _, arg = spec.partition(":")
+    kind = "logit" if head == "class-logit" else "prob"
+    if head not in ("class", "class-logit"):
+        raise UnsureError(f"bad class target {spec!r}; use class, class:N or class-logit:N")
+    if arg in ("", "pred"):
+        return ClassScore(None, kind)
+    try:
+        return ClassScore(int(arg), kind)
+    except ValueError:
+        raise UnsureError(f"bad class index in target {spec!r}") from None
+
+
+def target_name(target) -> str:
+    if isinstance(target, str):
+        return target
+    return getattr(target, "__name__", type(target).__name__)

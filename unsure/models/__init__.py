@@ -1,0 +1,5 @@
+"""Model architectures, registered by name in ``ARCHS``."""
+from .registry import ARCHS
+from .paper_cnn import PaperCNN
+
+__all__ = ["ARCHS", "PaperCNN"]
