@@ -42,7 +42,7 @@ def fashion_mnist_dir() -> Path:
 
 
 def _from_uint8(x: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0)
+    t = torch.from_numpy(np.array(x, dtype=np.float32)).div_(255.0)
     return t[:, None] if t.ndim == 3 else t  # [N,H,W] -> [N,1,H,W]
 
 

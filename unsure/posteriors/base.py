@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +18,11 @@ from ..errors import UnsureError
 from ..registry import Registry
 from ..validate import check_images, check_logits
 
+if TYPE_CHECKING:
+    from ..training import TrainConfig
+
 Member = Callable[[Tensor], Tensor]  # x [B,C,H,W] -> logits [B,K], deterministic
+ModelFactory = Callable[[], nn.Module]  # builds a fresh network of the run's architecture
 
 POSTERIORS: Registry = Registry("posterior")
 
@@ -52,6 +56,7 @@ class Posterior(nn.Module, abc.ABC):
     """Base class. Subclasses implement :meth:`draw`; ``sample_logits`` validates its output."""
 
     name: ClassVar[str] = ""
+    train_info: dict
 
     @property
     @abc.abstractmethod
@@ -71,8 +76,24 @@ class Posterior(nn.Module, abc.ABC):
         return self.sample_logits(x)
 
     def config(self) -> dict:
-        """JSON-able settings needed to rebuild this posterior around saved weights."""
+        """JSON-able settings needed to rebuild this posterior's structure (before its weights
+        are loaded with ``load_state_dict``). Must include ``"posterior": self.name``."""
         return {"posterior": self.name}
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: dict, make_model: ModelFactory) -> "Posterior":
+        """Rebuild the structure saved by :meth:`config` (weights are loaded afterwards)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: "TrainConfig", *,
+            x_val: Tensor | None = None, y_val: Tensor | None = None,
+            generator: torch.Generator | None = None, **options) -> "Posterior":
+        """Train this posterior on ``(x [N,C,H,W], y [N])``; ``make_model()`` builds a fresh
+        network of the chosen architecture. ``options`` are posterior-specific (e.g.
+        ``members=5``); an unknown option raises :class:`UnsureError`. Training time per
+        member goes into ``self.train_info`` (a JSON-able dict)."""
 
     @property
     def device(self) -> torch.device:
