@@ -1,0 +1,4 @@
+"""``unsure bench``: benchmarks registered in ``BENCHES``."""
+from .base import BENCHES, Bench, common_arguments, environment, markdown_table, output_dir, write_outputs
+
+__all__ = ["BENCHES", "Bench", "common_arguments", "environment", "markdown_table", "output_dir", "write_outputs"]

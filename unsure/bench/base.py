@@ -1,0 +1,85 @@
+"""Benchmarks behind ``unsure bench NAME``: each registers a :class:`Bench` in ``BENCHES``.
+
+A bench adds its CLI arguments, runs, and writes its outputs (JSON, a markdown table, PNG plots)
+with :func:`write_outputs`. Outputs record the seeds and settings used.
+"""
+from __future__ import annotations
+
+import abc
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..registry import Registry
+
+BENCHES: Registry = Registry("benchmark")
+
+
+class Bench(abc.ABC):
+    """One benchmark. ``main(args)`` is called by the CLI."""
+
+    name: ClassVar[str] = ""
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        """Add the bench's own arguments; call ``common_arguments(p)`` for the shared ones."""
+        common_arguments(p)
+
+    @abc.abstractmethod
+    def main(self, args: argparse.Namespace) -> int:
+        """Run, write outputs, print a short summary; return the exit code."""
+
+
+def common_arguments(p: argparse.ArgumentParser, run: bool = True, data: bool = True) -> None:
+    if run:
+        p.add_argument("--run", required=True, help="run directory made by 'unsure train'")
+    if data:
+        p.add_argument("--data", default=None, help="data spec (default: the run's data)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output folder for JSON, markdown and PNG (default: bench-out/NAME)")
+    p.add_argument("--json", default=None, help="also write the results JSON to this file")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def environment() -> dict[str, Any]:
+    """Where a result was measured (recorded in every JSON)."""
+    env = {"torch": torch.__version__, "python": platform.python_version(),
+           "machine": platform.machine(), "threads": torch.get_num_threads(),
+           "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def output_dir(args: argparse.Namespace, name: str) -> Path:
+    out = Path(args.out or f"bench-out/{name}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
+                  markdown: str | None = None, json_path: str | None = None) -> Path:
+    """Write ``NAME.json`` = ``{"results": ..., "config": ..., "environment": ...}`` and ``NAME.md``."""
+    payload = {"results": results, "config": config, "environment": environment()}
+    text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    path = out / f"{name}.json"
+    path.write_text(text + "\n")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(text + "\n")
+    if markdown is not None:
+        (out / f"{name}.md").write_text(markdown)
+    return path
+
+
+def markdown_table(header: list[str], rows: list[list[Any]], floatfmt: str = ".3f") -> str:
+    def fmt(v):
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,127 @@
+"""Subcommands of ``unsure``. Each is a small object with ``name``, ``help``, ``add_arguments``
+and ``run``; ``COMMANDS`` lists them in help order."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import UnsureError
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsureError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UnsureError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+
+
+# ---- train ---------------------------------------------------------------------------------
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="data spec: fashion-mnist, digits, idx:DIR, cifar10:DIR, ...")
+    p.add_argument("--posterior", default="ensemble", help="posterior name (see 'unsure posteriors')")
+    p.add_argument("--arch", default="paper-cnn", help="architecture (see 'unsure archs')")
+    p.add_argument("--members", type=int, default=5, help="ensemble members (ensemble only)")
+    p.add_argument("--samples", type=int, default=None, help="posterior samples S (sampling posteriors)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..training.run import train_run
+
+    cfg = train_run(data=args.data, posterior=args.posterior, arch=args.arch, members=args.members,
+                    samples=args.samples, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    optimizer=args.optimizer, limit=args.limit, seed=args.seed,
+                    device=str(resolve_device(args.device)), out=args.out, force=args.force,
+                    progress=not args.no_progress)
+    m = cfg["metrics"]
+    print(f"saved {args.out}: test accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, ECE {m['ece']:.4f}")
+    return 0
+
+
+# ---- listings ------------------------------------------------------------------------------
+def _no_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _listing(registry_getter: Callable):
+    def run(args: argparse.Namespace) -> int:
+        print(registry_getter().table())
+        return 0
+    return run
+
+
+def _methods():
+    from ..attribution import METHODS
+    return METHODS
+
+
+def _measures():
+    from ..measures import MEASURES
+    return MEASURES
+
+
+def _posteriors():
+    from ..posteriors import POSTERIORS
+    return POSTERIORS
+
+
+def _archs():
+    from ..models import ARCHS
+    return ARCHS
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from ..bench import BENCHES
+
+    sub = p.add_subparsers(dest="bench", metavar="NAME")
+    sub.required = True
+    for entry in BENCHES:
+        bench = entry.obj()
+        sp = sub.add_parser(entry.name, help=entry.summary, description=entry.summary)
+        bench.add_arguments(sp)
+        sp.set_defaults(_bench=bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    return args._bench.main(args)
+
+
+COMMANDS: list[Command] = [
+    Command("train", "train a posterior and save it as a run directory", _train_args, _train),
+    Command("bench", "run a benchmark (see 'unsure bench -h')", _bench_args, _bench),
+    Command("methods", "list attribution methods", _no_args, _listing(_methods)),
+    Command("measures", "list uncertainty measures (attribution targets)", _no_args, _listing(_measures)),
+    Command("posteriors", "list posteriors", _no_args, _listing(_posteriors)),
+    Command("archs", "list architectures", _no_args, _listing(_archs)),
+]
+
+
+def register(cmd: Command) -> Command:
+    """Add a command (used by modules that provide demo / explain)."""
+    COMMANDS.append(cmd)
+    return cmd

@@ -1,0 +1,39 @@
+"""The ``unsure`` command line. Errors in the user's input print one line and exit with code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import UnsureError
+from . import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="unsure", description="Explain where a Bayesian deep model's uncertainty comes from.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for cmd in commands.COMMANDS:
+        sp = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(sp)
+        sp.set_defaults(_run=cmd.run)
+    return p
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args._run(args)
+    except UnsureError as e:
+        print(f"unsure: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unsure: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
