@@ -15,6 +15,7 @@ from .attribution import Attribution, METHODS, attribute
 from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
 from .posteriors import POSTERIORS, DeepEnsemble, Posterior
+from .run import load_run
 
 __version__ = "0.1.0"
 
@@ -29,4 +30,4 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
 
 
 __all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "Posterior", "ClassScore",
-           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError"]
+           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run"]

@@ -1,4 +1,6 @@
 """Attribution methods, registered by name in ``METHODS``; ``attribute()`` is the entry point."""
 from .base import METHODS, Attribution, Context, Method, attribute, make_method
+from . import ua_backprop  # noqa: F401,E402  (registers ua-backprop)
+from . import path_methods, expected_gradients  # noqa: F401,E402  (registers ig, blur-ig, guided-ig, idgi-*, expected-gradients)
 
 __all__ = ["METHODS", "Attribution", "Context", "Method", "attribute", "make_method"]

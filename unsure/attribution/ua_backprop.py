@@ -1,0 +1,226 @@
+"""UA-Backprop (Wang, Joshi, Wang & Ji, CVPR 2023), as restated in ``spec/UA_BACKPROP.md``.
+
+An entropy-based uncertainty ``U`` is a sum of per-probability terms ``a(p_k^m)`` (paper Eq. 4,
+``measures.decompose``). Step 2 moves each term onto the logits with softmax-normalised Jacobian
+coefficients (Eq. 5-8); step 3 spreads each logit's share over the pixels with a relevance
+distribution ``rtilde(z_j^m)`` that sums to 1 (Eq. 9-10). Hence ``sum(map) == U`` exactly
+(Eq. 11), whatever the temperatures, the path method or the variant.
+
+All K x S relevance maps come from one batched backward pass per member
+(``_trace.per_logit_gradients``); there is no Python loop over classes.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+from torch import Tensor
+
+from ..errors import UnsureError
+from ..measures import aleatoric, decompose, epistemic, total
+from ..posteriors import Draw
+from ._trace import per_logit_gradients
+from .base import METHODS, Attribution, Context, Method
+from .fullgrad_maps import fullgrad_map
+
+KINDS = {total: "total", aleatoric: "aleatoric", epistemic: "epistemic"}
+
+
+class Path(str, Enum):
+    """How a logit's relevance reaches the pixels (spec step 3)."""
+
+    FULLGRAD = "fullgrad"
+    GRAD = "grad"
+    INPUTGRAD = "inputgrad"
+    IG = "ig"
+
+
+class Variant(str, Enum):
+    """``paper``: exactly the spec. ``signed``: see :func:`logit_terms` and :func:`relevance`
+    (docs/ua-backprop-research.md has the evidence)."""
+
+    PAPER = "paper"
+    SIGNED = "signed"
+
+
+# ------------------------------------------------------------------ step 2: probabilities -> logits
+def logit_terms(logits: Tensor, a_p: Tensor, T1: float) -> Tensor:
+    """Paper Eq. 5-8: ``a(z_j^m) = sum_k w_kj a(p_k^m)``, ``w_kj = softmax_j(|J_kj| / T1)``.
+
+    Parameters
+    ----------
+    logits : ``[S, B, K]``
+    a_p : ``[S, B, K]`` per-probability terms of the uncertainty
+    T1 : temperature of the softmax over j
+
+    Returns
+    -------
+    ``[S, B, K]``; ``sum over (S, K)`` equals ``a_p``'s, because every row of ``w`` sums to 1.
+    """
+    p = torch.softmax(logits, dim=-1)
+    eye = torch.eye(p.shape[-1], dtype=p.dtype, device=p.device)
+    jac = p.unsqueeze(-1) * (eye - p.unsqueeze(-2))  # [S,B,K] -> [S,B,K(k),K(j)]
+    w = torch.softmax(jac.abs() / T1, dim=-1)  # rows k sum to 1 over j
+    return torch.einsum("sbkj,sbk->sbj", w, a_p)
+
+
+def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
+    """Keep, per image, the fewest logits ``(m, j)`` that carry ``keep`` of ``sum |a(z_j^m)|`` and
+    spread the dropped terms' sum over the kept ones in proportion to ``|a|`` (spec, Cost).
+
+    Returns ``(a_z' [S,B,K], kept [S,B,K] bool)``; ``a_z'`` is 0 where not kept and
+    ``a_z'.sum((0,2)) == a_z.sum((0,2))`` up to rounding.
+    """
+    S, B, K = a_z.shape
+    mag = a_z.abs().permute(1, 0, 2).reshape(B, S * K)  # [S,B,K] -> [B,S*K]
+    srt, order = mag.sort(dim=1, descending=True)
+    cum = srt.cumsum(1)
+    need = keep * cum[:, -1:]
+    # an entry is kept if the mass before it is still short of the target
+    kept_sorted = (cum - srt) < need
+    kept_sorted[:, 0] = True
+    kept = torch.zeros_like(kept_sorted).scatter(1, order, kept_sorted)
+    kept = kept.reshape(B, S, K).permute(1, 0, 2)  # [B,S*K] -> [S,B,K]
+    dropped = (a_z * ~kept).sum((0, 2))  # [S,B,K] -> [B]
+    kept_mag = (a_z.abs() * kept).sum((0, 2)).clamp_min(torch.finfo(a_z.dtype).tiny)  # [B]
+    share = a_z.abs() * kept / kept_mag[None, :, None]  # [S,B,K], sums to 1 per image
+    return a_z * kept + dropped[None, :, None] * share, kept
+
+
+# ------------------------------------------------------------------ step 3: logits -> pixels
+def _input_relevance(path: Path, draw: Draw, x: Tensor, classes: Tensor | None,
+                     reference: str, steps: int, signed: bool) -> tuple[Tensor, Tensor | None]:
+    """Relevance of each logit of a one-member ``draw`` on the pixels.
+
+    Returns ``(r [J,B,H,W], per_channel [J,B,C,H,W] or None)``; ``r >= 0`` unless ``signed``.
+    """
+    if path is Path.FULLGRAD:
+        (g,) = per_logit_gradients(draw, x, with_layers=True, classes=classes)
+        return fullgrad_map(g.input_grad, x, g.layers, g.layer_grads), None
+    if path is Path.IG:
+        rc = _integrated_gradients(draw, x, classes, reference, steps)
+    else:
+        (g,) = per_logit_gradients(draw, x, classes=classes)
+        rc = g.input_grad if path is Path.GRAD else g.input_grad * x.unsqueeze(0)
+    if not signed:
+        rc = rc.abs()
+    return rc.mean(2), rc  # [J,B,C,H,W] -> [J,B,H,W]
+
+
+def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, reference: str,
+                          steps: int, max_images: int = 512) -> Tensor:
+    """Per-logit IG with a black or white reference, midpoint Riemann sum: ``[J,B,C,H,W]``."""
+    ref = torch.zeros_like(x) if reference == "black" else torch.ones_like(x)
+    B = x.shape[0]
+    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
+    per = max(1, max_images // B)  # path points per batched backward
+    acc = None
+    for s in range(0, steps, per):
+        a = alphas[s:s + per]
+        pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
+        (g,) = per_logit_gradients(draw, pts.reshape(-1, *x.shape[1:]), classes=classes)  # [n*B,...]
+        gsum = g.input_grad.reshape(g.input_grad.shape[0], len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
+        acc = gsum if acc is None else acc + gsum
+    return acc / steps * (x - ref).unsqueeze(0)
+
+
+def pixel_distribution(r: Tensor, T2: float) -> Tensor:
+    """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
+
+    Dividing by ``max r`` **(decision)** makes ``T2`` mean the same for every path; an all-zero
+    ``r`` gives the uniform distribution.
+    """
+    J, B, H, W = r.shape
+    flat = r.reshape(J, B, H * W)  # [J,B,H,W] -> [J,B,HW]
+    scale = flat.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
+    return torch.softmax(flat / scale / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
+
+
+@METHODS.register("ua-backprop", "UA-Backprop (Wang et al. CVPR 2023): complete uncertainty maps "
+                                 "from per-probability terms, one batched backward per member")
+class UABackprop(Method):
+    """Uncertainty attribution by backpropagating the terms of an entropy decomposition.
+
+    Parameters
+    ----------
+    path : "fullgrad" (paper default), "grad", "inputgrad" or "ig" (spec step 3)
+    T1 : temperature of the Jacobian softmax (step 2)
+    T2 : temperature of the pixel softmax (step 3)
+    variant : "paper" (exactly the spec) or "signed" (see :class:`Variant`)
+    prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost)
+    reference : IG reference, "black" or "white"
+    steps : IG steps
+
+    Targets: "total", "aleatoric" or "epistemic" (it needs the per-probability decomposition).
+    ``meta``: ``uncertainty [B]``, ``completeness_delta [B]`` (= ``sum(map) - U``), ``kept_logits
+    [B]`` (logit terms per image that got a backward pass).
+    """
+
+    name = "ua-backprop"
+    complete = True
+
+    def __init__(self, path: str = "fullgrad", T1: float = 1.0, T2: float = 0.3,
+                 variant: str = "paper", prune: float | None = None, reference: str = "black",
+                 steps: int = 32):
+        try:
+            self.path = Path(path).value
+            self.variant = Variant(variant).value
+        except ValueError as e:
+            raise UnsureError(f"ua-backprop: {e}; paths: {[p.value for p in Path]}, "
+                              f"variants: {[v.value for v in Variant]}") from None
+        if not (T1 > 0 and T2 > 0):
+            raise UnsureError(f"ua-backprop temperatures must be > 0, got T1={T1}, T2={T2}")
+        if prune is not None and not 0 < prune <= 1:
+            raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
+        if reference not in ("black", "white"):
+            raise UnsureError(f"ua-backprop reference must be 'black' or 'white', got {reference!r}")
+        if not (isinstance(steps, int) and steps >= 1):
+            raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
+        self.T1, self.T2, self.prune = float(T1), float(T2), prune
+        self.reference, self.steps = reference, steps
+
+    def _attribute(self, x: Tensor, target, ctx: Context) -> Attribution:
+        kind = KINDS.get(target)
+        if kind is None:
+            raise UnsureError("ua-backprop explains 'total', 'aleatoric' or 'epistemic' uncertainty "
+                              f"(it needs their per-probability terms), not {getattr(target, '__name__', target)!r}")
+        draw, path = ctx.draw, Path(self.path)
+        signed = self.variant == Variant.SIGNED
+        with torch.no_grad():
+            z = draw(x)  # [S,B,K]
+            a_p = decompose(z, kind)  # [S,B,K], sums to U over (S,K)
+            a_z = logit_terms(z, a_p, self.T1)  # [S,B,K]
+            if signed:
+                a_z = _signed_member_terms(a_z)
+            kept = torch.ones_like(a_z, dtype=torch.bool)
+            if self.prune is not None:
+                a_z, kept = prune_terms(a_z, self.prune)
+        B, C, H, W = x.shape
+        maps = x.new_zeros(B, H, W)
+        raw = x.new_zeros(B, C, H, W) if path is not Path.FULLGRAD else None
+        for m in range(len(draw)):
+            # one member at a time: its own (pruned) logits, one batched backward
+            sub = Draw([draw.members[m]], draw.modules)
+            classes = None if self.prune is None else kept[m].any(0).nonzero().squeeze(1)
+            if classes is not None and classes.numel() == 0:
+                continue
+            r, rc = _input_relevance(path, sub, x, classes, self.reference, self.steps, signed)
+            with torch.no_grad():
+                rt = pixel_distribution(r.detach(), self.T2)  # [J,B,H,W], sums to 1 per (j,b)
+                w = a_z[m] if classes is None else a_z[m][:, classes]  # [B,K] -> [B,J]
+                maps += torch.einsum("bj,jbhw->bhw", w, rt)
+                if raw is not None:
+                    rc = rc.detach().abs()
+                    share = rc / rc.sum(2, keepdim=True).clamp_min(torch.finfo(rc.dtype).tiny)
+                    share = torch.where(rc.sum(2, keepdim=True) > 0, share, torch.full_like(share, 1 / C))
+                    raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, share)
+        with torch.no_grad():
+            U = target(z)
+        meta = {"uncertainty": U, "completeness_delta": maps.sum((1, 2)) - U,
+                "kept_logits": kept.sum((0, 2))}
+        return Attribution(maps, raw, meta)
+
+
+def _signed_member_terms(a_z: Tensor) -> Tensor:
+    """Placeholder replaced by the research result (see docs/ua-backprop-research.md)."""
+    return a_z
