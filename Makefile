@@ -33,7 +33,8 @@ demo: install data
 	$(VENV)/bin/unsure demo
 
 test: install data
-	$(VPY) -m pytest -q -n 2 --dist loadfile tests
+	# one thread per worker: two workers on two cores, no oversubscription
+	OMP_NUM_THREADS=1 $(VPY) -m pytest -q -n 2 --dist loadfile tests
 
 clean:
 	rm -rf $(VENV) demo-report

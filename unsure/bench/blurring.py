@@ -1,0 +1,102 @@
+"""``unsure bench blurring``: the blurring test (paper Sec. 5.2.1) for several methods in one run.
+
+Writes ``blurring.json`` = ``{"results": {METHOD: {"0.02": {"murr", "auc"}, ...}}, "config": ...}``,
+``blurring.md`` and ``blurring.png`` (median URR curves).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from ..attribution import make_method
+from ..data import load
+from ..metrics.blurring import blurring_test
+from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
+from .common import MethodSpec, most_uncertain, parse_floats, parse_methods, run_posterior
+
+
+def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float],
+                       seed: int = 0, batch_size: int = 25, progress: bool = True):
+    """Attribute the epistemic uncertainty of ``x`` with every method and run the blurring test.
+
+    Returns ``(results, curves, seconds)``: ``results[label][str(fraction)] = {"murr", "auc"}``,
+    ``curves[label][str(fraction)]`` the median URR curve, ``seconds[label]`` per image.
+    """
+    draw = posterior.draw(torch.Generator().manual_seed(seed))
+    results, curves, seconds = {}, {}, {}
+    for spec in tqdm(methods, desc="methods", disable=not progress):
+        method = make_method(spec.name, **spec.options)
+        t0 = time.perf_counter()
+        att = method.attribute(posterior, x, "epistemic", draw=draw, batch_size=batch_size,
+                               generator=torch.Generator().manual_seed(seed))
+        seconds[spec.label] = (time.perf_counter() - t0) / len(x)
+        results[spec.label], curves[spec.label] = {}, {}
+        for f in fractions:
+            r = blurring_test(posterior, x, att.maps, fraction=f, draw=draw,
+                              generator=torch.Generator().manual_seed(seed))
+            results[spec.label][str(f)] = {"murr": r.murr, "auc": r.auc, "n_max": r.n_max}
+            curves[spec.label][str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
+    return results, curves, seconds
+
+
+def plot_curves(curves: dict, fractions: list[float], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(fractions), figsize=(5 * len(fractions), 3.8), squeeze=False)
+    for ax, f in zip(axes[0], fractions):
+        for label, by_f in curves.items():
+            c = by_f[str(f)]
+            ax.plot([i / (len(c) - 1) for i in range(len(c))], c, label=label)
+        ax.set_title(f"blurring test, top {f:.0%} pixels")
+        ax.set_xlabel("share of pixels blurred (n / n_max)")
+        ax.set_ylabel("median uncertainty reduction rate (URR)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@BENCHES.register("blurring", "blurring test: MURR / AUC-URR of epistemic maps (paper Sec. 5.2.1)")
+class BlurringBench(Bench):
+    name = "blurring"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        common_arguments(p)
+        p.add_argument("--methods", default="ua-backprop,grad,inputgrad,random",
+                       help="comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
+        p.add_argument("--top", type=int, default=100, help="the N most epistemically uncertain images")
+        p.add_argument("--split", default="test", choices=["test", "val"])
+        p.add_argument("--fractions", default="0.02,0.05")
+        p.add_argument("--batch-size", type=int, default=25)
+
+    def main(self, args: argparse.Namespace) -> int:
+        post, data = run_posterior(args)
+        methods = parse_methods(args.methods)
+        fractions = parse_floats(args.fractions, "fractions")
+        d = load(data, args.split)
+        draw = post.draw(torch.Generator().manual_seed(args.seed))
+        idx = most_uncertain(draw, d.x, args.top)
+        x = d.x[idx].to(post.device)
+        results, curves, seconds = blurring_benchmark(post, x, methods, fractions, args.seed,
+                                                      args.batch_size, not args.no_progress)
+        out = output_dir(args, "blurring")
+        config = {"run": args.run, "data": data, "split": args.split, "top": len(idx),
+                  "fractions": fractions, "methods": [m.label for m in methods], "seed": args.seed,
+                  "seconds_per_image": seconds, "device": str(post.device)}
+        rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")]
+                for m in results]
+        header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
+        md = (f"Blurring test on {data} ({args.split}), the {len(idx)} most epistemically uncertain "
+              f"images; medians over images.\n\n" + markdown_table(header, rows))
+        write_outputs(out, "blurring", results, config, md, args.json)
+        plot_curves(curves, fractions, out / "blurring.png")
+        print(md)
+        print(f"wrote {out}/blurring.json, blurring.md, blurring.png")
+        return 0
