@@ -70,7 +70,7 @@ def main(argv=None):
         tm = time.time() - t
         gen = torch.Generator().manual_seed(a.seed)
         order = pixel_order(maps, gen)
-        u = blurred_uncertainty(draw, x, order, nmax, sigmas)
+        u = blurred_uncertainty(draw, x, order, nmax, sigmas, batch_size=512)
         row = {"config": cfg, "map_s": round(tm, 2)}
         for f in fracs:
             r = summarise(u[:, :n_pixels(f, 28, 28)], u0, f)

@@ -131,14 +131,13 @@ def make_method(name: str, **options) -> Method:
     cls = METHODS.get(name)
     try:
         sig = inspect.signature(cls.__init__)
-        has_var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        if not has_var_kw:
-            unknown = set(options) - set(sig.parameters) - {"self"}
-            if unknown:
-                allowed = ", ".join(p for p in sig.parameters if p != "self") or "none"
-                raise UnsureError(f"method {name!r} has no option(s) {sorted(unknown)}; options: {allowed}")
-    except (TypeError, ValueError):
-        pass
+    except (TypeError, ValueError):  # no introspectable signature: let the constructor decide
+        sig = None
+    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        unknown = set(options) - set(sig.parameters) - {"self"}
+        if unknown:
+            allowed = ", ".join(p for p in sig.parameters if p != "self") or "none"
+            raise UnsureError(f"method {name!r} has no option(s) {sorted(unknown)}; options: {allowed}")
     return cls(**options)
 
 

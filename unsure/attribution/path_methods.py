@@ -11,6 +11,7 @@ default, so ``sum(maps) = sum(raw)`` keeps completeness. ``absolute=True`` gives
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -111,9 +112,9 @@ class PathMethod(Method):
         if not (isinstance(self.internal_batch, int) and self.internal_batch >= 1):
             raise UnsureError(f"internal_batch must be a positive int, got {self.internal_batch!r}")
 
+    @abc.abstractmethod
     def make_path(self, reference: Tensor | None) -> Path:
         """The path for images whose references (if the path has one) are ``reference [B,C,H,W]``."""
-        raise NotImplementedError
 
     def resolve_reference(self, x: Tensor, ctx: Context) -> Tensor | None:
         """Resolve the reference once per call, so ``steps="auto"`` reruns use the same one."""

@@ -171,7 +171,8 @@ class GuidedPath(Path):
     ``torch.kthvalue`` on ``[B, C*H*W]``: no Python loop over images.
 
     The gradient at node ``t`` multiplies the whole move of step ``t`` (left Riemann sum). The last
-    node is set to ``x`` exactly (the final move ends at ``x`` up to rounding).
+    node is set to ``x`` exactly (the final move ends at ``x`` up to rounding). Nodes come one at a
+    time whatever ``chunk`` is: each needs the gradient at the one before.
 
     Parameters
     ----------

@@ -1,0 +1,198 @@
+"""Blurring test (METHODS.md) against loop references and a model with a known answer."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from unsure.metrics import blurring_test
+from unsure.metrics._blur import gaussian_blur
+from unsure.metrics.blurring import SIGMAS, n_pixels, pixel_order, summarise
+from unsure.models.paper_cnn import PaperCNN
+from unsure.posteriors import DeepEnsemble
+
+
+# ----------------------------------------------------------------------------- loop references
+def ref_blur(img, sigma):
+    """Gaussian blur of one ``[H,W]`` image with explicit loops and reflect indexing."""
+    H, W = img.shape
+
+    def kernel(n):
+        r = min(math.ceil(3 * sigma), n - 1)
+        k = [math.exp(-0.5 * (t / sigma) ** 2) for t in range(-r, r + 1)]
+        s = sum(k)
+        return r, [v / s for v in k]
+
+    def refl(i, n):  # torch 'reflect': -1 -> 1, n -> n-2
+        if i < 0:
+            return -i
+        if i >= n:
+            return 2 * (n - 1) - i
+        return i
+
+    rh, kh = kernel(H)
+    rw, kw = kernel(W)
+    rows = [[sum(kh[t + rh] * float(img[refl(i + t, H), j]) for t in range(-rh, rh + 1))
+             for j in range(W)] for i in range(H)]
+    return torch.tensor([[sum(kw[t + rw] * rows[i][refl(j + t, W)] for t in range(-rw, rw + 1))
+                          for j in range(W)] for i in range(H)], dtype=img.dtype)
+
+
+def ref_epistemic(logits):
+    """Mutual information with explicit loops; ``logits [S,K]`` of one image."""
+    ps = []
+    for z in logits.tolist():
+        e = [math.exp(v) for v in z]
+        ps.append([v / sum(e) for v in e])
+    S, K = len(ps), len(ps[0])
+    pbar = [sum(p[k] for p in ps) / S for k in range(K)]
+    H = lambda p: -sum(v * math.log(v) for v in p if v > 0)  # noqa: E731
+    return H(pbar) - sum(H(p) for p in ps) / S
+
+
+def ref_curve(nets, x, order, n_max, sigmas):
+    """``c_0..c_{n_max}`` for every image, one image and one blurred copy at a time."""
+    curves = []
+    for b in range(x.shape[0]):
+        img = x[b, 0]
+        blurred = [ref_blur(img, s) for s in sigmas]
+        with torch.no_grad():
+            u0 = ref_epistemic(torch.stack([n(x[b:b + 1])[0] for n in nets]))
+        c = [1.0]
+        for n in range(1, n_max + 1):
+            best = math.inf
+            for bl in blurred:
+                xn = img.clone()
+                for idx in order[b, :n].tolist():
+                    xn[idx // img.shape[1], idx % img.shape[1]] = bl[idx // img.shape[1], idx % img.shape[1]]
+                with torch.no_grad():
+                    u = ref_epistemic(torch.stack([m(xn[None, None])[0] for m in nets]))
+                best = min(best, u)
+            c.append(min(c[-1], best / u0))
+        curves.append(c)
+    return torch.tensor(curves, dtype=torch.float64)
+
+
+# ----------------------------------------------------------------------------- blur
+@pytest.mark.parametrize("shape", [(8, 8), (8, 6)])
+def test_blur_matches_loops(shape):
+    x = torch.rand(2, 1, *shape, dtype=torch.float64)
+    sigmas = [0.2, 0.7, 1.5, 20.0]  # 20 has a radius clipped to the image
+    got = gaussian_blur(x, sigmas)
+    assert got.shape == (len(sigmas), 2, 1, *shape)
+    for g, s in enumerate(sigmas):
+        for b in range(2):
+            assert torch.allclose(got[g, b, 0], ref_blur(x[b, 0], s), atol=1e-12)
+
+
+def test_blur_keeps_constants_and_channels():
+    x = torch.full((1, 3, 7, 9), 0.3, dtype=torch.float64)
+    x[0, 1] = 0.8
+    out = gaussian_blur(x, [0.5, 4.0])
+    assert torch.allclose(out, x.expand(2, -1, -1, -1, -1), atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- ordering
+def test_pixel_order_descending_and_seeded_ties():
+    maps = torch.tensor([[[0.1, 0.9], [0.5, 0.3]]])
+    assert pixel_order(maps).tolist() == [[1, 2, 3, 0]]
+    flat = torch.zeros(1, 4, 4)
+    flat[0, 0, 0] = 1.0
+    o1 = pixel_order(flat, torch.Generator().manual_seed(1))
+    o2 = pixel_order(flat, torch.Generator().manual_seed(1))
+    assert torch.equal(o1, o2) and o1[0, 0] == 0
+    assert sorted(o1[0].tolist()) == list(range(16))
+    orders = {tuple(pixel_order(flat, torch.Generator().manual_seed(s))[0].tolist()) for s in range(5)}
+    assert len(orders) > 1  # ties really are shuffled
+
+
+def test_n_pixels():
+    assert n_pixels(0.02, 28, 28) == 16 and n_pixels(0.05, 28, 28) == 39 and n_pixels(0.001, 8, 8) == 1
+
+
+def test_summary_trapezoid():
+    u = torch.tensor([[0.5, 0.8, 0.25]], dtype=torch.float64)
+    r = summarise(u, torch.tensor([1.0], dtype=torch.float64), 0.1)
+    assert r.curves.tolist() == [[1.0, 0.5, 0.5, 0.25]]
+    assert r.murr == pytest.approx(0.75)
+    assert r.auc == pytest.approx(((1 + 0.5) + (0.5 + 0.5) + (0.5 + 0.25)) / 2 / 3)
+
+
+# ----------------------------------------------------------------------------- whole test
+def test_curve_matches_loop_reference():
+    nets = [PaperCNN(1, 3, 8).double().eval() for _ in range(3)]
+    with torch.no_grad():
+        for n in nets:
+            for p in n.parameters():
+                p.mul_(3.0)
+    post = DeepEnsemble(nets)
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    maps = torch.rand(3, 8, 8, dtype=torch.float64)  # no ties
+    sigmas = [0.4, 1.0, 3.0]
+    res = blurring_test(post, x, maps, fraction=5 / 64, sigmas=sigmas, batch_size=7)
+    order = maps.reshape(3, -1).argsort(1, descending=True)
+    want = ref_curve(nets, x, order, 5, sigmas)
+    assert res.curves.shape == (3, 6)
+    assert torch.allclose(res.curves, want, rtol=1e-9, atol=1e-12)
+    assert res.murr == pytest.approx(float((1 - want[:, -1]).median()))
+
+
+class RegionVote(nn.Module):
+    """Two-class logits ``[s * v, 0]`` with ``v`` the sum of the pixels in a region: U_e depends on
+    those pixels only, and two members with ``s = +4, -4`` disagree as soon as ``v > 0``."""
+
+    def __init__(self, region, s):
+        super().__init__()
+        self.register_buffer("region", region)
+        self.s = s
+
+    def forward(self, x):
+        v = (x * self.region).sum((1, 2, 3))
+        return torch.stack([self.s * v, torch.zeros_like(v)], -1)
+
+
+def test_known_answer_perfect_random_inverted():
+    region = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    region[..., 3:5, 3:5] = 1.0
+    post = DeepEnsemble([RegionVote(region, 4.0), RegionVote(region, -4.0)])
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.float64)
+    x[:, :, 3:5, 3:5] = 0.25  # v = 1 -> strong disagreement
+    x[:, :, 0, 0] = 1.0  # a bright pixel the model ignores
+    perfect = region[:, 0].expand(4, -1, -1).clone()
+    inverted = 1 - perfect
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    frac = 4 / 64
+    good = blurring_test(post, x, perfect, fraction=frac, generator=gen())
+    bad = blurring_test(post, x, inverted, fraction=frac, generator=gen())
+    rnd = blurring_test(post, x, torch.rand(4, 8, 8, generator=gen(), dtype=torch.float64),
+                        fraction=frac, generator=gen())
+    # blurring the 4 region pixels at a large sigma leaves v ~ 4 * image mean: U_e falls by > 90%
+    assert good.murr > 0.9 and good.auc < 0.7
+    # pixels outside the region change nothing
+    assert bad.murr == 0.0 and bad.auc == 1.0
+    assert rnd.murr < good.murr and rnd.auc > good.auc
+    # the analytic value for the perfect map: v_n = best blurred region sum
+    blurred = gaussian_blur(x, SIGMAS)  # [G,B,C,H,W]
+    v = (blurred * region).sum((2, 3, 4)).amin(0)  # [B]
+    z = torch.stack([torch.stack([4 * v, 0 * v], -1), torch.stack([-4 * v, 0 * v], -1)])
+    from unsure.measures import epistemic
+
+    u0 = epistemic(torch.tensor([[[4.0, 0.0]], [[-4.0, 0.0]]], dtype=torch.float64))
+    assert good.murr == pytest.approx(float(1 - epistemic(z)[0] / u0[0]), rel=1e-9)
+
+
+def test_uses_one_draw_and_validates():
+    post = DeepEnsemble([PaperCNN(1, 3, 8).double().eval() for _ in range(2)])
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    from unsure.errors import UnsureError
+
+    with pytest.raises(UnsureError):
+        blurring_test(post, x, torch.rand(2, 8, 7))
+    with pytest.raises(UnsureError):
+        blurring_test(post, x, torch.rand(2, 8, 8), fraction=0.0)
+    d = post.draw()
+    r1 = blurring_test(post, x, torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0)),
+                       sigmas=[1.0], draw=d)
+    assert r1.curves.shape == (2, n_pixels(0.02, 8, 8) + 1)
