@@ -33,6 +33,14 @@ demo: install data
 	$(VENV)/bin/unsure demo
 
 test: install data
+	@# the report's browser tests need Chromium: Debian's package when we can (root + apt-get), else they skip
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the report's browser tests (about a minute)"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) \
+	  || echo "could not install chromium; the report's browser tests will be skipped"; \
+	else echo "chromium missing (not root or no apt-get): the report's browser tests will be skipped"; fi
 	# one thread per worker: two workers on two cores, no oversubscription
 	OMP_NUM_THREADS=1 $(VPY) -m pytest -q -n 2 --dist loadfile tests
 

@@ -137,6 +137,23 @@ def build(cfg, ctx, post):
         return (gU * delta).abs().mean(1)
     if name == "signed":  # positive part of the first-order contribution to U_e from ref to x
         return (gU * delta).mean(1)
+    if name == "class":  # class-level terms a_k = sum_m a(p_k^m) >= 0, each through its exact gradient
+        zr2 = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            ak = decompose(zr2, "epistemic").sum(0)  # [B,K]
+            eye = torch.eye(ak.shape[1], dtype=ak.dtype)[:, None, :].expand(-1, ak.shape[0], -1)  # [K,B,K]
+            (D,) = torch.autograd.grad(ak, zr2, grad_outputs=eye, is_grads_batched=True)  # [K(k),S,B,K(j)]
+        fld = torch.einsum("ksbj,sjbchw->kbchw", D, g) * delta.unsqueeze(0)  # [K,B,C,H,W]
+        r = fld.clamp_min(0).mean(2)  # [K,B,H,W]
+        rt = pixel_distribution(r, T2, floor=False)
+        return torch.einsum("bk,kbhw->bhw", ak.detach(), rt)
+    if name == "mem":  # member level: each member's own signed first-order field, weighted by its share
+        a_p = decompose(z, "epistemic")
+        A = a_p.sum(-1)  # [S,B] member shares KL_m/M >= 0
+        c = torch.einsum("sbk,skbchw->sbchw", dUdz, g) * delta.unsqueeze(0)  # [S,B,C,H,W]
+        r = c.clamp_min(0).mean(2)  # [S,B,H,W]
+        rt = pixel_distribution(r, T2, floor=False)
+        return torch.einsum("sb,sbhw->bhw", A, rt)
     # UA-Backprop family from per-logit gradients
     a_p = decompose(z, "epistemic")  # [S,B,K]
     a_z = logit_terms(z, a_p, T1)  # [S,B,K]

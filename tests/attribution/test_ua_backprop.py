@@ -184,7 +184,7 @@ def _cheap_posteriors():
 def test_completeness_every_target_path_posterior(name, post, path, x):
     kw = {"steps": 3} if path == "ig" else {}
     for target in TARGETS:
-        for variant in ("paper", "signed"):
+        for variant in ("paper", "class"):
             res = unsure.attribute(post, x, method="ua-backprop", target=target, path=path,
                                    variant=variant, generator=torch.Generator().manual_seed(0), **kw)
             U = res.meta["uncertainty"]
@@ -232,9 +232,9 @@ def test_sensitivity_ignored_pixels(x, path):
     res = unsure.attribute(post, x, method="ua-backprop", target="total", path=path, T2=0.01, **kw)
     U = res.meta["uncertainty"]
     assert (res.maps[:, :3, :3].abs() <= 1e-15 * U[:, None, None]).all()
-    # signed variant: exactly 0 at any T2
+    # class variant: exactly 0 at any T2
     res = unsure.attribute(post, x, method="ua-backprop", target="epistemic", path=path,
-                           variant="signed", T2=1.0, **kw)
+                           variant="class", T2=1.0, **kw)
     assert (res.maps[:, :3, :3] == 0).all()
     assert (res.maps[:, 3:, 3:].abs() > 0).any()
 
@@ -275,7 +275,7 @@ def test_implementation_invariance(x, path):
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("variant", ["paper", "signed"])
+@pytest.mark.parametrize("variant", ["paper", "class"])
 def test_one_member_epistemic_is_zero(x, path, variant):
     post = DeepEnsemble([make_net()])
     kw = {"steps": 2} if path == "ig" else {}
@@ -286,9 +286,9 @@ def test_one_member_epistemic_is_zero(x, path, variant):
 
 @pytest.mark.parametrize("path", ["fullgrad", "inputgrad"])
 def test_batch_equals_single(ens, x, path):
-    full = unsure.attribute(ens, x, method="ua-backprop", path=path, variant="signed")
+    full = unsure.attribute(ens, x, method="ua-backprop", path=path, variant="class")
     for i in (0, 3):
-        one = unsure.attribute(ens, x[i:i + 1], method="ua-backprop", path=path, variant="signed")
+        one = unsure.attribute(ens, x[i:i + 1], method="ua-backprop", path=path, variant="class")
         assert torch.allclose(full.maps[i], one.maps[0], rtol=1e-10, atol=1e-14)
     chunked = unsure.attribute(ens, x, method="ua-backprop", path=path, batch_size=2)
     plain = unsure.attribute(ens, x, method="ua-backprop", path=path)
@@ -314,9 +314,42 @@ def test_bad_target_and_options(ens, x):
         unsure.attribute(ens, x, method="ua-backprop", T1=0)
     with pytest.raises(UnsureError, match="prune"):
         unsure.attribute(ens, x, method="ua-backprop", prune=1.5)
+    with pytest.raises(UnsureError, match="prune"):
+        unsure.attribute(ens, x, method="ua-backprop", variant="class", prune=0.9)
 
 
 def test_hooks_removed(ens, x):
     unsure.attribute(ens, x, method="ua-backprop", path="fullgrad")
     for m in ens.modules():
         assert not m._forward_hooks
+
+
+def ref_class_map(nets, x, kind, T2):
+    """Variant ``class`` with loops: a_k = sum_m a(p_k^m) and relu(d a_k/dx * x), one backward per
+    image and class through all members."""
+    maps = torch.zeros(x.shape[0], *x.shape[-2:], dtype=x.dtype)
+    for b in range(x.shape[0]):
+        xb = x[b:b + 1].clone().requires_grad_(True)
+        z = torch.stack([n(xb)[0] for n in nets])  # [S,K]
+        p = torch.softmax(z, -1)
+        pbar = p.mean(0)
+        for k in range(z.shape[1]):
+            if kind == "epistemic":
+                ak = sum(p[m, k] * (torch.log(p[m, k]) - torch.log(pbar[k])) for m in range(len(nets))) / len(nets)
+            else:
+                ak = -pbar[k] * torch.log(pbar[k])
+            (g,) = torch.autograd.grad(ak, xb, retain_graph=True)
+            r = (g * xb).clamp_min(0).mean(1)[0].detach()
+            if r.max() <= 0:
+                r = (g * xb).abs().mean(1)[0].detach()
+            e = torch.exp(r / r.max() / T2) - 1
+            maps[b] += ak.detach() * e / e.sum()
+    return maps
+
+
+@pytest.mark.parametrize("kind", ["epistemic", "total"])
+def test_class_variant_matches_loop_reference(ens, x, kind):
+    got = unsure.attribute(ens, x, method="ua-backprop", target=kind, path="inputgrad",
+                           variant="class", T2=0.7)
+    want = ref_class_map(list(ens.members), x, kind, 0.7)
+    assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()

@@ -2,5 +2,6 @@
 from .base import METHODS, Attribution, Context, Method, attribute, make_method
 from . import ua_backprop  # noqa: F401,E402  (registers ua-backprop)
 from . import path_methods, expected_gradients  # noqa: F401,E402  (registers ig, blur-ig, guided-ig, idgi-*, expected-gradients)
+from . import clue  # noqa: F401,E402  (registers clue, delta-clue)
 
 __all__ = ["METHODS", "Attribution", "Context", "Method", "attribute", "make_method"]

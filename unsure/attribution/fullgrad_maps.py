@@ -39,7 +39,7 @@ def psi(t: Tensor, start_dim: int) -> Tensor:
 
 
 def fullgrad_map(input_grad: Tensor, x: Tensor, layers: Sequence[LayerRecord],
-                 layer_grads: Sequence[Tensor]) -> Tensor:
+                 layer_grads: Sequence[Tensor], directed: bool = False) -> Tensor:
     """FullGrad maps of J scalars at once.
 
     Parameters
@@ -48,23 +48,37 @@ def fullgrad_map(input_grad: Tensor, x: Tensor, layers: Sequence[LayerRecord],
     x : ``[B, C, H, W]``
     layers : the recorded bias layers (``_trace.LayerRecord``) of the network that produced them
     layer_grads : ``[J, B, C_l, ...]`` per layer, gradient of each scalar w.r.t. ``h_l``
+    directed : use ``relu(T)`` (the part that raises the scalar) instead of FullGrad's ``|T|``
 
     Returns
     -------
     ``[J, B, H, W]`` non-negative maps (not normalised to any total).
     """
     J, B, C, H, W = input_grad.shape
-    out = psi(input_grad * x.unsqueeze(0), start_dim=2).sum(2)  # [J,B,C,H,W] -> [J,B,H,W]
+    t = input_grad * x.unsqueeze(0)
+    out = psi(t.clamp_min(0) if directed else t, start_dim=2).sum(2)  # [J,B,C,H,W] -> [J,B,H,W]
+    return out + bias_term_map(layers, layer_grads, (H, W), directed)
+
+
+def bias_term_map(layers: Sequence[LayerRecord], layer_grads: Sequence[Tensor],
+                  size: tuple[int, int], directed: bool = False) -> Tensor | float:
+    """Sum over spatial bias layers of ``Up(psi(grad_{h_l} f * b_l))`` summed over channels.
+
+    ``layer_grads`` are ``[J, B, C_l, h, w]``; returns ``[J, B, H, W]`` (0.0 if no spatial layer).
+    """
+    out: Tensor | float = 0.0
     for rec, g in zip(layers, layer_grads):
         if not rec.spatial:
             continue  # linear layers: completeness only
+        J, B = g.shape[:2]
         bias = rec.bias_view().to(g.dtype).unsqueeze(0)  # [1,C_l,1,1] -> [1,1,C_l,1,1]
-        term = psi(g * bias, start_dim=2).sum(2)  # [J,B,C_l,h,w] -> [J,B,h,w]
+        t = g * bias
+        term = psi(t.clamp_min(0) if directed else t, start_dim=2).sum(2)  # [J,B,C_l,h,w] -> [J,B,h,w]
         # bilinear upsampling is linear, so summing channels before upsampling gives the same map
         # as upsampling every channel (FullGrad's order) at 1/C_l of the cost
-        up = F.interpolate(term.reshape(J * B, 1, *term.shape[2:]), size=(H, W), mode="bilinear",
+        up = F.interpolate(term.reshape(J * B, 1, *term.shape[2:]), size=size, mode="bilinear",
                            align_corners=True)  # [J,B,h,w] -> [J*B,1,H,W]
-        out = out + up.reshape(J, B, H, W)  # [J*B,1,H,W] -> [J,B,H,W]
+        out = out + up.reshape(J, B, *size)  # [J*B,1,H,W] -> [J,B,H,W]
     return out
 
 

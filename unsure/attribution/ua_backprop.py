@@ -21,7 +21,7 @@ from ..measures import aleatoric, decompose, epistemic, total
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
-from .fullgrad_maps import fullgrad_map
+from .fullgrad_maps import bias_term_map, psi
 
 KINDS = {total: "total", aleatoric: "aleatoric", epistemic: "epistemic"}
 
@@ -36,11 +36,22 @@ class Path(str, Enum):
 
 
 class Variant(str, Enum):
-    """``paper``: exactly the spec. ``signed``: see :func:`logit_terms` and :func:`relevance`
-    (docs/ua-backprop-research.md has the evidence)."""
+    """``paper``: exactly the spec.
+
+    ``class`` (ours; evidence in docs/ua-backprop-research.md), complete as well:
+
+    1. terms grouped by class over the members, ``a_k = sum_m a(p_k^m)``; each ``a_k >= 0`` for
+       total, aleatoric and epistemic uncertainty (for epistemic by the log-sum inequality), and
+       ``sum_k a_k = U`` (:func:`class_terms`);
+    2. each ``a_k`` reaches the pixels through its *exact* gradient, a signed combination of all
+       members' per-logit gradients (so members' and logits' common parts cancel, as they do in
+       ``dU/dx``), keeping the part that raises ``a_k``: ``relu(T)`` instead of ``|T|``;
+    3. floor-free pixel distribution ``rtilde ~ exp(r / max r / T2) - 1``: zero relevance gets
+       exactly zero. ``T1`` is not used.
+    """
 
     PAPER = "paper"
-    SIGNED = "signed"
+    CLASS = "class"
 
 
 # ------------------------------------------------------------------ step 2: probabilities -> logits
@@ -62,6 +73,21 @@ def logit_terms(logits: Tensor, a_p: Tensor, T1: float) -> Tensor:
     jac = p.unsqueeze(-1) * (eye - p.unsqueeze(-2))  # [S,B,K] -> [S,B,K(k),K(j)]
     w = torch.softmax(jac.abs() / T1, dim=-1)  # rows k sum to 1 over j
     return torch.einsum("sbkj,sbk->sbj", w, a_p)
+
+
+def class_terms(logits: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+    """Class-level terms ``a_k = sum_m a(p_k^m)`` and their logit Jacobian (variant ``class``).
+
+    Returns ``(a [B, K], D [K, S, B, K])`` with ``D[k, m, b, j] = d a_k(b) / d z_j^m(b)``, from one
+    batched backward over one-hot cotangents.
+    """
+    zr = logits.detach().requires_grad_(True)
+    with torch.enable_grad():
+        a = decompose(zr, kind).sum(0)  # [S,B,K] -> [B,K]
+        B, K = a.shape
+        eye = torch.eye(K, dtype=a.dtype, device=a.device)[:, None, :].expand(K, B, K)  # [K,B,K]
+        (D,) = torch.autograd.grad(a, zr, grad_outputs=eye, is_grads_batched=True)  # [K,S,B,K]
+    return a.detach(), D
 
 
 def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
@@ -88,22 +114,28 @@ def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
 
 
 # ------------------------------------------------------------------ step 3: logits -> pixels
-def _input_relevance(path: Path, draw: Draw, x: Tensor, classes: Tensor | None,
-                     reference: str, steps: int, signed: bool) -> tuple[Tensor, Tensor | None]:
-    """Relevance of each logit of a one-member ``draw`` on the pixels.
+def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, reference: str,
+                steps: int):
+    """Per-logit path terms of a one-member ``draw``: ``(T [J,B,C,H,W], layers, layer_grads)``.
 
-    Returns ``(r [J,B,H,W], per_channel [J,B,C,H,W] or None)``; ``r >= 0`` unless ``signed``.
+    ``T`` is ``grad``, ``grad * x`` (inputgrad and fullgrad) or the IG attribution; the bias
+    layers are recorded for the fullgrad path only.
     """
-    if path is Path.FULLGRAD:
-        (g,) = per_logit_gradients(draw, x, with_layers=True, classes=classes)
-        return fullgrad_map(g.input_grad, x, g.layers, g.layer_grads), None
     if path is Path.IG:
-        rc = _integrated_gradients(draw, x, classes, reference, steps)
-    else:
-        (g,) = per_logit_gradients(draw, x, classes=classes)
-        rc = g.input_grad if path is Path.GRAD else g.input_grad * x.unsqueeze(0)
-    if not signed:
-        rc = rc.abs()
+        return _integrated_gradients(draw, x, classes, reference, steps), [], []
+    (g,) = per_logit_gradients(draw, x, with_layers=path is Path.FULLGRAD, classes=classes)
+    t = g.input_grad if path is Path.GRAD else g.input_grad * x.unsqueeze(0)
+    return t, g.layers, g.layer_grads
+
+
+def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tuple[Tensor, Tensor | None]:
+    """Pixel relevance ``r [J,B,H,W] >= 0`` from path terms ``t [J,B,C,H,W]`` (spec step 3), and
+    the per-channel relevance ``[J,B,C,H,W]`` (``None`` for fullgrad)."""
+    H, W = t.shape[-2:]
+    if path is Path.FULLGRAD:  # t is grad * x; FullGrad's psi per layer
+        tt = t.clamp_min(0) if directed else t
+        return psi(tt, start_dim=2).sum(2) + bias_term_map(layers, layer_grads, (H, W), directed), None
+    rc = t.clamp_min(0) if directed else t.abs()
     return rc.mean(2), rc  # [J,B,C,H,W] -> [J,B,H,W]
 
 
@@ -124,16 +156,26 @@ def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, referen
     return acc / steps * (x - ref).unsqueeze(0)
 
 
-def pixel_distribution(r: Tensor, T2: float) -> Tensor:
+def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
     """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
 
     Dividing by ``max r`` **(decision)** makes ``T2`` mean the same for every path; an all-zero
-    ``r`` gives the uniform distribution.
+    ``r`` gives the uniform distribution. ``floor=False`` (variant ``class``) uses
+    ``exp(r / max r / T2) - 1`` instead, so zero relevance gets exactly zero.
     """
     J, B, H, W = r.shape
     flat = r.reshape(J, B, H * W)  # [J,B,H,W] -> [J,B,HW]
     scale = flat.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
-    return torch.softmax(flat / scale / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
+    v = flat / scale  # in [0, 1], max 1 unless r == 0
+    if floor:
+        return torch.softmax(v / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
+    # exp((v-1)/T2) - exp(-1/T2) = (exp(v/T2) - 1) * exp(-1/T2), without overflow
+    e = torch.exp((v - 1) / T2) - torch.exp(torch.tensor(-1 / T2, dtype=r.dtype))
+    e = e.clamp_min(0)
+    tot = e.sum(-1, keepdim=True)
+    out = torch.where(tot > 0, e / tot.clamp_min(torch.finfo(r.dtype).tiny),
+                      torch.full_like(e, 1 / (H * W)))
+    return out.reshape(J, B, H, W)  # [J,B,HW] -> [J,B,H,W]
 
 
 @METHODS.register("ua-backprop", "UA-Backprop (Wang et al. CVPR 2023): complete uncertainty maps "
@@ -146,7 +188,7 @@ class UABackprop(Method):
     path : "fullgrad" (paper default), "grad", "inputgrad" or "ig" (spec step 3)
     T1 : temperature of the Jacobian softmax (step 2)
     T2 : temperature of the pixel softmax (step 3)
-    variant : "paper" (exactly the spec) or "signed" (see :class:`Variant`)
+    variant : "paper" (exactly the spec) or "class" (see :class:`Variant`)
     prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost)
     reference : IG reference, "black" or "white"
     steps : IG steps
@@ -184,14 +226,21 @@ class UABackprop(Method):
         if kind is None:
             raise UnsureError("ua-backprop explains 'total', 'aleatoric' or 'epistemic' uncertainty "
                               f"(it needs their per-probability terms), not {getattr(target, '__name__', target)!r}")
-        draw, path = ctx.draw, Path(self.path)
-        signed = self.variant == Variant.SIGNED
         with torch.no_grad():
-            z = draw(x)  # [S,B,K]
-            a_p = decompose(z, kind)  # [S,B,K], sums to U over (S,K)
-            a_z = logit_terms(z, a_p, self.T1)  # [S,B,K]
-            if signed:
-                a_z = _signed_member_terms(a_z)
+            z = ctx.draw(x)  # [S,B,K]
+            U = target(z)  # [B]
+        if self.variant == Variant.CLASS:
+            maps, raw, kept = self._class_variant(x, z, kind, ctx.draw)
+        else:
+            maps, raw, kept = self._paper(x, z, kind, ctx.draw)
+        meta = {"uncertainty": U, "completeness_delta": maps.sum((1, 2)) - U, "kept_logits": kept}
+        return Attribution(maps, raw, meta)
+
+    def _paper(self, x: Tensor, z: Tensor, kind: str, draw: Draw):
+        """Spec steps 1-3: ``M = sum_{m,j} a(z_j^m) rtilde(z_j^m)``."""
+        path = Path(self.path)
+        with torch.no_grad():
+            a_z = logit_terms(z, decompose(z, kind), self.T1)  # [S,B,K]
             kept = torch.ones_like(a_z, dtype=torch.bool)
             if self.prune is not None:
                 a_z, kept = prune_terms(a_z, self.prune)
@@ -204,23 +253,48 @@ class UABackprop(Method):
             classes = None if self.prune is None else kept[m].any(0).nonzero().squeeze(1)
             if classes is not None and classes.numel() == 0:
                 continue
-            r, rc = _input_relevance(path, sub, x, classes, self.reference, self.steps, signed)
+            t, layers, lg = _path_terms(path, sub, x, classes, self.reference, self.steps)
             with torch.no_grad():
-                rt = pixel_distribution(r.detach(), self.T2)  # [J,B,H,W], sums to 1 per (j,b)
+                r, rc = _relevance(path, t.detach(), layers, [g.detach() for g in lg], False)
+                rt = pixel_distribution(r, self.T2)  # [J,B,H,W], sums to 1 per (j,b)
                 w = a_z[m] if classes is None else a_z[m][:, classes]  # [B,K] -> [B,J]
                 maps += torch.einsum("bj,jbhw->bhw", w, rt)
                 if raw is not None:
-                    rc = rc.detach().abs()
-                    share = rc / rc.sum(2, keepdim=True).clamp_min(torch.finfo(rc.dtype).tiny)
-                    share = torch.where(rc.sum(2, keepdim=True) > 0, share, torch.full_like(share, 1 / C))
-                    raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, share)
+                    raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
+        return maps, raw, kept.sum((0, 2))
+
+    def _class_variant(self, x: Tensor, z: Tensor, kind: str, draw: Draw):
+        """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
+        if self.prune is not None:
+            raise UnsureError("ua-backprop prune applies to variant 'paper' only")
+        path = Path(self.path)
+        a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
+        t_all, bias_maps = 0.0, 0.0
+        for m in range(len(draw)):
+            sub = Draw([draw.members[m]], draw.modules)
+            t, layers, lg = _path_terms(path, sub, x, None, self.reference, self.steps)
+            with torch.no_grad():
+                # chain rule through member m: d a_k / d(.) = sum_j D[k,m,:,j] d z_j^m / d(.)
+                t_all = t_all + torch.einsum("kbj,jbchw->kbchw", D[:, m], t.detach())
+                if path is Path.FULLGRAD:  # each member's own bias layers
+                    comb = [torch.einsum("kbj,jb...->kb...", D[:, m], g.detach()) for g in lg]
+                    bias_maps = bias_maps + bias_term_map(layers, comb, x.shape[-2:], directed=True)
         with torch.no_grad():
-            U = target(z)
-        meta = {"uncertainty": U, "completeness_delta": maps.sum((1, 2)) - U,
-                "kept_logits": kept.sum((0, 2))}
-        return Attribution(maps, raw, meta)
+            r, rc = _relevance(path, t_all, [], [], directed=True)
+            r = r + bias_maps if path is Path.FULLGRAD else r
+            if path is not Path.FULLGRAD:  # a class whose term nothing raises: fall back to |T|
+                none = r.flatten(2).amax(-1) <= 0  # [K,B]
+                r = torch.where(none[..., None, None], t_all.abs().mean(2), r)
+                rc = torch.where(none[..., None, None, None], t_all.abs(), rc)
+            rt = pixel_distribution(r, self.T2, floor=False)  # [K,B,H,W]
+            maps = torch.einsum("bk,kbhw->bhw", a_k, rt)
+            raw = None if rc is None else torch.einsum("bk,kbhw,kbchw->bchw", a_k, rt, _channel_share(rc))
+        K = z.shape[-1]
+        return maps, raw, torch.full((x.shape[0],), K * len(draw), device=x.device)
 
 
-def _signed_member_terms(a_z: Tensor) -> Tensor:
-    """Placeholder replaced by the research result (see docs/ua-backprop-research.md)."""
-    return a_z
+def _channel_share(rc: Tensor) -> Tensor:
+    """Each channel's share of a pixel's relevance ``[J,B,C,H,W]`` (uniform where it is 0)."""
+    tot = rc.sum(2, keepdim=True)
+    return torch.where(tot > 0, rc / tot.clamp_min(torch.finfo(rc.dtype).tiny),
+                       torch.full_like(rc, 1 / rc.shape[2]))

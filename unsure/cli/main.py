@@ -6,6 +6,8 @@ import sys
 
 from ..errors import UnsureError
 from . import commands
+from . import demo, explain  # noqa: F401  (register demo, explain)
+from . import train_vae  # noqa: F401  (registers train-vae)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -109,7 +109,7 @@ def summarise(u: Tensor, u0: Tensor, fraction: float) -> BlurringResult:
                           n_max, fraction)
 
 
-def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float = 0.02,
+def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float | Sequence[float] = 0.02,
                   sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
                   draw: Draw | None = None, batch_size: int = 4096) -> BlurringResult:
     """Run the blurring test of epistemic-uncertainty maps.
@@ -119,7 +119,8 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     posterior : the model whose epistemic uncertainty ``U_e`` is measured
     x : ``[B, C, H, W]`` images (the paper: the most epistemically uncertain test images)
     maps : ``[B, H, W]`` attribution maps; higher = blurred first
-    fraction : share of the pixels blurred at the end (paper: 0.02 and 0.05)
+    fraction : share of the pixels blurred at the end (paper: 0.02 and 0.05); a list of fractions
+        returns a list of results computed from one pass up to the largest
     sigmas : blur grid (default 0.2, 0.4, ..., 20); ``u_n`` is the minimum over it, per image
     generator : seeds the random order among tied map values (and the draw, if one is made)
     draw : a frozen draw to use throughout (default: ``posterior.draw(generator)``)
@@ -139,9 +140,12 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
         raise UnsureError("blurring_test needs at least one sigma")
     x = x.to(posterior.device)
     draw = draw if draw is not None else posterior.draw(generator)
-    n_max = n_pixels(fraction, x.shape[2], x.shape[3])
+    fractions = [fraction] if isinstance(fraction, (int, float)) else list(fraction)
+    n_maxes = [n_pixels(f, x.shape[2], x.shape[3]) for f in fractions]
     with torch.no_grad():
         u0 = epistemic(draw(x))  # [B]
     order = pixel_order(maps.detach().to(x.device), generator)
-    u = blurred_uncertainty(draw, x, order, n_max, sigmas, batch_size)
-    return summarise(u, u0, fraction)
+    # a smaller fraction is a prefix of the larger one's sequence: blur once, up to the largest
+    u = blurred_uncertainty(draw, x, order, max(n_maxes), sigmas, batch_size)
+    results = [summarise(u[:, :n], u0, f) for f, n in zip(fractions, n_maxes)]
+    return results[0] if isinstance(fraction, (int, float)) else results

@@ -1,0 +1,225 @@
+"""The report: one static, self-contained HTML page (images as base64 data URIs; no server,
+network, external CSS, JavaScript or fonts) plus the overlays as PNG files beside it.
+
+The page reads on a phone and on a wide screen: a viewport meta tag and CSS grids whose columns
+shrink to fit. Colours: :mod:`unsure.report.overlay` (each map on its own scale, stated on it).
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+import time
+from pathlib import Path
+
+from .model import MEASURE_TEXT, Item, Report
+from .overlay import DIVERGING, SEQUENTIAL, Scale, colorbar, data_uri, overlay, picture, png_bytes
+
+CSS = """
+:root{--bg:#fafafa;--fg:#1d1d1f;--muted:#5f6368;--card:#fff;--line:#dcdcdc;--accent:#b3261e}
+@media (prefers-color-scheme:dark){:root{--bg:#141416;--fg:#ececec;--muted:#a0a0a6;--card:#1f1f23;--line:#36363b;--accent:#ff8a80}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+header,main,footer{max-width:1400px;margin:0 auto;padding:0 16px}
+header{padding-top:24px}
+h1{font-size:1.6rem;margin:0 0 .3em}h2{font-size:1.25rem;margin:1.6em 0 .5em}h3{font-size:1.05rem;margin:0}
+p.lead{color:var(--muted);margin:.2em 0 1em;max-width:70ch}
+section{margin-bottom:8px}
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,150px),1fr));gap:8px;margin:0}
+.facts div{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px}
+.facts dt{color:var(--muted);font-size:.8rem}.facts dd{margin:0;font-weight:600;overflow-wrap:anywhere}
+.legend{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,300px),1fr));gap:12px}
+.bar{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
+.bar img{display:block;width:100%;height:14px;image-rendering:pixelated}
+.ticks{display:flex;justify-content:space-between;font-size:.8rem;color:var(--muted)}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,560px),1fr));gap:16px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px}
+.card-head{display:grid;grid-template-columns:minmax(90px,150px) 1fr;gap:12px;align-items:start;margin-bottom:10px}
+figure{margin:0}
+img.px{display:block;width:100%;height:auto;image-rendering:pixelated;border-radius:4px}
+.numbers{margin:0;display:grid;grid-template-columns:auto 1fr;gap:2px 10px;font-size:.9rem;align-items:center}
+.numbers dt{color:var(--muted)}.numbers dd{margin:0;font-variant-numeric:tabular-nums}
+meter{width:100%;max-width:140px;height:10px;vertical-align:middle}
+.grid{display:grid;grid-template-columns:minmax(3.2em,auto) repeat(var(--cols),minmax(0,1fr));gap:6px;align-items:center}
+.grid .colhead,.grid .rowhead{font-size:.8rem;color:var(--muted);overflow-wrap:anywhere}
+.grid .colhead{text-align:center;font-weight:600}
+.grid .rowhead{writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;justify-self:center}
+.grid figcaption{font-size:.72rem;color:var(--muted);text-align:center;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:.9rem;background:var(--card)}
+th,td{border:1px solid var(--line);padding:4px 10px;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.scroll{overflow-x:auto}
+.curves{max-width:100%;height:auto;background:#fff;border-radius:6px}
+pre{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
+.notes{border-left:4px solid var(--accent);padding:4px 12px;background:var(--card)}
+footer{color:var(--muted);font-size:.8rem;padding-bottom:24px;margin-top:24px}
+"""
+
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text``."""
+    return _SLUG.sub("-", text).strip("-") or "x"
+
+
+def _e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _fmt(v: float) -> str:
+    """Short, honest numbers: 3 significant digits, scientific when tiny."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    return f"{v:.3g}" if abs(v) >= 1e-3 else f"{v:.2e}"
+
+
+def _img(src: str, alt: str, cls: str = "px") -> str:
+    return f'<img class="{cls}" src="{src}" alt="{_e(alt)}">'
+
+
+def _facts(pairs: dict) -> str:
+    cells = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in pairs.items())
+    return f'<dl class="facts">{cells}</dl>'
+
+
+def _legend(report: Report) -> str:
+    used = {s.cmap for scales in report.scales.values() for s in scales}
+    bars = []
+    if SEQUENTIAL in used:
+        bars.append(f'<div class="bar"><h3>Non-negative maps ({SEQUENTIAL})</h3>'
+                    f'{_img(data_uri(colorbar(SEQUENTIAL)), f"colour bar {SEQUENTIAL}, 0 to max", "")}'
+                    '<div class="ticks"><span>0</span><span>max / 2</span><span>max</span></div>'
+                    '<p>Brighter = more of the explained quantity comes from that pixel.</p></div>')
+    if DIVERGING in used:
+        bars.append(f'<div class="bar"><h3>Signed maps ({DIVERGING})</h3>'
+                    f'{_img(data_uri(colorbar(DIVERGING)), f"colour bar {DIVERGING}, -max to +max", "")}'
+                    '<div class="ticks"><span>−max</span><span>0</span><span>+max</span></div>'
+                    '<p>Red pixels add to the explained quantity, blue pixels take away from it; '
+                    'white is zero.</p></div>')
+    scale = ("<p>Scale: every map has its own scale, from 0 (or −max) to <b>max</b> = its largest "
+             "|value|, printed under it as <b>max</b>; <b>Σ</b> is the sum of the map. For a complete "
+             "method such as UA-Backprop, Σ equals the uncertainty of the image. Where the map is "
+             "weak the grey image shows through.</p>")
+    measures = "".join(f"<li><b>{_e(t)}</b>: {_e(MEASURE_TEXT.get(t, t))}</li>" for t in report.targets)
+    return (f'<section id="legend"><h2>How to read the maps</h2><div class="legend">{"".join(bars)}</div>'
+            f"{scale}<ul>{measures}</ul></section>")
+
+
+def _numbers(report: Report, item: Item) -> str:
+    K = item.probs.numel()
+    top = float(item.probs.max())
+    rows = [("prediction", f"{report.class_name(item.prediction)}, p = {top:.2f}")]
+    if item.label is not None:
+        ok = "✓" if item.label == item.prediction else "✗"
+        rows.append(("true class", f"{report.class_name(item.label)} {ok}"))
+    cells = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
+    hi = math.log(K)
+    for name in ("total", "aleatoric", "epistemic"):
+        if name in item.uncertainty:
+            u = item.uncertainty[name]
+            cells += (f"<dt>{name}</dt><dd>{_fmt(u)} nats "
+                      f'<meter min="0" max="{hi:.4f}" value="{max(u, 0):.6f}" '
+                      f'title="{name} uncertainty, out of ln K = {hi:.3f}">{_fmt(u)}</meter></dd>')
+    return f'<dl class="numbers">{cells}</dl>'
+
+
+def _card(report: Report, i: int, item: Item) -> str:
+    head = (f'<div class="card-head"><figure>{_img(data_uri(picture(item.image)), f"input image {item.name}")}'
+            f"</figure>{_numbers(report, item)}</div>")
+    cells = ['<div></div>'] + [f'<div class="colhead">{_e(m)}</div>' for m in report.methods]
+    for t in report.targets:
+        cells.append(f'<div class="rowhead">{_e(t)}</div>')
+        for m in report.methods:
+            mp = item.maps.get((m, t))
+            if mp is None:
+                cells.append("<div></div>")
+                continue
+            s: Scale = report.scales[(m, t)][i]
+            alt = f"{m} map of the {t} uncertainty of {item.name}"
+            cap = f"max {_e(_fmt(s.vmax))}<br>Σ {_e(_fmt(float(mp.double().sum())))}"
+            cells.append(f"<figure>{_img(data_uri(overlay(item.image, mp, s)), alt)}"
+                         f"<figcaption>{cap}</figcaption></figure>")
+    grid = f'<div class="grid" style="--cols:{len(report.methods)}">{"".join(cells)}</div>'
+    return f'<article class="card" id="img-{i}"><h3>{_e(item.name)}</h3>{head}{grid}</article>'
+
+
+def _blurring(report: Report) -> str:
+    b = report.blurring
+    if b is None:
+        return ""
+    fracs = list(next(iter(b.results.values())).keys())
+    head = "".join(f"<th>MURR ↑ @{float(f):.0%}</th><th>AUC-URR ↓ @{float(f):.0%}</th>" for f in fracs)
+    best = {(f, k): (max if k == "murr" else min)(r[f][k] for r in b.results.values())
+            for f in fracs for k in ("murr", "auc")}
+    rows = ""
+    for m, r in b.results.items():
+        tds = "".join(f'<td class="num">{"<b>" if r[f][k] == best[(f, k)] else ""}{r[f][k]:.3f}'
+                      f'{"</b>" if r[f][k] == best[(f, k)] else ""}</td>' for f in fracs for k in ("murr", "auc"))
+        rows += f"<tr><th>{_e(m)}</th>{tds}</tr>"
+    curves = ("" if b.curves_png is None else
+              f'<p>{_img(data_uri(b.curves_png), "median uncertainty reduction rate curves of the blurring test", "curves")}</p>')
+    return (f'<section id="blurring"><h2>Blurring test: do the maps point at the uncertain pixels?</h2>'
+            f"<p>The pixels of each epistemic map are blurred in map order, most important first; a good "
+            f"map lowers the epistemic uncertainty fast. MURR (higher is better) is the share of the "
+            f"uncertainty removed at the end, AUC-URR (lower is better) the area under the remaining "
+            f"share; medians over the {b.n_images} images above (UA-Backprop paper, Sec. 5.2.1), "
+            f"blur sigma grid of {len(b.sigmas)} values {b.sigmas[0]:g}…{b.sigmas[-1]:g}. Best in bold.</p>"
+            f'<div class="scroll"><table><thead><tr><th>method</th>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>{curves}</section>")
+
+
+def render(report: Report) -> str:
+    """The page as a string."""
+    from .. import __version__
+
+    model = _facts(report.model) if report.model else ""
+    notes = ("" if not report.notes else '<aside class="notes"><h2>Notes</h2><ul>'
+             + "".join(f"<li>{_e(n)}</li>" for n in report.notes) + "</ul></aside>")
+    settings = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in report.settings.items())
+    cards = "".join(_card(report, i, it) for i, it in enumerate(report.items))
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(report.title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header><h1>{_e(report.title)}</h1><p class="lead">{_e(report.intro)}</p></header>
+<main>
+<section id="model"><h2>Model</h2>{model}</section>
+{notes}
+{_legend(report)}
+<section id="images"><h2>Explained images</h2><div class="cards">{cards}</div></section>
+{_blurring(report)}
+<section id="settings"><h2>Settings</h2><div class="scroll"><table><tbody>{settings}</tbody></table></div></section>
+<section id="reproduce"><h2>Reproduce</h2><p>Run this in the repository (after <code>make install</code>):</p>
+<pre><code>{_e(report.command)}</code></pre></section>
+</main>
+<footer>Made by unsure {_e(__version__)} on {_e(stamp)}. A static page: it loads nothing from the network.</footer>
+</body>
+</html>
+"""
+
+
+def write_report(report: Report, out: str | Path, overlays: bool = True) -> Path:
+    """Write ``out/index.html`` and, with ``overlays``, ``out/overlays/*.png`` (one per image, method
+    and target, plus the input images) and ``out/blurring.png``; returns the HTML path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if overlays:
+        d = out / "overlays"
+        d.mkdir(exist_ok=True)
+        for i, it in enumerate(report.items):
+            stem = f"{i:02d}-{slug(it.name)}"
+            (d / f"{stem}.png").write_bytes(png_bytes(picture(it.image)))
+            for (m, t), mp in it.maps.items():
+                img = overlay(it.image, mp, report.scales[(m, t)][i])
+                (d / f"{stem}__{slug(m)}__{t}.png").write_bytes(png_bytes(img))
+        if report.blurring is not None and report.blurring.curves_png is not None:
+            (out / "blurring.png").write_bytes(report.blurring.curves_png)
+    path = out / "index.html"
+    path.write_text(render(report), encoding="utf-8")
+    return path

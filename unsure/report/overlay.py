@@ -1,0 +1,145 @@
+"""Colour maps, overlays and colour bars for attribution maps, as PNG bytes (matplotlib's colour
+tables, drawn with PIL; no figure is created).
+
+Scale (**decision**): every map is drawn on its own symmetric scale ``[-v, v]`` (signed maps,
+diverging ``RdBu_r``: red raises the explained quantity, blue lowers it, white is 0) or ``[0, v]``
+(non-negative maps, sequential ``inferno``) with ``v = max |map|``; ``v`` is printed under each
+map. Per-map scales keep faint maps visible; the printed ``v`` keeps them comparable.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+SEQUENTIAL = "inferno"
+DIVERGING = "RdBu_r"
+DISPLAY_SIDE = 168  # px: images are enlarged (nearest neighbour) to about this width
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How one map's values become colours.
+
+    Attributes
+    ----------
+    signed : use the diverging colour map on ``[-vmax, vmax]`` (else sequential on ``[0, vmax]``)
+    vmax : the largest ``|value|`` of the map (1.0 for an all-zero map)
+    """
+
+    signed: bool
+    vmax: float
+
+    @property
+    def cmap(self) -> str:
+        return DIVERGING if self.signed else SEQUENTIAL
+
+    @property
+    def vmin(self) -> float:
+        return -self.vmax if self.signed else 0.0
+
+
+def is_signed(maps: Tensor, rtol: float = 1e-6) -> bool:
+    """Whether ``maps`` has negative values beyond rounding (relative to its largest ``|value|``)."""
+    m = maps.detach().double()
+    top = float(m.abs().max()) if m.numel() else 0.0
+    return top > 0 and float(m.min()) < -rtol * top
+
+
+def scale_for(map_: Tensor, signed: bool) -> Scale:
+    """The :class:`Scale` of one map ``[H,W]``: ``vmax = max |map|`` (1.0 if the map is all zero)."""
+    top = float(map_.detach().abs().max()) if map_.numel() else 0.0
+    return Scale(signed, top if top > 0 else 1.0)
+
+
+def _lut(name: str) -> np.ndarray:
+    """``[256, 3]`` uint8 colour table of a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def colorize(map_: Tensor, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
+    """Map values ``[H,W]`` -> colours ``[H,W,3]`` uint8 and strength ``[H,W]`` in [0, 1].
+
+    Strength is ``|value| / vmax``: the overlay lets the image show through where it is small.
+    """
+    m = map_.detach().double().cpu().numpy()
+    if scale.signed:
+        t = (m / scale.vmax + 1) / 2  # [-v, v] -> [0, 1], 0 -> the white middle
+    else:
+        t = np.clip(m, 0, None) / scale.vmax
+    idx = np.clip(np.round(t * 255), 0, 255).astype(np.int64)
+    return _lut(scale.cmap)[idx], np.clip(np.abs(m) / scale.vmax, 0, 1)
+
+
+def image_rgb(image: Tensor) -> np.ndarray:
+    """An image ``[C,H,W]`` in [0, 1] (C = 1 or 3) -> ``[H,W,3]`` uint8."""
+    x = image.detach().float().clamp(0, 1).cpu()
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)  # [1,H,W] -> [3,H,W]
+    elif x.shape[0] != 3:
+        x = x[:3] if x.shape[0] > 3 else x.mean(0, keepdim=True).expand(3, -1, -1)
+    return (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # [C,H,W] -> [H,W,C]
+
+
+def _enlarge(rgb: np.ndarray, side: int = DISPLAY_SIDE) -> Image.Image:
+    """Nearest-neighbour enlargement by an integer factor, so each input pixel stays a square."""
+    h, w = rgb.shape[:2]
+    f = max(1, round(side / max(h, w)))
+    return Image.fromarray(rgb).resize((w * f, h * f), Image.NEAREST)
+
+
+def overlay(image: Tensor, map_: Tensor, scale: Scale, alpha: float = 0.85) -> Image.Image:
+    """The map's colours over a dimmed grey copy of the image, opacity ``alpha * strength``.
+
+    Parameters
+    ----------
+    image : ``[C,H,W]`` in [0, 1]
+    map_ : ``[H,W]``
+    scale : from :func:`scale_for`
+    """
+    grey = image_rgb(image).astype(np.float64).mean(-1, keepdims=True)  # [H,W,3] -> [H,W,1]
+    base = 40 + 0.6 * grey  # dimmed so the colours stand out
+    colours, strength = colorize(map_, scale)
+    a = alpha * strength[..., None]
+    rgb = (1 - a) * base + a * colours
+    return _enlarge(np.clip(rgb, 0, 255).round().astype(np.uint8))
+
+
+def heatmap(map_: Tensor, scale: Scale) -> Image.Image:
+    """The map alone in its colour map (no image underneath)."""
+    return _enlarge(colorize(map_, scale)[0])
+
+
+def picture(image: Tensor) -> Image.Image:
+    """The input image, enlarged."""
+    return _enlarge(image_rgb(image))
+
+
+def colorbar(cmap: str, width: int = 256, height: int = 14) -> Image.Image:
+    """A horizontal colour bar, low values on the left; the labels are written in the HTML."""
+    row = _lut(cmap)[np.linspace(0, 255, width).round().astype(np.int64)]  # [width,3]
+    return Image.fromarray(np.repeat(row[None], height, axis=0))
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def data_uri(png: bytes | Image.Image) -> str:
+    """``data:image/png;base64,...`` for embedding in the page."""
+    if isinstance(png, Image.Image):
+        png = png_bytes(png)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def as_tensor(a) -> Tensor:
+    return a if isinstance(a, Tensor) else torch.as_tensor(np.asarray(a))

@@ -1,0 +1,158 @@
+"""From a posterior and images to a :class:`~unsure.report.model.Report`: uncertainty numbers,
+attribution maps for every method x target, and optionally the blurring test. Shared by
+``unsure demo`` and ``unsure explain``.
+"""
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..attribution import METHODS, make_method
+from ..bench.common import MethodSpec, parse_methods
+from ..errors import UnsureError
+from ..measures import MEASURES, aleatoric, epistemic, total
+from ..metrics.blurring import SIGMAS, blurring_test
+from ..posteriors import Posterior
+from .model import Blurring, Item, Report, ReportWarning
+from .overlay import is_signed, scale_for
+
+UNCERTAINTIES = ("total", "aleatoric", "epistemic")
+DEMO_SIGMAS = SIGMAS[9::10]  # 2, 4, ..., 20: a coarse grid so the demo stays fast
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
+def class_names(data: str | None, K: int) -> list[str] | None:
+    """Names of the classes of a data spec (``None``: show class numbers)."""
+    names = CLASS_NAMES.get((data or "").split(":")[0].lower())
+    return names if names is not None and len(names) == K else None
+
+
+def choose_methods(wanted: str, warn: bool = True) -> list[MethodSpec]:
+    """Parse ``NAME[:k=v],...`` keeping only registered methods; missing ones are replaced by a
+    registered baseline (with a warning) so the report still compares against something."""
+    names = [t.strip() for t in wanted.split(",") if t.strip()]
+    have = [n for n in names if n.split(":")[0] in METHODS]
+    missing = [n for n in names if n not in have]
+    if missing:
+        spare = [m for m in ("ig", "expected-gradients", "blur-ig") if m in METHODS and m not in have]
+        extra = spare[:len(missing)]
+        if warn:
+            warnings.warn(f"method(s) {', '.join(missing)} not registered (see 'unsure methods'); "
+                          f"using {', '.join(extra) or 'none'} instead", ReportWarning, stacklevel=2)
+        have += extra
+    if not have:
+        raise UnsureError(f"none of the methods {wanted!r} is registered; known: {', '.join(METHODS.names())}")
+    return parse_methods(",".join(have))
+
+
+def check_targets(targets: Sequence[str]) -> list[str]:
+    """Validate target names early (one clear error before any work)."""
+    from ..measures import resolve_target
+
+    if not targets:
+        raise UnsureError("no targets given")
+    for t in targets:
+        resolve_target(t)
+    return list(targets)
+
+
+@torch.no_grad()
+def predict(draw, x: Tensor, batch_size: int = 256) -> tuple[Tensor, dict[str, Tensor]]:
+    """Mean probabilities ``[B,K]`` and the three uncertainties ``{name: [B]}`` under one draw."""
+    probs, unc = [], {k: [] for k in UNCERTAINTIES}
+    for s in range(0, len(x), batch_size):
+        z = draw(x[s:s + batch_size])  # [S,b,K]
+        probs.append(torch.softmax(z, -1).mean(0).cpu())  # [S,b,K] -> [b,K]
+        for name, fn in zip(UNCERTAINTIES, (total, aleatoric, epistemic)):
+            unc[name].append(fn(z).cpu())
+    return torch.cat(probs), {k: torch.cat(v) for k, v in unc.items()}
+
+
+def explain_maps(posterior: Posterior, x: Tensor, methods: list[MethodSpec], targets: list[str],
+                 draw, seed: int = 0, batch_size: int = 16,
+                 progress: bool = True) -> tuple[dict[tuple[str, str], Tensor], dict[str, float]]:
+    """Maps ``{(method label, target): [B,H,W]}`` on CPU, and seconds per image per method."""
+    maps, seconds = {}, {}
+    jobs = [(m, t) for m in methods for t in targets]
+    for spec, t in tqdm(jobs, desc="explaining", disable=not progress, unit="map set"):
+        method = make_method(spec.name, **spec.options)
+        t0 = time.perf_counter()
+        att = method.attribute(posterior, x, t, draw=draw, batch_size=batch_size,
+                               generator=torch.Generator().manual_seed(seed))
+        seconds[spec.label] = seconds.get(spec.label, 0.0) + (time.perf_counter() - t0) / len(x)
+        maps[(spec.label, t)] = att.maps.detach().float().cpu()
+    return maps, seconds
+
+
+def run_blurring(posterior: Posterior, x: Tensor, maps: dict[str, Tensor], draw,
+                 fractions: Sequence[float] = (0.02,), sigmas: Sequence[float] = DEMO_SIGMAS,
+                 seed: int = 0, progress: bool = True) -> Blurring:
+    """The blurring test of each method's epistemic map ``{label: [B,H,W]}`` on ``x``."""
+    from ..bench.blurring import plot_curves
+
+    results, curves = {}, {}
+    jobs = [(m, f) for m in maps for f in fractions]
+    for label, f in tqdm(jobs, desc="blurring test", disable=not progress, unit="run"):
+        r = blurring_test(posterior, x, maps[label].to(x.device), fraction=f, sigmas=sigmas, draw=draw,
+                          generator=torch.Generator().manual_seed(seed))
+        results.setdefault(label, {})[str(f)] = {"murr": r.murr, "auc": r.auc}
+        curves.setdefault(label, {})[str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
+    buf = io.BytesIO()
+    plot_curves(curves, list(fractions), buf)
+    return Blurring(results, buf.getvalue(), len(x), tuple(float(s) for s in sigmas))
+
+
+def build_report(posterior: Posterior, x: Tensor, names: list[str], *, methods: list[MethodSpec],
+                 targets: list[str], labels: Tensor | None = None, data: str | None = None,
+                 seed: int = 0, batch_size: int = 16, blurring: bool = False,
+                 fractions: Sequence[float] = (0.02,), sigmas: Sequence[float] = DEMO_SIGMAS,
+                 progress: bool = True, title: str = "Where does the uncertainty come from?",
+                 intro: str = "") -> tuple[Report, dict]:
+    """Explain ``x [B,C,H,W]`` and assemble the report.
+
+    Returns ``(report, results)``; ``results`` is JSON-ready (per-image numbers, map sums, timings).
+    Blurring needs the ``epistemic`` target.
+    """
+    draw = posterior.draw(torch.Generator().manual_seed(seed))
+    x = x.to(posterior.device)
+    probs, unc = predict(draw, x)
+    maps, seconds = explain_maps(posterior, x, methods, targets, draw, seed, batch_size, progress)
+    labels_m = [m.label for m in methods]
+    scales = {}
+    for key, mp in maps.items():
+        signed = is_signed(mp)  # one colour map per method x target, so rows are comparable
+        scales[key] = [scale_for(mp[i], signed) for i in range(len(mp))]
+    items = [Item(names[i], x[i].cpu(), probs[i], {k: float(v[i]) for k, v in unc.items()},
+                  {k: mp[i] for k, mp in maps.items()},
+                  None if labels is None else int(labels[i])) for i in range(len(x))]
+    blur = None
+    if blurring:
+        if "epistemic" not in targets:
+            raise UnsureError("the blurring test needs the epistemic target")
+        blur = run_blurring(posterior, x, {m: maps[(m, "epistemic")] for m in labels_m}, draw,
+                            fractions, sigmas, seed, progress)
+    report = Report(title=title, intro=intro, items=items, methods=labels_m, targets=list(targets),
+                    scales=scales, class_names=class_names(data, probs.shape[1]), blurring=blur)
+    results = {
+        "images": [{"name": it.name, "prediction": it.prediction, "label": it.label,
+                    "probability": float(it.probs.max()), "uncertainty": it.uncertainty,
+                    "map_sums": {f"{m}/{t}": float(mp.double().sum()) for (m, t), mp in it.maps.items()}}
+                   for it in items],
+        "seconds_per_image": seconds,
+        "blurring": None if blur is None else blur.results,
+    }
+    return report, results
+
+
+def known_targets() -> list[str]:
+    return MEASURES.names()
