@@ -1,6 +1,9 @@
 """UA-Backprop research sweeps (docs/ua-backprop-research.md): which variant wins the blurring test.
 
 Usage: .venv/bin/python scripts/ua_research.py --split val --n 50 --grid coarse --configs CFG ...
+       .venv/bin/python scripts/ua_research.py bench blurring ...   (= `unsure bench blurring ...`,
+       with research fallbacks for the baselines `grad`, `inputgrad`, `random` if the library has
+       not registered them: |dU/dx|, |dU/dx * x| and a uniform random map)
 Loads runs/fmnist-ens5 if present (unsure.run.load_run), else the scratch proxy runs/proxy.
 Maps are built from one set of per-member per-logit gradients where possible.
 """
@@ -115,7 +118,8 @@ def build(cfg, ctx, post):
     if name == "random":
         return torch.rand(x.shape[0], 28, 28, generator=torch.Generator().manual_seed(1))
     if name == "ua":  # the library method (any path / variant)
-        kw = {k: (float(v) if k in ("T1", "T2", "prune") else int(v) if k == "steps" else v) for k, v in o.items()}
+        kw = {k: (float(v) if k in ("T1", "T2", "prune", "blur_sigma") and v != "auto"
+                  else int(v) if k == "steps" else v) for k, v in o.items()}
         return unsure.attribute(post, x, method="ua-backprop", target="epistemic", **kw).maps
     g = ctx.grads  # [S,K,B,C,H,W]
     z = ctx.z
@@ -181,5 +185,49 @@ def build(cfg, ctx, post):
     return torch.einsum("sbk,skbhw->bhw", a_z, rt)
 
 
+def register_fallback_baselines():
+    """Register ``grad``, ``inputgrad`` and ``random`` if the library lacks them (research only)."""
+    from unsure.attribution.base import METHODS, Attribution, Method
+
+    def have(name):
+        try:
+            METHODS.get(name)
+            return True
+        except Exception:
+            return False
+
+    class _Grad(Method):
+        times_input = False
+
+        def _attribute(self, x, target, ctx):
+            xr = x.detach().requires_grad_(True)
+            with torch.enable_grad():
+                (g,) = torch.autograd.grad(target(ctx.draw(xr)).sum(), xr)
+            t = g * x if self.times_input else g
+            return Attribution(t.abs().mean(1), t.detach(), {})
+
+    if not have("grad"):
+        METHODS.register("grad", "(research fallback) |d target / dx|, channel mean")(
+            type("Grad", (_Grad,), {"name": "grad"}))
+    if not have("inputgrad"):
+        METHODS.register("inputgrad", "(research fallback) |d target / dx * x|, channel mean")(
+            type("InputGrad", (_Grad,), {"name": "inputgrad", "times_input": True}))
+    if not have("random"):
+        class Random(Method):
+            name = "random"
+
+            def _attribute(self, x, target, ctx):
+                g = ctx.generator
+                m = torch.rand(x.shape[0], *x.shape[-2:], generator=g, dtype=x.dtype,
+                               device=g.device if g is not None else "cpu").to(x.device)
+                return Attribution(m, None, {})
+
+        METHODS.register("random", "(research fallback) uniform random map")(Random)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["bench"]:
+        register_fallback_baselines()
+        from unsure.cli.main import main as cli_main
+        sys.exit(cli_main(sys.argv[1:]))
     main()

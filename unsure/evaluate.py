@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .posteriors import Posterior
 
 
 @torch.no_grad()
 def predict_logits(posterior: Posterior, x: Tensor, batch_size: int = 500,
-                   generator: torch.Generator | None = None) -> Tensor:
+                   generator: torch.Generator | None = None, progress: bool = False) -> Tensor:
     """Logit samples ``[S, N, K]`` for a data set, in chunks, with one frozen draw."""
     draw = posterior.draw(generator)
     dev = posterior.device
-    return torch.cat([draw(x[s:s + batch_size].to(dev)).cpu() for s in range(0, len(x), batch_size)], 1)
+    starts = range(0, len(x), batch_size)
+    return torch.cat([draw(x[s:s + batch_size].to(dev)).cpu()
+                      for s in tqdm(starts, desc="evaluate", disable=not progress, leave=False)], 1)
 
 
 def ece(probs: Tensor, y: Tensor, bins: int = 15) -> float:
@@ -30,9 +33,9 @@ def ece(probs: Tensor, y: Tensor, bins: int = 15) -> float:
 
 
 def predictive_metrics(posterior: Posterior, x: Tensor, y: Tensor, batch_size: int = 500,
-                       generator: torch.Generator | None = None) -> dict[str, float]:
+                       generator: torch.Generator | None = None, progress: bool = False) -> dict[str, float]:
     """``{"accuracy", "nll", "ece"}`` of the posterior mean prediction on ``(x, y)``."""
-    z = predict_logits(posterior, x, batch_size, generator)  # [S,N,K]
+    z = predict_logits(posterior, x, batch_size, generator, progress)  # [S,N,K]
     pbar = torch.softmax(z.double(), -1).mean(0)  # [S,N,K] -> [N,K]
     y = y.to(pbar.device)
     nll = -torch.log(pbar.gather(1, y[:, None]).clamp_min(1e-12)).mean()

@@ -11,6 +11,7 @@ from PIL import Image
 from unsure.cli.demo import cached_run, default_data, run_key
 from unsure.cli.main import main
 from unsure.errors import UnsureError
+from unsure.report.browser import find_chromium, image_status
 from unsure.report.check import image_count, problems
 from unsure.report.model import ReportWarning
 from unsure.training.run import train_run
@@ -55,11 +56,12 @@ def test_explain_most_uncertain_data_images(run, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_explain_chosen_indices_and_several_methods(run, tmp_path):
+def test_explain_chosen_indices_several_methods_and_blurring(run, tmp_path):
     out = tmp_path / "rep"
     assert main(["explain", "--run", str(run), "--index", "0", "5", "--method", "ua-backprop,ig:steps=8",
-                 "--target", "epistemic,total", "--out", str(out), "--no-progress"]) == 0
-    _, res = _report_ok(out, 2, 4)
+                 "--target", "epistemic,total", "--blurring", "--out", str(out), "--no-progress"]) == 0
+    text, res = _report_ok(out, 2, 4, extra_images=1)
+    assert set(res["blurring"]) == {"ua-backprop", "ig:steps=8"} and "AUC-URR" in text
     assert [im["name"] for im in res["images"]] == ["test #0", "test #5"]
     assert all(isinstance(im["label"], int) for im in res["images"])
 
@@ -75,7 +77,7 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     assert res["images"][0]["label"] is None and "true class" not in text
     assert "resized to the model" in text  # the warning is on the page, under Notes
     assert res["notes"] == ["big.png is 32x32 pixels; resized to the model's 8x8"]
-    assert (out / "overlays" / "01-big.png__ua-backprop__epistemic.png").exists()
+    assert (out / "overlays" / "01-big__ua-backprop__epistemic.png").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -84,6 +86,7 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     (["--target", "bogus"], "unknown measure 'bogus'"),
     (["--index", "99999"], "--index 99999 out of range"),
     (["--method", "ua-backprop:T9=1"], "has no option(s) ['T9']"),
+    (["--blurring", "--target", "total"], "--blurring tests epistemic maps"),
 ])
 def test_explain_errors_are_one_line_exit_2(run, tmp_path, capsys, argv, message):
     argv = [a if a != "MISSING" else str(tmp_path / "missing.png") for a in argv]
@@ -108,19 +111,23 @@ def test_explain_bad_run_dir_exits_2(tmp_path, capsys):
 
 def test_demo_on_digits_then_reuses_the_cached_run(tmp_path, capsys):
     argv = ["demo", "--data", "digits", "--members", "2", "--epochs", "1", "--n-images", "4",
-            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--no-progress"]
+            "--fractions", "0.05,0.1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--no-progress"]
     assert main(argv) == 0
     text, res = _report_ok(tmp_path / "rep", 4, 3 * 3, extra_images=1)
     assert (tmp_path / "runs" / "demo-digits" / "config.json").is_file()
     assert not res["reused_run"]
     # UA-Backprop and two baselines (grad and inputgrad, or stand-ins named under Notes)
     assert set(res["blurring"]) == set(res["seconds_per_image"]) and len(res["blurring"]) == 3
-    assert "ua-backprop" in res["blurring"]
+    assert "ua-backprop" in res["blurring"] and set(res["blurring"]["ua-backprop"]) == {"0.05", "0.1"}
+    assert "MURR ↑ @5%" in text and "AUC-URR ↓ @10%" in text
     assert {"grad", "inputgrad"} <= set(res["blurring"]) or "not registered" in " ".join(res["notes"])
     for needle in ("Blurring test", "MURR", "aleatoric", "epistemic", "unsure demo --data digits",
                    "test accuracy", "median uncertainty reduction rate"):
         assert needle in text, needle
     assert (tmp_path / "rep" / "blurring.png").is_file()
+    if find_chromium():  # the real demo page in a real browser (tests/report checks it in depth)
+        assert image_status(tmp_path / "rep" / "index.html") == {
+            "n": image_count(text), "broken": [], "overflow": 0}
     capsys.readouterr()
     assert main(argv) == 0  # second run: no training
     assert "reusing the cached run" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures import aleatoric, decompose, epistemic, total
+from ..metrics._blur import gaussian_blur
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
@@ -114,17 +115,32 @@ def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
 
 
 # ------------------------------------------------------------------ step 3: logits -> pixels
-def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, reference: str,
+def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
+    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white) or the
+    blurred image ``G_sigma x`` (blur; the blur of the blurring test, reflect padding)."""
+    if reference == "black":
+        return torch.zeros_like(x)
+    if reference == "white":
+        return torch.ones_like(x)
+    return gaussian_blur(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
+
+
+def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
                 steps: int):
     """Per-logit path terms of a one-member ``draw``: ``(T [J,B,C,H,W], layers, layer_grads)``.
 
-    ``T`` is ``grad``, ``grad * x`` (inputgrad and fullgrad) or the IG attribution; the bias
-    layers are recorded for the fullgrad path only.
+    ``T`` is ``grad``, ``grad * (x - ref)`` (inputgrad; ``grad * x`` for fullgrad) or the IG
+    attribution from ``ref``; the bias layers are recorded for the fullgrad path only.
     """
     if path is Path.IG:
-        return _integrated_gradients(draw, x, classes, reference, steps), [], []
+        return _integrated_gradients(draw, x, classes, ref, steps), [], []
     (g,) = per_logit_gradients(draw, x, with_layers=path is Path.FULLGRAD, classes=classes)
-    t = g.input_grad if path is Path.GRAD else g.input_grad * x.unsqueeze(0)
+    if path is Path.GRAD:
+        t = g.input_grad
+    elif path is Path.FULLGRAD:
+        t = g.input_grad * x.unsqueeze(0)
+    else:
+        t = g.input_grad * (x - ref).unsqueeze(0)
     return t, g.layers, g.layer_grads
 
 
@@ -139,10 +155,9 @@ def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tu
     return rc.mean(2), rc  # [J,B,C,H,W] -> [J,B,H,W]
 
 
-def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, reference: str,
+def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
                           steps: int, max_images: int = 512) -> Tensor:
-    """Per-logit IG with a black or white reference, midpoint Riemann sum: ``[J,B,C,H,W]``."""
-    ref = torch.zeros_like(x) if reference == "black" else torch.ones_like(x)
+    """Per-logit IG from the reference image ``ref``, midpoint Riemann sum: ``[J,B,C,H,W]``."""
     B = x.shape[0]
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     per = max(1, max_images // B)  # path points per batched backward
@@ -190,7 +205,10 @@ class UABackprop(Method):
     T2 : temperature of the pixel softmax (step 3)
     variant : "paper" (exactly the spec) or "class" (see :class:`Variant`)
     prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost)
-    reference : IG reference, "black" or "white"
+    reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
+        "black" (0; inputgrad is then ``grad * x``), "white" (1) or "blur" (``G_blur_sigma x``, the
+        substitute the blurring test puts in). Ignored by ``grad`` and ``fullgrad``.
+    blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
 
     Targets: "total", "aleatoric" or "epistemic" (it needs the per-probability decomposition).
@@ -203,7 +221,7 @@ class UABackprop(Method):
 
     def __init__(self, path: str = "fullgrad", T1: float = 1.0, T2: float = 0.3,
                  variant: str = "paper", prune: float | None = None, reference: str = "black",
-                 steps: int = 32):
+                 steps: int = 32, blur_sigma: float = 1.0):
         try:
             self.path = Path(path).value
             self.variant = Variant(variant).value
@@ -214,12 +232,14 @@ class UABackprop(Method):
             raise UnsureError(f"ua-backprop temperatures must be > 0, got T1={T1}, T2={T2}")
         if prune is not None and not 0 < prune <= 1:
             raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
-        if reference not in ("black", "white"):
-            raise UnsureError(f"ua-backprop reference must be 'black' or 'white', got {reference!r}")
+        if reference not in ("black", "white", "blur"):
+            raise UnsureError(f"ua-backprop reference must be 'black', 'white' or 'blur', got {reference!r}")
+        if not blur_sigma > 0:
+            raise UnsureError(f"ua-backprop blur_sigma must be > 0, got {blur_sigma}")
         if not (isinstance(steps, int) and steps >= 1):
             raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
         self.T1, self.T2, self.prune = float(T1), float(T2), prune
-        self.reference, self.steps = reference, steps
+        self.reference, self.steps, self.blur_sigma = reference, steps, float(blur_sigma)
 
     def _attribute(self, x: Tensor, target, ctx: Context) -> Attribution:
         kind = KINDS.get(target)
@@ -245,6 +265,7 @@ class UABackprop(Method):
             if self.prune is not None:
                 a_z, kept = prune_terms(a_z, self.prune)
         B, C, H, W = x.shape
+        ref = reference_image(x, self.reference, self.blur_sigma)
         maps = x.new_zeros(B, H, W)
         raw = x.new_zeros(B, C, H, W) if path is not Path.FULLGRAD else None
         for m in range(len(draw)):
@@ -253,7 +274,7 @@ class UABackprop(Method):
             classes = None if self.prune is None else kept[m].any(0).nonzero().squeeze(1)
             if classes is not None and classes.numel() == 0:
                 continue
-            t, layers, lg = _path_terms(path, sub, x, classes, self.reference, self.steps)
+            t, layers, lg = _path_terms(path, sub, x, classes, ref, self.steps)
             with torch.no_grad():
                 r, rc = _relevance(path, t.detach(), layers, [g.detach() for g in lg], False)
                 rt = pixel_distribution(r, self.T2)  # [J,B,H,W], sums to 1 per (j,b)
@@ -269,10 +290,11 @@ class UABackprop(Method):
             raise UnsureError("ua-backprop prune applies to variant 'paper' only")
         path = Path(self.path)
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
+        ref = reference_image(x, self.reference, self.blur_sigma)
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
-            t, layers, lg = _path_terms(path, sub, x, None, self.reference, self.steps)
+            t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps)
             with torch.no_grad():
                 # chain rule through member m: d a_k / d(.) = sum_j D[k,m,:,j] d z_j^m / d(.)
                 t_all = t_all + torch.einsum("kbj,jbchw->kbchw", D[:, m], t.detach())

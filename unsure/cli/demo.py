@@ -125,7 +125,7 @@ def run_demo(args: argparse.Namespace) -> int:
         cfg = post.run_config
         print(f"[2/3] finding the {args.n_images} most uncertain test images and explaining them")
         x, labels, names = select_images(post, data, "test", args.n_images, None, args.pool,
-                                         "epistemic", args.seed)
+                                         "epistemic", args.seed, progress)
         t0 = time.perf_counter()
         report, results = build_report(
             post, x, names, methods=methods, targets=list(ALL_TARGETS), labels=labels, data=data,
@@ -153,7 +153,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "blurring fractions": ", ".join(f"{f:g}" for f in fractions),
         "seed": args.seed, "device": device,
         "training time": f"{cfg.get('train_seconds', 0):.0f} s" + (" (earlier, cached)" if reused else ""),
-        "explaining time": f"{t_explain:.1f} s (" + ", ".join(f"{k} {v:.2f} s/image" for k, v in secs.items()) + ")",
+        "explaining + blurring time": f"{t_explain:.1f} s (" + ", ".join(f"{k} {v:.2f} s/image" for k, v in secs.items()) + ")",
         "full benchmark": f"unsure bench blurring --run {run_dir} --top 100",
     }
     report.command = command_line("demo", {

@@ -1,2 +1,10 @@
 """Metrics for attribution maps, re-exported flat (``unsure.metrics.blurring_test``)."""
 from .blurring import BlurringResult, blurring_test  # noqa: F401
+from .base import METRICS, MetricInfo, metric_info, register_metric  # noqa: F401,E402
+from .anomaly import AnomalyResult, anomaly_localisation, make_anomalies, select_most_increased  # noqa: F401,E402
+from .insertion_deletion import CurveResult, deletion_curve, insertion_curve  # noqa: F401,E402
+from .sic_aic import PicResult, pic_metric  # noqa: F401,E402
+from .localization import LocalizationResult, localization_scores, make_decoy  # noqa: F401,E402
+from .ablation import centre_ablation, topk_ablation  # noqa: F401,E402
+from .sanity import SanityResult, model_randomisation  # noqa: F401,E402
+from .rotation import cam_object_overlap, compare, dice_iou, rotate, rotation_curve  # noqa: F401,E402

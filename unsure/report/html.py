@@ -54,12 +54,19 @@ pre{background:var(--card);border:1px solid var(--line);border-radius:8px;paddin
 footer{color:var(--muted);font-size:.8rem;padding-bottom:24px;margin-top:24px}
 """
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def slug(text: str) -> str:
     """A file-name-safe version of ``text``."""
     return _SLUG.sub("-", text).strip("-") or "x"
+
+
+def file_stem(name: str) -> str:
+    """``"shoe.png"`` -> ``"shoe"``, ``"test #12"`` -> ``"test-12"``: overlay file names."""
+    p = Path(name)
+    return slug(p.stem if p.suffix.lower() in IMAGE_SUFFIXES else name)
 
 
 def _e(x) -> str:
@@ -213,7 +220,7 @@ def write_report(report: Report, out: str | Path, overlays: bool = True) -> Path
         d = out / "overlays"
         d.mkdir(exist_ok=True)
         for i, it in enumerate(report.items):
-            stem = f"{i:02d}-{slug(it.name)}"
+            stem = f"{i:02d}-{file_stem(it.name)}"
             (d / f"{stem}.png").write_bytes(png_bytes(picture(it.image)))
             for (m, t), mp in it.maps.items():
                 img = overlay(it.image, mp, report.scales[(m, t)][i])

@@ -13,7 +13,6 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor
 
@@ -139,7 +138,3 @@ def data_uri(png: bytes | Image.Image) -> str:
     if isinstance(png, Image.Image):
         png = png_bytes(png)
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def as_tensor(a) -> Tensor:
-    return a if isinstance(a, Tensor) else torch.as_tensor(np.asarray(a))

@@ -52,7 +52,8 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     post = cls.fit(make_model, tr.x, tr.y, cfg, x_val=va.x, y_val=va.y, generator=gen, **options)
     seconds = time.perf_counter() - t0
     post.to(device)
-    metrics = predictive_metrics(post, te.x, te.y, generator=torch.Generator().manual_seed(seed))
+    metrics = predictive_metrics(post, te.x, te.y, generator=torch.Generator().manual_seed(seed),
+                                 progress=progress)
     config = {
         "data": data, "arch": arch, "arch_options": arch_options, "seed": seed, "limit": limit,
         "train": asdict(cfg) | {"options": options}, "train_seconds": seconds,

@@ -1,0 +1,205 @@
+"""Shared plumbing of the evaluation-suite benches (anomaly, insertion, sic-aic, localization,
+ablation, sanity, rotation): one options dataclass, method look-up that skips unregistered names
+with a warning, attribution of every method under one frozen draw, outputs and plots.
+
+Every bench module exposes ``NAME_benchmark(posterior, data, methods, opts) -> SuiteOutput`` for
+programmatic callers (``unsure bench all``) and a :class:`~unsure.bench.base.Bench` for the CLI.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..attribution import METHODS, make_method
+from ..errors import UnsureError
+from ..posteriors import Draw, Posterior
+from .base import common_arguments, output_dir, write_outputs
+from .common import MethodSpec, _value
+
+
+@dataclass
+class SuiteOptions:
+    """Options shared by the suite's benches (CLI flags of the same names).
+
+    n : images evaluated; target : what the maps explain (measure name or class target);
+    seed : seeds the draw, the methods and the metric; batch_size : images per attribution chunk;
+    split : data split evaluated; progress : tqdm bars.
+    """
+
+    n: int = 100
+    target: str = "epistemic"
+    seed: int = 0
+    batch_size: int = 50
+    split: str = "test"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed + offset)
+
+
+@dataclass
+class SuiteOutput:
+    """What a bench returns: JSON-able ``results``, a ``markdown`` table, the ``config`` it ran
+    with, and ``plots`` (file name -> function drawing it to a path)."""
+
+    results: dict[str, Any]
+    markdown: str
+    config: dict[str, Any]
+    plots: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+
+
+def available_methods(methods: str | list[str] | list[MethodSpec]) -> list[MethodSpec]:
+    """Method specs (``NAME[:key=value...]``) whose names are registered; others are skipped with
+    a warning (methods are written by other modules and may not exist yet)."""
+    if isinstance(methods, str):
+        methods = [t.strip() for t in methods.split(",") if t.strip()]
+    specs = []
+    for m in methods:
+        if isinstance(m, MethodSpec):
+            spec = m
+        else:
+            name, *opts = m.split(":")
+            options = {}
+            for o in opts:
+                if "=" not in o:
+                    raise UnsureError(f"bad method option {o!r} in {m!r}; use NAME:key=value")
+                k, v = o.split("=", 1)
+                options[k.strip()] = _value(v.strip())
+            spec = MethodSpec(m, name, options)
+        if spec.name not in METHODS:
+            warnings.warn(f"method {spec.name!r} is not registered; skipped (known: {', '.join(METHODS.names())})",
+                          stacklevel=2)
+            continue
+        specs.append(spec)
+    if not specs:
+        raise UnsureError("none of the requested methods is registered")
+    return specs
+
+
+def attribute_all(posterior: Posterior, x: Tensor, specs: list[MethodSpec], target, draw: Draw,
+                  opts: SuiteOptions) -> tuple[dict[str, Tensor], dict[str, float]]:
+    """Maps ``[B,H,W]`` (CPU) of every method, same draw and seed; seconds per image. A method that
+    rejects the posterior or target (:class:`UnsureError`) is skipped with a warning."""
+    maps, seconds = {}, {}
+    for spec in tqdm(specs, desc="methods", disable=not opts.progress, leave=False):
+        try:
+            method = make_method(spec.name, **spec.options)
+            t0 = time.perf_counter()
+            att = method.attribute(posterior, x, target, draw=draw, batch_size=opts.batch_size,
+                                   generator=opts.generator(1))
+        except UnsureError as e:
+            warnings.warn(f"method {spec.label!r} skipped: {e}", stacklevel=2)
+            continue
+        seconds[spec.label] = (time.perf_counter() - t0) / len(x)
+        maps[spec.label] = att.maps.detach().cpu()
+    return maps, seconds
+
+
+def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: int) -> None:
+    """The CLI flags of :class:`SuiteOptions` plus ``--methods`` (and the common ones)."""
+    common_arguments(p)
+    p.add_argument("--methods", default=methods,
+                   help="comma-separated NAME[:key=value...]; unregistered names are skipped")
+    p.add_argument("--target", default=target, help="what the maps explain: epistemic, total, class, class:N, ...")
+    p.add_argument("--n", type=int, default=n, help="number of images")
+    p.add_argument("--split", default="test", choices=["test", "val"])
+    p.add_argument("--batch-size", type=int, default=50)
+
+
+def options_from_args(args: argparse.Namespace) -> SuiteOptions:
+    if args.n < 1:
+        raise UnsureError(f"--n must be positive, got {args.n}")
+    return SuiteOptions(n=args.n, target=args.target, seed=args.seed, batch_size=args.batch_size,
+                        split=args.split, progress=not args.no_progress)
+
+
+def config_of(name: str, posterior: Posterior, data: str, specs: list[MethodSpec],
+              opts: SuiteOptions, **extra) -> dict[str, Any]:
+    """The ``config`` block of a result: seeds, options, methods, posterior and data."""
+    cfg = {"bench": name, "data": data, "methods": [s.label for s in specs],
+           "posterior": posterior.config(), "device": str(posterior.device)}
+    cfg.update({k: v for k, v in asdict(opts).items() if k != "extra"})
+    cfg.update(opts.extra)
+    cfg.update(extra)
+    return cfg
+
+
+def finish(args: argparse.Namespace, name: str, out: SuiteOutput) -> int:
+    """Write ``NAME.json``, ``NAME.md`` and the plots into ``--out``; print the table."""
+    folder = output_dir(args, name)
+    out.config.setdefault("run", getattr(args, "run", None))
+    write_outputs(folder, name, out.results, out.config, out.markdown, getattr(args, "json", None))
+    for fname, draw in out.plots.items():
+        draw(folder / fname)
+    print(out.markdown)
+    print(f"wrote {folder}/{name}.json, {name}.md" + "".join(f", {f}" for f in out.plots))
+    return 0
+
+
+def figure(ncols: int = 1, width: float = 5.0, height: float = 3.8):
+    """A matplotlib figure with the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return plt, fig, axes[0]
+
+
+def save(plt, fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def line_plot(path: Path, panels: list[tuple[str, str, str, dict[str, tuple[list, list]]]]) -> None:
+    """One panel per ``(title, xlabel, ylabel, {label: (xs, ys)})``."""
+    plt, fig, axes = figure(len(panels))
+    for ax, (title, xl, yl, series) in zip(axes, panels):
+        for label, (xs, ys) in series.items():
+            ax.plot(xs, ys, label=label)
+        ax.set_title(title)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=8)
+    save(plt, fig, path)
+
+
+def bar_plot(path: Path, panels: list[tuple[str, dict[str, float]]]) -> None:
+    """One bar panel per ``(title, {label: value})``."""
+    plt, fig, axes = figure(len(panels))
+    for ax, (title, vals) in zip(axes, panels):
+        ax.bar(list(vals), list(vals.values()), color="tab:blue")
+        ax.set_title(title)
+        ax.tick_params(axis="x", rotation=45, labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    save(plt, fig, path)
+
+
+def select_images(draw: Draw, x: Tensor, n: int, target) -> Tensor:
+    """Indices of the images to evaluate: the ``n`` with the largest ``target`` when it is an
+    uncertainty measure (the paper's "most uncertain" selection), else the first ``n``."""
+    from ..measures import MEASURES
+    from .common import most_uncertain
+
+    if isinstance(target, str) and target in MEASURES:
+        return most_uncertain(draw, x, n, target)
+    return torch.arange(min(n, len(x)))
+
+
+def load_split(data: str, split: str):
+    from ..data import load
+
+    return load(data, split)
