@@ -144,7 +144,8 @@ def ref_map(nets, x, kind, path, T1, T2, **kw):
 def test_matches_loop_reference(ens, x, path):
     kind = "epistemic" if path != "grad" else "total"
     kw = {"steps": 3, "reference": "white"} if path == "ig" else {}
-    got = unsure.attribute(ens, x, method="ua-backprop", target=kind, path=path, T1=0.05, T2=0.2, **kw)
+    got = unsure.attribute(ens, x, method="ua-backprop", target=kind, path=path, T1=0.05, T2=0.2,
+                           variant="paper", **kw)
     want = ref_map(list(ens.members), x, kind, path, 0.05, 0.2, **kw)
     assert got.maps.shape == (B, SIDE, SIDE)
     assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-10), (got.maps - want).abs().max()
@@ -196,8 +197,8 @@ def test_completeness_every_target_path_posterior(name, post, path, x):
 
 @pytest.mark.parametrize("prune", [0.5, 0.9, 0.999])
 def test_prune_keeps_completeness(ens, x, prune):
-    full = unsure.attribute(ens, x, method="ua-backprop", path="inputgrad")
-    res = unsure.attribute(ens, x, method="ua-backprop", path="inputgrad", prune=prune)
+    full = unsure.attribute(ens, x, method="ua-backprop", path="inputgrad", variant="paper")
+    res = unsure.attribute(ens, x, method="ua-backprop", path="inputgrad", variant="paper", prune=prune)
     assert torch.allclose(res.maps.sum((1, 2)), full.meta["uncertainty"], rtol=1e-10, atol=1e-14)
     assert (res.meta["kept_logits"] <= S * K).all() and (res.meta["kept_logits"] >= 1).all()
     if prune == 0.5:
@@ -205,8 +206,8 @@ def test_prune_keeps_completeness(ens, x, prune):
 
 
 def test_prune_one_is_no_prune(ens, x):
-    a = unsure.attribute(ens, x, method="ua-backprop", path="grad")
-    b = unsure.attribute(ens, x, method="ua-backprop", path="grad", prune=1.0)
+    a = unsure.attribute(ens, x, method="ua-backprop", path="grad", variant="paper")
+    b = unsure.attribute(ens, x, method="ua-backprop", path="grad", variant="paper", prune=1.0)
     assert torch.allclose(a.maps, b.maps, rtol=1e-12, atol=1e-15)
 
 
@@ -229,7 +230,8 @@ def test_sensitivity_ignored_pixels(x, path):
     post = DeepEnsemble([Masked(make_net(), mask) for _ in range(S)])
     kw = {"steps": 3} if path == "ig" else {}
     # paper variant: a zero-relevance pixel keeps the softmax floor, ~0 at a small T2
-    res = unsure.attribute(post, x, method="ua-backprop", target="total", path=path, T2=0.01, **kw)
+    res = unsure.attribute(post, x, method="ua-backprop", target="total", path=path, T2=0.01,
+                           variant="paper", **kw)
     U = res.meta["uncertainty"]
     assert (res.maps[:, :3, :3].abs() <= 1e-15 * U[:, None, None]).all()
     # class variant: exactly 0 at any T2
@@ -261,16 +263,17 @@ class SplitFC(nn.Module):
         return n.fc2(n.relu3(self.fb(self.fa(h))))
 
 
+@pytest.mark.parametrize("variant", ["paper", "class"])
 @pytest.mark.parametrize("path", ["grad", "inputgrad", "ig"])
-def test_implementation_invariance(x, path):
+def test_implementation_invariance(x, path, variant):
     nets = [make_net() for _ in range(S)]
     a = DeepEnsemble(nets)
     b = DeepEnsemble([SplitFC(n) for n in nets])
     kw = {"steps": 3} if path == "ig" else {}
     with torch.no_grad():
         assert torch.allclose(a.sample_logits(x), b.sample_logits(x), atol=1e-10)
-    ma = unsure.attribute(a, x, method="ua-backprop", path=path, **kw).maps
-    mb = unsure.attribute(b, x, method="ua-backprop", path=path, **kw).maps
+    ma = unsure.attribute(a, x, method="ua-backprop", path=path, variant=variant, **kw).maps
+    mb = unsure.attribute(b, x, method="ua-backprop", path=path, variant=variant, **kw).maps
     assert torch.allclose(ma, mb, rtol=1e-8, atol=1e-12)
 
 
@@ -290,16 +293,18 @@ def test_batch_equals_single(ens, x, path):
     for i in (0, 3):
         one = unsure.attribute(ens, x[i:i + 1], method="ua-backprop", path=path, variant="class")
         assert torch.allclose(full.maps[i], one.maps[0], rtol=1e-10, atol=1e-14)
-    chunked = unsure.attribute(ens, x, method="ua-backprop", path=path, batch_size=2)
-    plain = unsure.attribute(ens, x, method="ua-backprop", path=path)
-    assert torch.allclose(chunked.maps, plain.maps, rtol=1e-10, atol=1e-14)
+    for variant in ("paper", "class"):
+        chunked = unsure.attribute(ens, x, method="ua-backprop", path=path, variant=variant, batch_size=2)
+        plain = unsure.attribute(ens, x, method="ua-backprop", path=path, variant=variant)
+        assert torch.allclose(chunked.maps, plain.maps, rtol=1e-10, atol=1e-14)
 
 
-def test_raw_sums_to_maps_and_input_untouched(ens):
+@pytest.mark.parametrize("variant", ["paper", "class"])
+def test_raw_sums_to_maps_and_input_untouched(ens, variant):
     x = torch.rand(B, 3, SIDE, SIDE, dtype=torch.float64)
     post = DeepEnsemble([PaperCNN(3, K, SIDE).double() for _ in range(S)])
     before = x.clone()
-    res = unsure.attribute(post, x, method="ua-backprop", path="inputgrad")
+    res = unsure.attribute(post, x, method="ua-backprop", path="inputgrad", variant=variant)
     assert torch.equal(x, before)
     assert res.raw.shape == (B, 3, SIDE, SIDE)
     assert torch.allclose(res.raw.sum(1), res.maps, rtol=1e-10, atol=1e-14)
@@ -314,19 +319,27 @@ def test_bad_target_and_options(ens, x):
         unsure.attribute(ens, x, method="ua-backprop", T1=0)
     with pytest.raises(UnsureError, match="prune"):
         unsure.attribute(ens, x, method="ua-backprop", prune=1.5)
+    with pytest.raises(UnsureError, match="reference"):
+        unsure.attribute(ens, x, method="ua-backprop", reference="grey")
+    with pytest.raises(UnsureError, match="blur_sigma"):
+        unsure.attribute(ens, x, method="ua-backprop", reference="blur", blur_sigma=0)
+    with pytest.raises(UnsureError, match="T2"):
+        unsure.attribute(ens, x, method="ua-backprop", T2="hot")
     with pytest.raises(UnsureError, match="prune"):
         unsure.attribute(ens, x, method="ua-backprop", variant="class", prune=0.9)
 
 
 def test_hooks_removed(ens, x):
-    unsure.attribute(ens, x, method="ua-backprop", path="fullgrad")
+    for variant in ("paper", "class"):
+        unsure.attribute(ens, x, method="ua-backprop", path="fullgrad", variant=variant)
     for m in ens.modules():
         assert not m._forward_hooks
 
 
-def ref_class_map(nets, x, kind, T2):
-    """Variant ``class`` with loops: a_k = sum_m a(p_k^m) and relu(d a_k/dx * x), one backward per
-    image and class through all members."""
+def ref_class_map(nets, x, kind, T2, ref=None):
+    """Variant ``class`` with loops: a_k = sum_m a(p_k^m) and relu(d a_k/dx * (x - ref)), one
+    backward per image and class through all members (``ref`` None: black, 0)."""
+    ref = torch.zeros_like(x) if ref is None else ref
     maps = torch.zeros(x.shape[0], *x.shape[-2:], dtype=x.dtype)
     for b in range(x.shape[0]):
         xb = x[b:b + 1].clone().requires_grad_(True)
@@ -339,9 +352,10 @@ def ref_class_map(nets, x, kind, T2):
             else:
                 ak = -pbar[k] * torch.log(pbar[k])
             (g,) = torch.autograd.grad(ak, xb, retain_graph=True)
-            r = (g * xb).clamp_min(0).mean(1)[0].detach()
+            d = xb.detach() - ref[b:b + 1]
+            r = (g * d).clamp_min(0).mean(1)[0].detach()
             if r.max() <= 0:
-                r = (g * xb).abs().mean(1)[0].detach()
+                r = (g * d).abs().mean(1)[0].detach()
             e = torch.exp(r / r.max() / T2) - 1
             maps[b] += ak.detach() * e / e.sum()
     return maps
@@ -353,3 +367,54 @@ def test_class_variant_matches_loop_reference(ens, x, kind):
                            variant="class", T2=0.7)
     want = ref_class_map(list(ens.members), x, kind, 0.7)
     assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()
+
+
+def blur_ref(x, sigma):
+    """Reflect-padded separable Gaussian, radius ceil(3 sigma), written out with explicit loops."""
+    R = math.ceil(3 * sigma)
+    k = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-R, R + 1)]
+    k = [v / sum(k) for v in k]
+    H, W = x.shape[-2:]
+
+    def refl(i, n):
+        while i < 0 or i >= n:
+            i = -i if i < 0 else 2 * (n - 1) - i
+        return i
+
+    rows = torch.zeros_like(x)
+    for i in range(H):
+        for t in range(-R, R + 1):
+            rows[..., i, :] += k[t + R] * x[..., refl(i + t, H), :]
+    out = torch.zeros_like(x)
+    for j in range(W):
+        for t in range(-R, R + 1):
+            out[..., j] += k[t + R] * rows[..., refl(j + t, W)]
+    return out
+
+
+def test_class_variant_blur_reference_matches_loops(ens, x):
+    got = unsure.attribute(ens, x, method="ua-backprop", target="epistemic", path="inputgrad",
+                           variant="class", T2=0.7, reference="blur", blur_sigma=1.0)
+    want = ref_class_map(list(ens.members), x, "epistemic", 0.7, ref=blur_ref(x, 1.0))
+    assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()
+    assert torch.allclose(got.maps.sum((1, 2)), got.meta["uncertainty"], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("variant", ["paper", "class"])
+def test_auto_settings_follow_the_channel_count(variant):
+    from unsure.attribution.ua_backprop import DEFAULTS, UABackprop
+
+    m = UABackprop(variant=variant)
+    for C, kind in ((1, "grayscale"), (3, "colour")):
+        want = {k: DEFAULTS[(variant, kind)][k] for k in ("path", "T1", "T2", "reference", "blur_sigma")}
+        assert m.settings(C) == want
+    assert UABackprop(variant=variant, T2=0.5, path="grad").settings(1)["T2"] == 0.5
+    # the paper-faithful method is variant="paper" with its defaults: the fullgrad path
+    assert UABackprop(variant="paper").settings(1)["path"] == "fullgrad"
+    net = make_net()
+    xx = torch.rand(2, 1, SIDE, SIDE, dtype=torch.float64)
+    post = DeepEnsemble([net, make_net()])
+    auto = unsure.attribute(post, xx, method="ua-backprop", variant=variant)
+    explicit = unsure.attribute(post, xx, method="ua-backprop", variant=variant, **m.settings(1))
+    assert torch.equal(auto.maps, explicit.maps)
+    assert auto.meta["settings"] == m.settings(1)

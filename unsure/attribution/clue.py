@@ -91,9 +91,10 @@ class Search:
     max_radius: Tensor  # [N] largest ||z - centre|| visited (0 without a ball)
 
 
-def latent_search(vae: VAE, draw: Draw, x: Tensor, z_init: Tensor, objective: Callable[[Tensor, Tensor], Tensor],
-                  *, sign: float = 1.0, lambda_x: float = 1.0, lr: float = 0.01, max_iter: int = 500,
-                  patience: int = 20, min_delta: float = 1e-4, centre: Tensor | None = None,
+def latent_search(vae: VAE, draw: Draw, x: Tensor, z_init: Tensor,
+                  objective: Callable[[Tensor, Tensor], Tensor], *, sign: float = 1.0,
+                  lambda_x: float = 1.0, lr: float = 0.01, max_iter: int = 500, patience: int = 20,
+                  min_delta: float = 1e-4, centre: Tensor | None = None,
                   delta: float | None = None) -> Search:
     """Minimise ``sign * objective(draw(decoder(z))) + lambda_x * mean|decoder(z) - x|`` per row.
 
@@ -147,10 +148,11 @@ def latent_search(vae: VAE, draw: Draw, x: Tensor, z_init: Tensor, objective: Ca
     return Search(best_z, x_cf, best_u, best_loss, iters, radius)
 
 
-def _load(vae) -> tuple[VAE, str | None]:
+def _load(vae) -> tuple[VAE, str]:
     """The ``vae`` option: a :class:`VAE` or the path of a folder made by ``unsure train-vae``."""
-    if isinstance(vae, VAE):
-        return vae, None
+    if isinstance(vae, VAE):  # recorded in the metadata by its structure
+        c, h, w = vae.image_shape
+        return vae, f"VAE({vae.kind}, {c}x{h}x{w}, latent {vae.latent})"
     if isinstance(vae, (str, os.PathLike)):
         return load_vae(vae), str(vae)
     if vae is None:
@@ -165,7 +167,8 @@ class _Counterfactual(Method):
     def __init__(self, vae=None, lr: float = 0.01, max_iter: int = 500, patience: int = 20,
                  min_delta: float = 1e-4, lambda_x: float = 1.0, direction: str = "auto"):
         self._vae, self.vae = _load(vae)
-        for name, val, low in (("lr", lr, 0.0), ("lambda_x", lambda_x, None), ("min_delta", min_delta, None)):
+        for name, val, low in (("lr", lr, 0.0), ("lambda_x", lambda_x, None),
+                               ("min_delta", min_delta, None)):
             if isinstance(val, bool) or not isinstance(val, (int, float)) or val < 0 or val == low:
                 raise UnsureError(f"{name} must be a {'positive' if low is not None else 'non-negative'} "
                                   f"number, got {val!r}")
@@ -175,7 +178,8 @@ class _Counterfactual(Method):
         try:
             self.direction = Direction(direction).value
         except ValueError:
-            raise UnsureError(f"direction must be one of {[d.value for d in Direction]}, got {direction!r}") from None
+            choices = [d.value for d in Direction]
+            raise UnsureError(f"direction must be one of {choices}, got {direction!r}") from None
         self.lr, self.max_iter, self.patience = float(lr), max_iter, patience
         self.min_delta, self.lambda_x = float(min_delta), float(lambda_x)
 
@@ -272,7 +276,7 @@ class DeltaCLUE(_Counterfactual):
 
     name = "delta-clue"
 
-    def __init__(self, vae=None, delta: float = 3.0, n_starts: int = 4, lr: float = 0.01,
+    def __init__(self, vae=None, delta: float = 2.0, n_starts: int = 4, lr: float = 0.01,
                  max_iter: int = 500, patience: int = 20, min_delta: float = 1e-4,
                  lambda_x: float = 1.0, direction: str = "auto"):
         super().__init__(vae, lr, max_iter, patience, min_delta, lambda_x, direction)

@@ -193,6 +193,19 @@ def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
     return out.reshape(J, B, H, W)  # [J,B,HW] -> [J,B,H,W]
 
 
+#: Settings that ``"auto"`` resolves to, per (variant, image kind); chosen by the blurring test on
+#: the validation split of Fashion-MNIST (docs/ua-backprop-research.md). "colour" is unvalidated
+#: (no colour run was measured) and equals "grayscale". ``T1`` is unused by variant ``class``.
+DEFAULTS: dict[tuple[str, str], dict] = {
+    ("class", "grayscale"): {"path": "inputgrad", "T1": 1.0, "T2": 1.0, "reference": "black",
+                             "blur_sigma": 1.0},
+    ("paper", "grayscale"): {"path": "fullgrad", "T1": 1.0, "T2": 0.3, "reference": "black",
+                             "blur_sigma": 1.0},
+}
+DEFAULTS[("class", "colour")] = dict(DEFAULTS[("class", "grayscale")])
+DEFAULTS[("paper", "colour")] = dict(DEFAULTS[("paper", "grayscale")])
+
+
 @METHODS.register("ua-backprop", "UA-Backprop (Wang et al. CVPR 2023): complete uncertainty maps "
                                  "from per-probability terms, one batched backward per member")
 class UABackprop(Method):
@@ -200,46 +213,57 @@ class UABackprop(Method):
 
     Parameters
     ----------
-    path : "fullgrad" (paper default), "grad", "inputgrad" or "ig" (spec step 3)
-    T1 : temperature of the Jacobian softmax (step 2)
-    T2 : temperature of the pixel softmax (step 3)
-    variant : "paper" (exactly the spec) or "class" (see :class:`Variant`)
-    prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost)
+    variant : "class" (default; see :class:`Variant`) or "paper" (exactly the spec)
+    path : "fullgrad" (the paper's), "grad", "inputgrad" or "ig" (spec step 3)
+    T1 : temperature of the Jacobian softmax (step 2; variant "paper" only)
+    T2 : temperature of the pixel distribution (step 3)
+    prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost; "paper" only)
     reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
         "black" (0; inputgrad is then ``grad * x``), "white" (1) or "blur" (``G_blur_sigma x``, the
         substitute the blurring test puts in). Ignored by ``grad`` and ``fullgrad``.
     blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
 
+    ``path``, ``T1``, ``T2``, ``reference`` and ``blur_sigma`` default to ``"auto"``: the value of
+    :data:`DEFAULTS` for the variant and for grayscale (1 channel) or colour images, picked at call
+    time from the images' channel count. ``variant="paper"`` with every other option on "auto" is
+    the paper-faithful method (fullgrad path).
+
     Targets: "total", "aleatoric" or "epistemic" (it needs the per-probability decomposition).
     ``meta``: ``uncertainty [B]``, ``completeness_delta [B]`` (= ``sum(map) - U``), ``kept_logits
-    [B]`` (logit terms per image that got a backward pass).
+    [B]`` (logit terms per image that got a backward pass), ``settings`` (the resolved options).
     """
 
     name = "ua-backprop"
     complete = True
 
-    def __init__(self, path: str = "fullgrad", T1: float = 1.0, T2: float = 0.3,
-                 variant: str = "paper", prune: float | None = None, reference: str = "black",
-                 steps: int = 32, blur_sigma: float = 1.0):
+    def __init__(self, path: str = "auto", T1: float | str = "auto", T2: float | str = "auto",
+                 variant: str = "class", prune: float | None = None, reference: str = "auto",
+                 steps: int = 32, blur_sigma: float | str = "auto"):
         try:
-            self.path = Path(path).value
             self.variant = Variant(variant).value
+            self.path = path if path == "auto" else Path(path).value
         except ValueError as e:
-            raise UnsureError(f"ua-backprop: {e}; paths: {[p.value for p in Path]}, "
+            raise UnsureError(f"ua-backprop: {e}; paths: {[p.value for p in Path]} or 'auto', "
                               f"variants: {[v.value for v in Variant]}") from None
-        if not (T1 > 0 and T2 > 0):
-            raise UnsureError(f"ua-backprop temperatures must be > 0, got T1={T1}, T2={T2}")
+        T1, T2, blur_sigma = (v if v == "auto" else _positive(n, v) for n, v in
+                              (("T1", T1), ("T2", T2), ("blur_sigma", blur_sigma)))
         if prune is not None and not 0 < prune <= 1:
             raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
-        if reference not in ("black", "white", "blur"):
-            raise UnsureError(f"ua-backprop reference must be 'black', 'white' or 'blur', got {reference!r}")
-        if not blur_sigma > 0:
-            raise UnsureError(f"ua-backprop blur_sigma must be > 0, got {blur_sigma}")
+        if reference not in ("auto", "black", "white", "blur"):
+            raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white' or 'blur', "
+                              f"got {reference!r}")
         if not (isinstance(steps, int) and steps >= 1):
             raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
-        self.T1, self.T2, self.prune = float(T1), float(T2), prune
-        self.reference, self.steps, self.blur_sigma = reference, steps, float(blur_sigma)
+        self.T1, self.T2, self.prune = T1, T2, prune
+        self.reference, self.steps, self.blur_sigma = reference, steps, blur_sigma
+
+    def settings(self, channels: int) -> dict:
+        """The settings used for images with ``channels`` channels: every ``"auto"`` replaced by
+        :data:`DEFAULTS` ``[(variant, "grayscale" if channels == 1 else "colour")]``."""
+        d = DEFAULTS[(self.variant, "grayscale" if channels == 1 else "colour")]
+        return {k: d[k] if getattr(self, k) == "auto" else getattr(self, k)
+                for k in ("path", "T1", "T2", "reference", "blur_sigma")}
 
     def _attribute(self, x: Tensor, target, ctx: Context) -> Attribution:
         kind = KINDS.get(target)
@@ -249,23 +273,25 @@ class UABackprop(Method):
         with torch.no_grad():
             z = ctx.draw(x)  # [S,B,K]
             U = target(z)  # [B]
+        st = self.settings(x.shape[1])
         if self.variant == Variant.CLASS:
-            maps, raw, kept = self._class_variant(x, z, kind, ctx.draw)
+            maps, raw, kept = self._class_variant(x, z, kind, ctx.draw, st)
         else:
-            maps, raw, kept = self._paper(x, z, kind, ctx.draw)
-        meta = {"uncertainty": U, "completeness_delta": maps.sum((1, 2)) - U, "kept_logits": kept}
+            maps, raw, kept = self._paper(x, z, kind, ctx.draw, st)
+        meta = {"uncertainty": U, "completeness_delta": maps.sum((1, 2)) - U, "kept_logits": kept,
+                "settings": st}
         return Attribution(maps, raw, meta)
 
-    def _paper(self, x: Tensor, z: Tensor, kind: str, draw: Draw):
+    def _paper(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
         """Spec steps 1-3: ``M = sum_{m,j} a(z_j^m) rtilde(z_j^m)``."""
-        path = Path(self.path)
+        path = Path(st["path"])
         with torch.no_grad():
-            a_z = logit_terms(z, decompose(z, kind), self.T1)  # [S,B,K]
+            a_z = logit_terms(z, decompose(z, kind), st["T1"])  # [S,B,K]
             kept = torch.ones_like(a_z, dtype=torch.bool)
             if self.prune is not None:
                 a_z, kept = prune_terms(a_z, self.prune)
         B, C, H, W = x.shape
-        ref = reference_image(x, self.reference, self.blur_sigma)
+        ref = reference_image(x, st["reference"], st["blur_sigma"])
         maps = x.new_zeros(B, H, W)
         raw = x.new_zeros(B, C, H, W) if path is not Path.FULLGRAD else None
         for m in range(len(draw)):
@@ -277,20 +303,20 @@ class UABackprop(Method):
             t, layers, lg = _path_terms(path, sub, x, classes, ref, self.steps)
             with torch.no_grad():
                 r, rc = _relevance(path, t.detach(), layers, [g.detach() for g in lg], False)
-                rt = pixel_distribution(r, self.T2)  # [J,B,H,W], sums to 1 per (j,b)
+                rt = pixel_distribution(r, st["T2"])  # [J,B,H,W], sums to 1 per (j,b)
                 w = a_z[m] if classes is None else a_z[m][:, classes]  # [B,K] -> [B,J]
                 maps += torch.einsum("bj,jbhw->bhw", w, rt)
                 if raw is not None:
                     raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
         return maps, raw, kept.sum((0, 2))
 
-    def _class_variant(self, x: Tensor, z: Tensor, kind: str, draw: Draw):
+    def _class_variant(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
         if self.prune is not None:
             raise UnsureError("ua-backprop prune applies to variant 'paper' only")
-        path = Path(self.path)
+        path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
-        ref = reference_image(x, self.reference, self.blur_sigma)
+        ref = reference_image(x, st["reference"], st["blur_sigma"])
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
@@ -308,11 +334,22 @@ class UABackprop(Method):
                 none = r.flatten(2).amax(-1) <= 0  # [K,B]
                 r = torch.where(none[..., None, None], t_all.abs().mean(2), r)
                 rc = torch.where(none[..., None, None, None], t_all.abs(), rc)
-            rt = pixel_distribution(r, self.T2, floor=False)  # [K,B,H,W]
+            rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W]
             maps = torch.einsum("bk,kbhw->bhw", a_k, rt)
             raw = None if rc is None else torch.einsum("bk,kbhw,kbchw->bchw", a_k, rt, _channel_share(rc))
         K = z.shape[-1]
         return maps, raw, torch.full((x.shape[0],), K * len(draw), device=x.device)
+
+
+def _positive(name: str, v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise UnsureError(f"ua-backprop {name} must be a number > 0 or 'auto', got {v!r}") from None
+    if not v > 0:
+        msg = "temperatures" if name in ("T1", "T2") else name
+        raise UnsureError(f"ua-backprop {msg} must be > 0, got {name}={v}")
+    return v
 
 
 def _channel_share(rc: Tensor) -> Tensor:

@@ -52,7 +52,7 @@ def rotation_benchmark(posterior, data: str, methods, opts: SuiteOptions, angles
             "test": cd.test, "pairs": cd.n, "seconds_per_image": seconds[label]}
     rows = [[k, v["dice_upright"], v["dice_rotated"], f"{v['dice_p']:.2e}", v["iou_upright"],
              v["iou_rotated"], f"{v['iou_p']:.2e}"] for k, v in results["methods"].items()]
-    crow = [[a, acc, mp] + [curve[m][i] for m in measures]
+    crow = [[int(a) if float(a).is_integer() else a, acc, mp] + [curve[m][i] for m in measures]
             for i, (a, acc, mp) in enumerate(zip(curve["angles"], curve["accuracy"], curve["max_prob"]))]
     md = (f"Rotated digits on {data} ({opts.split}), {len(idx)} images.\n\nPrediction and uncertainty vs "
           f"angle (means over images):\n\n" + markdown_table(["angle", "accuracy ↑", "max prob"] + measures, crow)

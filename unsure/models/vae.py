@@ -193,7 +193,8 @@ def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE
     try:  # a shape mismatch raises even with strict=False
         missing, unexpected = vae.load_state_dict(state, strict=False)
     except RuntimeError as e:
-        raise UnsureError(f"{path / WEIGHTS} does not match its config: {str(e).strip().splitlines()[-1].strip()}") from None
+        reason = str(e).strip().splitlines()[-1].strip()
+        raise UnsureError(f"{path / WEIGHTS} does not match its config: {reason}") from None
     if missing or unexpected:
         raise UnsureError(f"{path / WEIGHTS} does not match its config: missing {missing[:3]}, "
                           f"unexpected {unexpected[:3]}")

@@ -1,0 +1,16 @@
+"""Uncertainty mitigation (UA-Backprop paper Sec. 4): retrain a classifier with attribution maps
+as attention, ``F' = (1 + lambda * A) * F`` on its last conv features (or on the input).
+
+>>> from unsure.mitigation import attention_weights, retrain, evaluate, RetrainConfig
+>>> A = attention_weights(maps, x, "map")            # [N,H,W] in [0,1]
+>>> net, log = retrain(x, y, A, RetrainConfig(lam=0.2), seed=0)
+>>> evaluate(net, x_test, y_test, A_test)            # {"accuracy", "nll", "ece"}
+"""
+from .attention import (AttendedNet, Attention, Space, attention_weights, latent_attention,
+                        normalise_map, pack, rescale01, scale)
+from .maps import MapCache, MapKey, cached_maps, generate_maps, run_id
+from .retrain import RetrainConfig, evaluate, retrain
+
+__all__ = ["AttendedNet", "Attention", "Space", "attention_weights", "latent_attention", "normalise_map",
+           "pack", "rescale01", "scale", "MapCache", "MapKey", "cached_maps", "generate_maps", "run_id",
+           "RetrainConfig", "evaluate", "retrain"]
