@@ -11,3 +11,5 @@ from . import localization as _localization  # noqa: F401,E402
 from . import ablation as _ablation  # noqa: F401,E402
 from . import sanity as _sanity  # noqa: F401,E402
 from . import rotation as _rotation  # noqa: F401,E402
+from . import all as _all  # noqa: F401,E402
+from . import mitigation as _mitigation  # noqa: F401,E402

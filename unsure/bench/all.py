@@ -1,0 +1,112 @@
+"""``unsure bench all``: the whole evaluation suite on one run, one markdown report.
+
+Runs the blurring test and the suite benches (anomaly, insertion/deletion, SIC/AIC, localisation,
+ablation, sanity, rotation) with their defaults and the same methods, seed and draw settings, each
+into ``OUT/NAME/``, then writes ``OUT/report.md`` with every table and plot.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data import load
+from ..errors import UnsureError
+from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic
+from ._suite import SuiteOptions
+from .base import BENCHES, Bench, common_arguments, output_dir, write_outputs
+from .blurring import blurring_benchmark, plot_curves
+from .common import most_uncertain, parse_floats, parse_methods, run_posterior
+
+# name -> (function, target the bench explains, default number of images)
+SUITE = {
+    "anomaly": (anomaly.anomaly_benchmark, "epistemic", 200),
+    "insertion": (insertion.insertion_benchmark, "epistemic", 100),
+    "sic-aic": (sic_aic.sic_aic_benchmark, "class", 100),
+    "localization": (localization.localization_benchmark, "epistemic", 200),
+    "ablation": (ablation.ablation_benchmark, "epistemic", 100),
+    "sanity": (sanity.sanity_benchmark, "epistemic", 20),
+    "rotation": (rotation.rotation_benchmark, "class", 200),
+}
+
+
+def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: int, progress: bool,
+                      folder: Path, sigmas=None) -> str:
+    from .base import markdown_table
+
+    specs = parse_methods(methods)
+    d = load(data, "test")
+    idx = most_uncertain(post.draw(torch.Generator().manual_seed(seed)), d.x, n)
+    results, curves, seconds = blurring_benchmark(post, d.x[idx].to(post.device), specs, fractions,
+                                                  seed, 25, progress, sigmas)
+    rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")] for m in results]
+    header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
+    md = markdown_table(header, rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_outputs(folder, "blurring", results, {"data": data, "top": len(idx), "fractions": fractions,
+                                                "seed": seed, "seconds_per_image": seconds,
+                                                "sigmas": sigmas or "spec"}, md)
+    plot_curves(curves, fractions, folder / "blurring.png")
+    return md + "\n![URR curves](blurring/blurring.png)\n"
+
+
+@BENCHES.register("all", "the whole evaluation suite on one run, one markdown report")
+class AllBench(Bench):
+    name = "all"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        common_arguments(p)
+        p.add_argument("--methods", default="ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random",
+                       help="methods for every bench (each bench skips those that do not apply)")
+        p.add_argument("--only", default=None, help="comma-separated subset of: blurring," + ",".join(SUITE))
+        p.add_argument("--n", type=int, default=None, help="images per bench (default: each bench's own)")
+        p.add_argument("--fractions", default="0.02,0.05")
+        p.add_argument("--sigmas", default=None, help="blurring test's sigma grid (default: the spec's)")
+
+    def main(self, args: argparse.Namespace) -> int:
+        post, data = run_posterior(args)
+        names = ["blurring", *SUITE]
+        if args.only:
+            names = [n.strip() for n in args.only.split(",") if n.strip()]
+            bad = [n for n in names if n != "blurring" and n not in SUITE]
+            if bad:
+                raise UnsureError(f"unknown bench(es) {bad}; choose from blurring, {', '.join(SUITE)}")
+        out = output_dir(args, "all")
+        progress = not args.no_progress
+        sections, seconds = [], {}
+        for name in tqdm(names, desc="suite", disable=not progress):
+            t0 = time.perf_counter()
+            folder = out / name
+            if name == "blurring":
+                sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
+                md = _blurring_section(post, data, args.methods, args.n or 100,
+                                       parse_floats(args.fractions, "fractions"), args.seed, progress,
+                                       folder, sigmas)
+            else:
+                fn, target, n = SUITE[name]
+                opts = SuiteOptions(n=args.n or n, target=target, seed=args.seed, progress=progress)
+                methods = args.methods if name != "rotation" else "gradcam," + args.methods
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    res = fn(post, data, methods, opts)
+                folder.mkdir(parents=True, exist_ok=True)
+                write_outputs(folder, name, res.results, res.config, res.markdown)
+                for fname, draw in res.plots.items():
+                    draw(folder / fname)
+                notes = "".join(f"\n> note: {w.message}\n" for w in caught)
+                md = res.markdown + notes + "".join(f"\n![{f}]({name}/{f})\n" for f in res.plots)
+            seconds[name] = time.perf_counter() - t0
+            sections.append(f"## {name}\n\n{md}\n*{seconds[name]:.0f} s*\n")
+        cmd = (f"unsure bench all --run {args.run} --data {data} --methods {args.methods}"
+               + (f" --only {args.only}" if args.only else "") + (f" --n {args.n}" if args.n else "")
+               + (f" --sigmas {args.sigmas}" if args.sigmas else "") + f" --seed {args.seed}")
+        report = (f"# Evaluation suite: {args.run} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
+        (out / "report.md").write_text(report)
+        write_outputs(out, "all", {"seconds": seconds}, {"run": args.run, "data": data, "benches": names,
+                                                         "methods": args.methods, "seed": args.seed})
+        print(f"wrote {out}/report.md")
+        return 0
