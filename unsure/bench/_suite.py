@@ -22,7 +22,7 @@ from ..attribution import METHODS, make_method
 from ..errors import UnsureError
 from ..posteriors import Draw, Posterior
 from .base import common_arguments, output_dir, write_outputs
-from .common import MethodSpec, _value
+from .common import MethodSpec, parse_method
 
 
 @dataclass
@@ -64,17 +64,7 @@ def available_methods(methods: str | list[str] | list[MethodSpec]) -> list[Metho
         methods = [t.strip() for t in methods.split(",") if t.strip()]
     specs = []
     for m in methods:
-        if isinstance(m, MethodSpec):
-            spec = m
-        else:
-            name, *opts = m.split(":")
-            options = {}
-            for o in opts:
-                if "=" not in o:
-                    raise UnsureError(f"bad method option {o!r} in {m!r}; use NAME:key=value")
-                k, v = o.split("=", 1)
-                options[k.strip()] = _value(v.strip())
-            spec = MethodSpec(m, name, options)
+        spec = m if isinstance(m, MethodSpec) else parse_method(m)
         if spec.name not in METHODS:
             warnings.warn(f"method {spec.name!r} is not registered; skipped (known: {', '.join(METHODS.names())})",
                           stacklevel=2)

@@ -37,19 +37,25 @@ def _value(text: str) -> Any:
     return text
 
 
+def parse_method(item: str) -> MethodSpec:
+    """One ``NAME[:key=value...]`` -> :class:`MethodSpec` (the name is not checked)."""
+    name, *opts = item.split(":")
+    options = {}
+    for o in opts:
+        if "=" not in o:
+            raise UnsureError(f"bad method option {o!r} in {item!r}; use NAME:key=value")
+        k, v = o.split("=", 1)
+        options[k.strip()] = _value(v.strip())
+    return MethodSpec(item, name, options)
+
+
 def parse_methods(text: str) -> list[MethodSpec]:
     """``"ua-backprop,grad,ua-backprop:variant=paper"`` -> method specs (names checked)."""
     specs = []
     for item in [t.strip() for t in text.split(",") if t.strip()]:
-        name, *opts = item.split(":")
-        METHODS.get(name)  # unknown names fail here with the list of known ones
-        options = {}
-        for o in opts:
-            if "=" not in o:
-                raise UnsureError(f"bad method option {o!r} in {item!r}; use NAME:key=value")
-            k, v = o.split("=", 1)
-            options[k.strip()] = _value(v.strip())
-        specs.append(MethodSpec(item, name, options))
+        spec = parse_method(item)
+        METHODS.get(spec.name)  # unknown names fail here with the list of known ones
+        specs.append(spec)
     if not specs:
         raise UnsureError("no methods given")
     return specs
