@@ -21,6 +21,7 @@ from statistics import mean, stdev
 import torch
 from tqdm.auto import tqdm
 
+from ..attribution import make_method
 from ..data import load
 from ..errors import UnsureError
 from ..mitigation import MapCache, MapKey, RetrainConfig, attention_weights, cached_maps, evaluate, retrain, run_id
@@ -41,8 +42,10 @@ def _list(text: str, what: str, cast=str) -> list:
         raise UnsureError(f"{what} must be a comma-separated list, got {text!r}") from None
 
 
-def _mean_std(vals: list[float]) -> str:
-    return f"{mean(vals):.4f} ± {stdev(vals) if len(vals) > 1 else 0.0:.4f}"
+def method_key(spec) -> str:
+    """The method with all its resolved options, so a changed library default misses the cache."""
+    opts = make_method(spec.name, **spec.options).options()
+    return ":".join([spec.name] + [f"{k}={v}" for k, v in sorted(opts.items())])
 
 
 def summarise(records: list[dict]) -> list[dict]:
@@ -160,7 +163,7 @@ class MitigationBench(Bench):
         K = int(max(tr.y.max(), ev.y.max())) + 1
 
         def maps_for(spec, target, split, x, subset):
-            key = MapKey(rid, spec.label, target, split, subset, args.seed)
+            key = MapKey(rid, method_key(spec), target, split, subset, args.seed)
             return cached_maps(cache, key, post, x, spec.name, spec.options,
                                batch_size=args.map_batch_size, progress=progress)
 
@@ -202,7 +205,8 @@ class MitigationBench(Bench):
         out = output_dir(args, "mitigation")
         config = {"run": args.run, "run_id": rid, "data": data, "eval_split": args.eval_split,
                   "eval_size": len(ev.y), "train_sizes": sizes, "subset_seed": args.subset_seed,
-                  "methods": [m.label for m in methods], "lambdas": lams, "attention": attns,
+                  "methods": [m.label for m in methods], "method_keys": {m.label: method_key(m) for m in methods},
+                  "lambdas": lams, "attention": attns,
                   "spaces": spaces, "targets": targets, "seeds": seeds, "epochs": args.epochs,
                   "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum,
                   "gamma": args.gamma, "milestones": list(RetrainConfig(epochs=args.epochs).train_config().milestones),

@@ -42,6 +42,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--milestones", default="", help="epochs at which the learning rate drops 10x, e.g. 6,8")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -50,12 +51,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _milestones(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise UnsureError(f"--milestones must be comma-separated epochs, got {text!r}") from None
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..training.run import train_run
 
     cfg = train_run(data=args.data, posterior=args.posterior, arch=args.arch, members=args.members,
                     samples=args.samples, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    optimizer=args.optimizer, limit=args.limit, seed=args.seed,
+                    optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
                     progress=not args.no_progress)
     m = cfg["metrics"]

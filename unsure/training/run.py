@@ -18,7 +18,8 @@ from .classifier import TrainConfig
 
 def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "paper-cnn",
               members: int = 5, samples: int | None = None, epochs: int = 10, batch_size: int = 128,
-              lr: float = 1e-3, optimizer: str = "adam", limit: int | None = None, seed: int = 0,
+              lr: float = 1e-3, optimizer: str = "adam", milestones: tuple[int, ...] = (),
+              limit: int | None = None, seed: int = 0,
               device: str = "cpu", force: bool = False, progress: bool = True,
               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, evaluate on the test split (accuracy, NLL, ECE) and save; returns the saved config."""
@@ -37,7 +38,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     arch_options = {"in_channels": C, "num_classes": K, "image_size": H}
     make_model = model_factory(arch, arch_options)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                      device=device, progress=progress)
+                      milestones=tuple(milestones), device=device, progress=progress)
     options: dict[str, Any] = dict(extra or {})
     params = inspect.signature(cls.fit).parameters
     if "members" in params:
