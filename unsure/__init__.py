@@ -12,9 +12,10 @@ from torch import Tensor
 
 from . import attribution as _attribution  # noqa: F401  (registers methods)
 from .attribution import Attribution, METHODS, attribute
+from .attribution.captum_bridge import target_function
 from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
-from .posteriors import POSTERIORS, DeepEnsemble, Posterior
+from .posteriors import POSTERIORS, DeepEnsemble, Evidential, MCDropout, Posterior
 from .run import load_run
 
 __version__ = "0.1.0"
@@ -29,5 +30,6 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
     return {"total": total(z), "aleatoric": aleatoric(z), "epistemic": epistemic(z)}
 
 
-__all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "Posterior", "ClassScore",
+__all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
+           "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run"]

@@ -1,5 +1,11 @@
 """Posteriors: each yields logit samples ``[S,B,K]`` via ``sample_logits`` / ``draw``."""
 from .base import POSTERIORS, Draw, Posterior, find_feature_layer
 from .ensemble import DeepEnsemble
+from .evidential import Evidential
+from .laplace import LastLayerLaplace
+from .mc_dropout import MCDropout
+from .variational import MeanFieldVI
+from .weight_noise import WeightNoise
 
-__all__ = ["POSTERIORS", "Draw", "Posterior", "DeepEnsemble", "find_feature_layer"]
+__all__ = ["POSTERIORS", "Draw", "Posterior", "DeepEnsemble", "Evidential", "LastLayerLaplace", "MCDropout",
+           "MeanFieldVI", "WeightNoise", "find_feature_layer"]

@@ -1,0 +1,173 @@
+"""MC dropout (Gal & Ghahramani 2016): one network trained with dropout; at inference S dropout
+masks give S members (METHODS.md, "Posteriors / MC dropout").
+
+A draw *freezes* the S masks, so a member is a deterministic function: the same member gives the
+same logits on every call, and a forward and its backward use the same mask (the mask is a
+constant in the autograd graph). For every dropout module the mask has shape ``[1, *F]`` (``F`` the
+module's feature shape; ``[1, C, 1, 1]`` for ``Dropout2d``), entries ``Bernoulli(1-p) / (1-p)``,
+shared by every image of a batch, so a member's output for one image does not depend on the rest
+of the batch. Masks are sized lazily, on a member's first call with a given input shape; each is
+seeded from (member seed, dropout module, call index), so it does not depend on call order.
+
+The masks are applied by forward hooks that a member installs around its own call and always
+removes (``with`` block), with the network in eval mode; no hook outlives a member call.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import UnsureError
+from ..training.classifier import TrainConfig, fit
+from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
+
+_ELEMENTWISE = (nn.Dropout,)
+_CHANNELWISE = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+_UNSUPPORTED = (nn.AlphaDropout, nn.FeatureAlphaDropout)
+_MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads (member, module, call) over seeds
+
+
+def dropout_modules(net: nn.Module) -> list[nn.Module]:
+    """The dropout modules of ``net`` in registration order (each listed once)."""
+    found = []
+    for name, mod in net.named_modules():
+        if isinstance(mod, _UNSUPPORTED):
+            raise UnsureError(f"MC dropout does not support {type(mod).__name__} (module {name!r})")
+        if isinstance(mod, _ELEMENTWISE + _CHANNELWISE):
+            found.append(mod)
+    return found
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module) -> Iterator[None]:
+    """Eval mode for the duration of a member call (dropout off, batch-norm frozen); restored."""
+    was = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was)
+
+
+class DropoutMember:
+    """One frozen MC-dropout member: ``x [B,C,H,W] -> logits [B,K]``, deterministic.
+
+    Parameters
+    ----------
+    net : the trained network
+    dropouts : its dropout modules (from :func:`dropout_modules`)
+    seed : this member's mask seed
+    """
+
+    def __init__(self, net: nn.Module, dropouts: list[nn.Module], seed: int):
+        self.net = net
+        self.dropouts = dropouts
+        self.seed = int(seed)
+        self._masks: dict[tuple, Tensor] = {}  # (module, call, shape, device, dtype) -> mask
+        self._calls: list[int] = []
+
+    def mask(self, d: int, call: int, out: Tensor) -> Tensor:
+        """The frozen mask ``[1, *F]`` of dropout module ``d`` at its ``call``-th use in a forward."""
+        mod = self.dropouts[d]
+        if isinstance(mod, _CHANNELWISE):
+            shape = (1, out.shape[1], *([1] * (out.ndim - 2)))  # one value per channel
+        else:
+            shape = (1, *out.shape[1:])
+        key = (d, call, shape, out.device, out.dtype)
+        m = self._masks.get(key)
+        if m is None:
+            # a CPU generator per (member, module, call): the same masks on any device, any order
+            seed = (self.seed + _MIX * (d + 1) + 7919 * call) % (2**63 - 1)
+            g = torch.Generator().manual_seed(seed)
+            keep = 1.0 - float(mod.p)
+            if keep <= 0.0:
+                m = torch.zeros(shape)
+            else:
+                m = torch.bernoulli(torch.full(shape, keep), generator=g) / keep
+            m = m.to(device=out.device, dtype=out.dtype)
+            self._masks[key] = m
+        return m
+
+    def _hook(self, d: int):
+        def hook(_module, _inp, out):
+            call = self._calls[d]
+            self._calls[d] += 1
+            return out * self.mask(d, call, out)  # [B,*F] * [1,*F]
+        return hook
+
+    @contextlib.contextmanager
+    def hooked(self) -> Iterator[None]:
+        """Install the mask hooks (net in eval mode); always removed on exit."""
+        handles = []
+        self._calls = [0] * len(self.dropouts)
+        try:
+            with _eval_mode(self.net):
+                for d, mod in enumerate(self.dropouts):
+                    handles.append(mod.register_forward_hook(self._hook(d)))
+                yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        with self.hooked():
+            return self.net(x)
+
+
+@POSTERIORS.register("mc-dropout", "MC dropout: one net, S frozen dropout masks")
+class MCDropout(Posterior):
+    """MC-dropout posterior over any ``nn.Module`` with at least one ``nn.Dropout`` layer.
+
+    ``unsure.MCDropout(net, samples=20)``; :meth:`draw` freezes ``samples`` masks from its
+    generator (the same generator state gives the same members).
+    """
+
+    name = "mc-dropout"
+
+    def __init__(self, net: nn.Module, samples: int = 20):
+        super().__init__()
+        if not isinstance(net, nn.Module):
+            raise UnsureError(f"MCDropout needs an nn.Module, got {type(net).__name__}")
+        if int(samples) < 1:
+            raise UnsureError(f"MC dropout needs at least 1 sample, got {samples}")
+        if not dropout_modules(net):
+            raise UnsureError(f"MC dropout needs a network with nn.Dropout layers; "
+                              f"{type(net).__name__} has none")
+        self.net = net
+        self.samples = int(samples)
+        self.train_info = {}
+
+    @property
+    def num_samples(self) -> int:
+        return self.samples
+
+    def draw(self, generator: torch.Generator | None = None) -> Draw:
+        self.net.eval()
+        dropouts = dropout_modules(self.net)
+        seeds = torch.randint(0, 2**62, (self.samples,), generator=generator).tolist()
+        members = [DropoutMember(self.net, dropouts, s) for s in seeds]
+        return Draw(members=members, modules=[self.net] * self.samples,
+                    feature_layers=[find_feature_layer(self.net)] * self.samples)
+
+    def config(self) -> dict:
+        return {"posterior": self.name, "samples": self.samples}
+
+    @classmethod
+    def from_config(cls, config: dict, make_model: ModelFactory) -> "MCDropout":
+        return cls(make_model(), samples=int(config.get("samples", 20)))
+
+    @classmethod
+    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
+            x_val: Tensor | None = None, y_val: Tensor | None = None,
+            generator: torch.Generator | None = None, samples: int = 20) -> "MCDropout":
+        """Train one network with its own dropout (cross-entropy), then sample ``samples`` masks."""
+        gen = generator or torch.Generator().manual_seed(0)
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+        net = make_model()
+        post = cls(net, samples=samples)  # checks for dropout before spending time on training
+        log = fit(net, x, y, cfg, generator=gen, desc="mc-dropout")
+        post.train_info = {"seconds": log.seconds, "losses": log.losses}
+        return post
