@@ -15,7 +15,8 @@ from .attribution import Attribution, METHODS, attribute
 from .attribution.captum_bridge import target_function
 from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
-from .posteriors import POSTERIORS, DeepEnsemble, Evidential, MCDropout, Posterior
+from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI,
+                         Posterior, WeightNoise)
 from .run import load_run
 
 __version__ = "0.1.0"
@@ -31,5 +32,5 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
 
 
 __all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
-           "Posterior", "ClassScore", "target_function",
+           "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run"]

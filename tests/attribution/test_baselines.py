@@ -124,7 +124,7 @@ def ref_smoothgrad(post, x, inner, samples, sigma, seed, target="epistemic", **o
 @pytest.mark.parametrize("inner,opts", [("grad", {}), ("inputgrad", {"absolute": True}),
                                         ("ig", {"steps": 4}), ("gradcam", {})])
 def test_smoothgrad_matches_loop(post, x, inner, opts):
-    res = make_method("smoothgrad", method=inner, samples=5, sigma=0.2, **opts).attribute(
+    res = make_method("smoothgrad", inner=inner, samples=5, sigma=0.2, **opts).attribute(
         post, x, "epistemic", generator=gen(7))
     maps, raw, var = ref_smoothgrad(post, x, inner, 5, 0.2, 7, **opts)
     torch.testing.assert_close(res.maps, maps, rtol=1e-9, atol=1e-13)
@@ -133,7 +133,7 @@ def test_smoothgrad_matches_loop(post, x, inner, opts):
     else:
         torch.testing.assert_close(res.raw, raw, rtol=1e-9, atol=1e-13)
     torch.testing.assert_close(res.meta["variance"], var, rtol=1e-7, atol=1e-13)
-    assert res.meta["method"] == "smoothgrad" and res.meta["inner_method"] == inner
+    assert res.meta["method"] == "smoothgrad" and res.meta["inner"] == inner
     assert res.meta["samples"] == 5 and res.meta["sigma"] == 0.2
 
 
@@ -159,7 +159,7 @@ def test_smoothgrad_predicted_class_is_frozen(post, x, inner, opts):
     through a path method, whose target sees ``[S, steps*B, K]`` logits)."""
     with torch.no_grad():
         pred = torch.softmax(post.draw()(x), -1).mean(0).argmax(-1)
-    sg = make_method("smoothgrad", method=inner, samples=3, sigma=0.5, **opts)
+    sg = make_method("smoothgrad", inner=inner, samples=3, sigma=0.5, **opts)
     res = sg.attribute(post, x, "class", generator=gen(1))
     for b in range(x.shape[0]):
         want = sg.attribute(post, x, f"class:{int(pred[b])}", generator=gen(1))
@@ -168,19 +168,35 @@ def test_smoothgrad_predicted_class_is_frozen(post, x, inner, opts):
 
 def test_smoothgrad_wraps_a_method_instance(post, x):
     a = SmoothGrad(make_method("inputgrad"), samples=2).attribute(post, x, generator=gen(2))
-    b = make_method("smoothgrad", method="inputgrad", samples=2).attribute(post, x, generator=gen(2))
+    b = make_method("smoothgrad", inner="inputgrad", samples=2).attribute(post, x, generator=gen(2))
     torch.testing.assert_close(a.maps, b.maps, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"samples": 0}, "samples"), ({"samples": 2.5}, "samples"), ({"samples": True}, "samples"),
     ({"sigma": -0.1}, "sigma"), ({"sigma": float("nan")}, "sigma"), ({"sigma": "big"}, "sigma"),
-    ({"method": "nope"}, "nope"), ({"method": "grad", "absolute": True}, "absolute"),
-    ({"method": "inputgrad", "bogus": 1, "other": 2}, "bogus.*other"),
+    ({"inner": "nope"}, "nope"), ({"inner": "grad", "absolute": True}, "absolute"),
+    ({"inner": "inputgrad", "bogus": 1, "other": 2}, "bogus.*other"), ({"inner": 3}, "inner"),
 ])
 def test_smoothgrad_option_errors(kwargs, match):
     with pytest.raises(UnsureError, match=match):
         make_method("smoothgrad", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["smoothgrad", "noisegrad", "noisegrad++"])
+def test_wrapper_method_option_points_to_inner(name):
+    with pytest.raises(UnsureError, match="inner='inputgrad'"):
+        make_method(name, method="inputgrad")
+
+
+def test_attribute_passes_the_inner_method(post, x):
+    """``method`` names the wrapper in ``unsure.attribute``; the wrapped one is ``inner``."""
+    res = unsure.attribute(post, x, "smoothgrad", inner="inputgrad", samples=5, generator=gen(3))
+    ref = make_method("smoothgrad", inner="inputgrad", samples=5).attribute(post, x, generator=gen(3))
+    assert res.meta["method"] == "smoothgrad" and res.meta["inner"] == "inputgrad"
+    torch.testing.assert_close(res.maps, ref.maps, rtol=0, atol=0)
+    plain = make_method("smoothgrad", samples=5).attribute(post, x, generator=gen(3))
+    assert not torch.allclose(res.maps, plain.maps)  # not silently the default inner "grad"
 
 
 def test_smoothgrad_instance_with_options_is_an_error():
@@ -277,6 +293,64 @@ def test_fullgrad_completeness_is_exact(members):
     res = make_method("fullgrad").attribute(post, x, "class-logit:2")
     assert res.meta["completeness_delta"].abs().max() < 1e-8
     assert res.meta["f_input"].abs().min() > 1e-3  # not trivially zero
+
+
+class InplaceResNet(nn.Module):
+    """A residual block with in-place ops right after bias layers: ``nn.ReLU(inplace=True)`` after
+    a conv, ``out += identity`` on a batch-norm output and a functional in-place ReLU on the sum."""
+
+    def __init__(self, seed: int, k: int = 7):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.stem, self.relu = nn.Conv2d(C, 4, 3, padding=1), nn.ReLU(inplace=True)
+        self.c1, self.bn1 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.c2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 6 * 6, k)
+        with torch.no_grad():
+            for bn in (self.bn1, self.bn2):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.3, 0.3)
+        self.double().eval()
+
+    def forward(self, x):
+        identity = self.relu(self.stem(x))
+        out = self.relu(self.bn1(self.c1(identity)))
+        out = self.bn2(self.c2(out))
+        out += identity
+        out = F.relu(out, inplace=True)  # rewrites the sum that bn2's output became
+        return self.fc(F.max_pool2d(out, 2).flatten(1))
+
+
+def test_fullgrad_completeness_with_inplace_ops():
+    post = DeepEnsemble([InplaceResNet(20 + s) for s in range(3)])
+    x = torch.randn(5, C, 12, 12, dtype=torch.float64, generator=gen(5))
+    res = make_method("fullgrad").attribute(post, x, "class-logit:2")
+    assert res.meta["completeness_delta"].abs().max() < 1e-8
+    assert res.meta["f_input"].abs().min() > 1e-3
+    for variant in ("paper", "class"):
+        ua = unsure.attribute(post, x, "ua-backprop", "epistemic", path="fullgrad", variant=variant)
+        assert ua.meta["completeness_delta"].abs().max() < 1e-8, variant
+    for net in post.members:
+        assert net.relu.inplace  # the user's modules are left as they were
+
+
+def test_fullgrad_completeness_resnet18():
+    from unsure.models.resnet import ResNet18
+
+    torch.manual_seed(0)
+    net = ResNet18(C, 7, 12, width=0.125)
+    with torch.no_grad():  # non-trivial effective biases in every batch-norm
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.3, 0.3)
+    net = net.double().eval()
+    x = torch.randn(3, C, 12, 12, dtype=torch.float64, generator=gen(6))
+    res = make_method("fullgrad").attribute(DeepEnsemble([net]), x, "class-logit:1")
+    assert res.meta["completeness_delta"].abs().max() < 1e-6
 
 
 def test_fullgrad_rejects_training_batchnorm(x):

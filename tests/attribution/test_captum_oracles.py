@@ -95,7 +95,7 @@ def test_noise_tunnel_saliency(post, monkeypatch, target):
 def test_noise_tunnel_input_x_gradient(post, monkeypatch, target):
     x = unit_range(images())
     n, sigma = 5, 0.125  # exact in float32
-    res = make_method("smoothgrad", method="inputgrad", samples=n, sigma=sigma).attribute(
+    res = make_method("smoothgrad", inner="inputgrad", samples=n, sigma=sigma).attribute(
         post, x, target, generator=torch.Generator().manual_seed(3))
     same_noise(monkeypatch, x, n, 3)
     nt = captum_attr.NoiseTunnel(captum_attr.InputXGradient(unsure.target_function(post, target)))

@@ -17,8 +17,6 @@ from _pathkit import B, C, H, W, images, tiny_ensemble
 
 NEEDS_VAE = {"clue", "delta-clue"}
 NAMES = [n for n in METHODS.names() if n not in NEEDS_VAE]
-#: methods that draw random numbers (besides those declaring ``stochastic = True``)
-STOCHASTIC = {"expected-gradients"}
 #: small values for the expensive options a method may have
 SMALL = {"steps": 3, "samples": 2, "draws": 2, "internal_batch": 64}
 
@@ -32,7 +30,8 @@ def small_options(name: str) -> dict:
 
 
 def is_stochastic(name: str) -> bool:
-    return name in STOCHASTIC or bool(getattr(METHODS.get(name), "stochastic", False))
+    """The method's own claim (``Method.stochastic``), checked by ``test_stochastic_flag``."""
+    return METHODS.get(name).stochastic
 
 
 def assert_no_hooks(modules) -> None:
@@ -100,6 +99,15 @@ def test_batched_equals_per_example(post, results, name):
     torch.testing.assert_close(one.maps, full.maps, rtol=1e-6, atol=1e-6 * scale)
     if full.raw is not None:
         torch.testing.assert_close(one.raw, full.raw, rtol=1e-6, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stochastic_flag(post, results, name):
+    """A method declares ``stochastic`` exactly when another seed changes its maps."""
+    assert isinstance(METHODS.get(name).stochastic, bool)
+    other = make_method(name, **small_options(name)).attribute(
+        post, images(), "epistemic", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(other.maps, results[name].maps) is not is_stochastic(name)
 
 
 @pytest.mark.parametrize("name", NAMES)

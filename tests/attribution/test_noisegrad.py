@@ -59,7 +59,7 @@ def test_sigma_zero_equals_inner_method():
     torch.testing.assert_close(ours.maps, inner.maps, rtol=0, atol=0)
     torch.testing.assert_close(ours.raw, inner.raw, rtol=0, atol=0)
     torch.testing.assert_close(ours.meta["variance"], torch.zeros_like(ours.maps), rtol=0, atol=0)
-    assert ours.meta["method"] == "noisegrad" and ours.meta["inner_method"] == "grad"
+    assert ours.meta["method"] == "noisegrad" and ours.meta["inner"] == "grad"
 
 
 @pytest.mark.parametrize("target, sigma", [("epistemic", 0.1), (ClassScore(None, "prob"), 0.6)])
@@ -169,8 +169,9 @@ def test_composes_with_weight_noise_posterior():
 
 
 def test_options_and_errors():
-    m = make_method("noisegrad", method="ig", draws=2, sigma=0.1, steps=4)
-    assert m.options()["method_options"]["steps"] == 4 and m.options()["draws"] == 2
+    m = make_method("noisegrad", inner="ig", draws=2, sigma=0.1, steps=4)
+    opts = m.options()
+    assert opts["inner"] == "ig" and opts["inner_options"]["steps"] == 4 and opts["draws"] == 2
     with pytest.raises(UnsureError, match="draws"):
         NoiseGrad(draws=0)
     with pytest.raises(UnsureError, match="sigma"):

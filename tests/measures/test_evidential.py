@@ -39,3 +39,23 @@ def test_known_cases():
     a = torch.tensor([[[1001.0, 1001.0, 1.0, 1.0]]], dtype=torch.float64)
     assert vacuity(a.log()).item() == pytest.approx(4 / 2004)
     assert dissonance(a.log()).item() == pytest.approx(2 * (1000 / 2004) ** 2 / (1000 / 2004), rel=1e-6)
+
+
+def test_vacuity_and_dissonance_targets_warn_for_non_evidential_posteriors():
+    import warnings
+
+    from torch import nn
+
+    import unsure
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).double()
+    x = torch.rand(2, 1, 4, 4, dtype=torch.float64)
+    for target in ("vacuity", "dissonance", vacuity):
+        with pytest.warns(UserWarning, match="Evidential posterior, not DeepEnsemble") as rec:
+            unsure.attribute(unsure.DeepEnsemble([net]), x, "grad", target, batch_size=1)
+        assert len([w for w in rec if "Evidential" in str(w.message)]) == 1  # once per call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an Evidential posterior, or another target: no warning
+        unsure.attribute(unsure.Evidential(net), x, "grad", "vacuity")
+        unsure.attribute(unsure.DeepEnsemble([net]), x, "grad", "epistemic")

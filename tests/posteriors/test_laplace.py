@@ -119,7 +119,8 @@ def test_sample_covariance_is_the_inverse_posterior_precision(hessian):
     W, b = post.sample_heads(40000, torch.Generator().manual_seed(3))
     theta = torch.cat([W, b[..., None]], -1).flatten(1).double()  # [n,K,P] -> [n,D]
     cov = torch.linalg.inv(post.ggn() + 0.7 * torch.eye(theta.shape[1], dtype=torch.float64))
-    torch.testing.assert_close(theta.mean(0), post.theta_map().flatten(), atol=4 * cov.diag().max().sqrt() / 200, rtol=0)
+    se = cov.diag().max().sqrt() / 200  # standard error of a mean of 40,000 samples
+    torch.testing.assert_close(theta.mean(0), post.theta_map().flatten(), atol=4.5 * se, rtol=0)
     emp = torch.cov(theta.T)
     assert (emp - cov).abs().max() < 0.05 * cov.diag().max()
 

@@ -2,7 +2,10 @@
 
 ``record_bias_layers`` hooks every layer that adds a bias (Conv, Linear, BatchNorm in eval mode)
 inside a draw's modules and records its output tensor ``h_l`` with its effective bias ``b_l``,
-separately for each member. With those, FullGrad's exact decomposition
+separately for each member. The hook hands the network a clone of ``h_l``, so an in-place operation
+after the layer (``out += identity``, ``F.relu(out, inplace=True)``, an in-place ReLU module) never
+overwrites the recorded tensor and ``grad_{h_l} f`` is the gradient at the layer's own output.
+With those, FullGrad's exact decomposition
 
     f(x) = sum(grad_x f * x) + sum_l sum(grad_{h_l} f * b_l)
 
@@ -75,8 +78,8 @@ class Recorder:
 
 @contextlib.contextmanager
 def no_inplace(modules: list[nn.Module]) -> Iterator[None]:
-    """Temporarily switch off ``inplace`` (e.g. ``nn.ReLU(inplace=True)``) so recorded layer
-    outputs are not overwritten before their gradient is taken. Always restored."""
+    """Temporarily switch off ``inplace`` (e.g. ``nn.ReLU(inplace=True)``) so a recorded activation
+    (Grad-CAM's) is not overwritten before its gradient is taken. Always restored."""
     changed = []
     try:
         for root in modules:
@@ -92,26 +95,33 @@ def no_inplace(modules: list[nn.Module]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def record_bias_layers(draw: Draw) -> Iterator[Recorder]:
-    """Hook every bias layer in ``draw.modules``; hooks are removed on exit, even on errors."""
+    """Hook every bias layer in ``draw.modules``; hooks are removed on exit, even on errors.
+
+    Each hooked layer's output is recorded and replaced by a clone in the forward pass (memory: one
+    extra copy of every bias layer's output while the graph lives)."""
     rec = Recorder()
     handles = []
 
     def hook(module: nn.Module, _inp, out):
         if not isinstance(out, Tensor):
-            return
+            return None
         b = effective_bias(module)
-        if b is not None:
-            rec.add(LayerRecord(module, out, b))
+        if b is None:
+            return None
+        rec.add(LayerRecord(module, out, b))
+        # the network continues with a copy: an in-place op downstream (a residual ``out +=``, a
+        # functional in-place ReLU) would otherwise rewrite the recorded h_l and its grad_fn, so
+        # its gradient would be taken after that op (wrong for anything but an addition)
+        return out.clone()
 
     seen: set[int] = set()
     try:
-        with no_inplace(draw.modules):
-            for root in draw.modules:
-                for mod in root.modules():
-                    if isinstance(mod, BIAS_LAYERS) and id(mod) not in seen:
-                        seen.add(id(mod))
-                        handles.append(mod.register_forward_hook(hook))
-            yield rec
+        for root in draw.modules:
+            for mod in root.modules():
+                if isinstance(mod, BIAS_LAYERS) and id(mod) not in seen:
+                    seen.add(id(mod))
+                    handles.append(mod.register_forward_hook(hook))
+        yield rec
     finally:
         for h in handles:
             h.remove()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
@@ -17,9 +18,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..errors import UnsureError
-from ..measures import resolve_target, target_name
+from ..measures import dissonance, resolve_target, target_name, vacuity
 from ..measures.targets import Target
-from ..posteriors import DeepEnsemble, Draw, Posterior
+from ..posteriors import DeepEnsemble, Draw, Evidential, Posterior
 from ..registry import Registry
 from ..validate import check_images
 
@@ -66,6 +67,16 @@ def as_posterior(posterior: Posterior | Sequence[nn.Module] | nn.Module) -> Post
     raise UnsureError(f"expected a Posterior or a list of nn.Module, got {type(posterior).__name__}")
 
 
+def warn_if_not_evidential(target: Target, posterior: Posterior) -> None:
+    """Vacuity and dissonance read the logits as Dirichlet ``log(alpha)`` (an :class:`Evidential`
+    posterior's); for any other posterior their values mean nothing, so say so (a warning, not an
+    error: a user's own Dirichlet model may return ``log(alpha)`` too)."""
+    if (target is vacuity or target is dissonance) and not isinstance(posterior, Evidential):
+        warnings.warn(f"target {target.__name__!r} reads the logits as Dirichlet log(alpha) and is "
+                      f"meaningful only for an Evidential posterior, not {type(posterior).__name__}",
+                      UserWarning, stacklevel=3)
+
+
 def _cat_meta(chunks: list[dict]) -> dict:
     """Join per-chunk metadata: tensors with a batch axis are concatenated, the rest kept."""
     meta = dict(chunks[0])
@@ -82,10 +93,13 @@ class Method(abc.ABC):
     ----------------
     name : registry name
     complete : the method claims ``sum(map) == f(x) - f(reference)``
+    stochastic : with its default options the method draws random numbers (from the call's
+        ``generator``), so the same seed reproduces a result and chunking may change it
     """
 
     name: ClassVar[str] = ""
     complete: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False
 
     def attribute(self, posterior: Posterior | Sequence[nn.Module], x: Tensor,
                   target: str | int | Target = "epistemic", *,
@@ -101,6 +115,7 @@ class Method(abc.ABC):
         posterior = as_posterior(posterior)
         check_images(x)
         tgt = resolve_target(target)
+        warn_if_not_evidential(tgt, posterior)
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise UnsureError(f"batch_size must be a positive int, got {batch_size!r}")
         x = x.to(posterior.device)

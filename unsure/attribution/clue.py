@@ -275,6 +275,7 @@ class DeltaCLUE(_Counterfactual):
     """
 
     name = "delta-clue"
+    stochastic = True  # random starts in the latent ball
 
     def __init__(self, vae=None, delta: float = 2.0, n_starts: int = 4, lr: float = 0.01,
                  max_iter: int = 500, patience: int = 20, min_delta: float = 1e-4,

@@ -72,6 +72,7 @@ class ExpectedGradients(BaselineOptions, Method):
 
     name: ClassVar[str] = "expected-gradients"
     complete: ClassVar[bool] = False  # complete only in expectation over the baselines
+    stochastic: ClassVar[bool] = True  # the alphas are random whatever the baseline
     baseline: str = "black"
     samples: int = 50
     internal_batch: int = 256

@@ -18,28 +18,14 @@ head's weight samples) only has its module parameters perturbed.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures.targets import Target
 from ..posteriors._noise import calibrate, distinct_parameters, perturbed, predicted_classes
-from .base import METHODS, Attribution, Context, Method, make_method
-from .smoothgrad import SmoothGrad, Welford, check_count, check_sigma, freeze_class
-
-
-def build_inner(owner: str, method: str | Method, options: dict[str, Any]) -> Method:
-    """The inner method of a wrapper: a built :class:`Method`, or a registered name + options."""
-    if isinstance(method, Method):
-        if options:
-            raise UnsureError(f"{owner}: options {sorted(options)} go to the inner method; pass "
-                              "them when building it, or pass its name")
-        return method
-    if isinstance(method, str):
-        return make_method(method, **options)
-    raise UnsureError(f"{owner}: method must be a method name or a Method, got {type(method).__name__}")
+from .base import METHODS, Attribution, Context, Method
+from .smoothgrad import SmoothGrad, Welford, build_inner, check_count, check_sigma, freeze_class
 
 
 @METHODS.register("noisegrad", "NoiseGrad: mean of any method over multiplicative weight-noise draws")
@@ -53,7 +39,7 @@ class NoiseGrad(Method):
 
     Parameters
     ----------
-    method : a registered method name (default "grad") or a built :class:`Method`
+    inner : the wrapped method: a registered name (default "grad") or a built :class:`Method`
     draws : N, weight-noise draws (10)
     sigma : weight-noise std. ``None`` (default) chooses it by the 5 % accuracy-drop heuristic
         (Bykov et al.) **on the explained images**: the labels are the classes the unperturbed
@@ -64,11 +50,12 @@ class NoiseGrad(Method):
         because an attribution call has the images but no labels or validation set. It is
         computed per chunk (``batch_size``), so a few images give a coarse AD: explain enough images
         per chunk, or pass ``sigma`` (e.g. the ``weight-noise`` posterior's validated sigma).
-    method_options : options of the inner method; an unknown one raises :class:`UnsureError`
+    inner_options : options of the inner method; an unknown one raises :class:`UnsureError`
 
     Meta
     ----
-    variance ``[B,H,W]`` of the inner maps over the draws; sigma ``[B]`` used for each image.
+    variance ``[B,H,W]`` of the inner maps over the draws; sigma ``[B]`` used for each image;
+    ``inner`` and ``inner_options``: the wrapped method's name and settings.
     Randomness order per chunk: calibration seeds (when ``sigma=None``), then for every draw its
     weight noise followed by whatever the inner method draws. A predicted-class target is frozen to
     the class the unperturbed draw predicts.
@@ -78,9 +65,9 @@ class NoiseGrad(Method):
     complete = False
     stochastic = True
 
-    def __init__(self, method: str | Method = "grad", draws: int = 10, sigma: float | None = None,
-                 **method_options):
-        self._inner = build_inner(self.name, method, method_options)
+    def __init__(self, inner: str | Method = "grad", draws: int = 10, sigma: float | None = None,
+                 **inner_options):
+        self._inner = build_inner(self.name, inner, inner_options)
         self.draws = check_count(draws, f"{self.name} draws")
         self.sigma = None if sigma is None else check_sigma(sigma, f"{self.name} sigma")
 
@@ -90,8 +77,8 @@ class NoiseGrad(Method):
 
     def options(self) -> dict:
         # not "method": that key of the result's meta names the wrapper itself
-        return {**super().options(), "inner_method": self._inner.name,
-                "method_options": self._inner.options()}
+        return {**super().options(), "inner": self._inner.name,
+                "inner_options": self._inner.options()}
 
     def choose_sigma(self, x: Tensor, ctx: Context) -> float:
         """``self.sigma``, or the accuracy-drop sigma on ``x`` against the draw's own predictions."""
@@ -118,21 +105,21 @@ class NoiseGrad(Method):
 
 @METHODS.register("noisegrad++", "NoiseGrad++: NoiseGrad around SmoothGrad (weight and input noise)")
 class NoiseGradPlusPlus(NoiseGrad):
-    """NoiseGrad around SmoothGrad: ``NoiseGrad(SmoothGrad(method, samples, input_sigma), draws,
+    """NoiseGrad around SmoothGrad: ``NoiseGrad(SmoothGrad(inner, samples, input_sigma), draws,
     sigma)``, i.e. ``draws x samples`` inner calls per image.
 
     Parameters
     ----------
-    method, draws, sigma : as :class:`NoiseGrad` (weight noise)
+    inner, draws, sigma : as :class:`NoiseGrad` (weight noise)
     samples : SmoothGrad's noisy inputs per weight draw (10; SmoothGrad alone uses 50, which would
         make 500 inner calls per image)
     input_sigma : SmoothGrad's input noise as a fraction of each image's range (0.15)
-    method_options : options of the innermost method
+    inner_options : options of the innermost method
     """
 
     name = "noisegrad++"
 
-    def __init__(self, method: str | Method = "grad", draws: int = 10, sigma: float | None = None,
-                 samples: int = 10, input_sigma: float = 0.15, **method_options):
-        inner = build_inner(self.name, method, method_options)
-        super().__init__(SmoothGrad(inner, samples=samples, sigma=input_sigma), draws, sigma)
+    def __init__(self, inner: str | Method = "grad", draws: int = 10, sigma: float | None = None,
+                 samples: int = 10, input_sigma: float = 0.15, **inner_options):
+        innermost = build_inner(self.name, inner, inner_options)
+        super().__init__(SmoothGrad(innermost, samples=samples, sigma=input_sigma), draws, sigma)

@@ -9,6 +9,7 @@ Welford's update (no ``E[a^2] - E[a]^2`` cancellation, cf. Captum's VarGrad).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -81,6 +82,23 @@ def check_sigma(value, what: str) -> float:
     return v
 
 
+def build_inner(owner: str, inner: str | Method, options: dict[str, Any]) -> Method:
+    """The inner method of a wrapper (SmoothGrad, NoiseGrad): a built :class:`Method`, or a
+    registered name built with ``options``; a stray ``method=`` option raises (it names the wrapper
+    in :func:`unsure.attribute`, so the wrapped method is ``inner=``)."""
+    if "method" in options:
+        raise UnsureError(f"{owner}: pass the wrapped method as inner={options['method']!r}, not "
+                          "method= (in unsure.attribute, method names the wrapper itself)")
+    if isinstance(inner, Method):
+        if options:
+            raise UnsureError(f"{owner}: options {sorted(options)} go to the inner method; pass "
+                              "them when building it, or pass its name")
+        return inner
+    if isinstance(inner, str):
+        return make_method(inner, **options)
+    raise UnsureError(f"{owner}: inner must be a method name or a Method, got {type(inner).__name__}")
+
+
 def input_noise(x: Tensor, sigma: float, generator: torch.Generator | None) -> Tensor:
     """``eps ~ N(0, (sigma * range_b)^2)`` shaped like ``x [B,C,H,W]``, ``range_b = max - min`` of
     image b; drawn on the generator's device, then moved to ``x``'s."""
@@ -101,15 +119,17 @@ class SmoothGrad(Method):
 
     Parameters
     ----------
-    method : a registered method name (default "grad") or a built :class:`Method`
+    inner : the wrapped method: a registered name (default "grad") or a built :class:`Method`,
+        e.g. ``unsure.attribute(post, x, "smoothgrad", inner="inputgrad")``
     samples : N, noisy copies per image (50, Smilkov et al.)
     sigma : noise std as a fraction of each image's range ``max - min`` (0.15)
-    method_options : options of the inner method (e.g. ``absolute=True``); an unknown one raises
+    inner_options : options of the inner method (e.g. ``absolute=True``); an unknown one raises
         :class:`UnsureError` naming it
 
     Meta
     ----
-    variance ``[B,H,W]``: sample variance of the inner maps over the copies (VarGrad's map).
+    variance ``[B,H,W]``: sample variance of the inner maps over the copies (VarGrad's map);
+    ``inner`` and ``inner_options``: the wrapped method's name and settings.
     A predicted-class target is frozen to the class predicted at the clean image.
     """
 
@@ -117,19 +137,9 @@ class SmoothGrad(Method):
     complete = False
     stochastic = True
 
-    def __init__(self, method: str | Method = "grad", samples: int = 50, sigma: float = 0.15,
-                 **method_options):
-        if isinstance(method, Method):
-            if method_options:
-                raise UnsureError(f"{self.name}: options {sorted(method_options)} go to the inner "
-                                  "method; pass them when building it, or pass its name")
-            inner = method
-        elif isinstance(method, str):
-            inner = make_method(method, **method_options)
-        else:
-            raise UnsureError(f"{self.name}: method must be a method name or a Method, got "
-                              f"{type(method).__name__}")
-        self._inner = inner
+    def __init__(self, inner: str | Method = "grad", samples: int = 50, sigma: float = 0.15,
+                 **inner_options):
+        self._inner = build_inner(self.name, inner, inner_options)
         self.samples = check_count(samples, f"{self.name} samples")
         self.sigma = check_sigma(sigma, f"{self.name} sigma")
 
@@ -139,8 +149,8 @@ class SmoothGrad(Method):
 
     def options(self) -> dict:
         # not "method": that key of the result's meta names the wrapper itself
-        return {**super().options(), "inner_method": self._inner.name,
-                "method_options": self._inner.options()}
+        return {**super().options(), "inner": self._inner.name,
+                "inner_options": self._inner.options()}
 
     def noisy_copies(self, x: Tensor, ctx: Context):
         """Yield the ``samples`` noisy copies ``[B,C,H,W]`` of ``x``, in generator order."""

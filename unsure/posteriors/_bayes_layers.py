@@ -147,7 +147,8 @@ class BayesLinear(BayesLayer):
         return _fill(out, w, b)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, bias={self.bias_mu is not None}, prior_sigma={self.prior_sigma}"
+        return (f"{self.in_features}, {self.out_features}, bias={self.bias_mu is not None}, "
+                f"prior_sigma={self.prior_sigma}")
 
 
 class BayesConv2d(BayesLayer):

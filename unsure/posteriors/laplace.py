@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from enum import Enum
 
 import torch
@@ -267,6 +268,9 @@ class LastLayerLaplace(Posterior):
         grid = torch.arange(lo, hi + step / 2, step, dtype=torch.float64, device=self.log_lik.device)
         vals = self.log_marginal_likelihood(10.0 ** grid)
         i = int(torch.argmax(vals))
+        if i in (0, len(grid) - 1):
+            warnings.warn(f"the Laplace marginal likelihood peaks at the edge of log10 prior precision "
+                          f"{log10_range}; widen log10_range", stacklevel=2)
         a, b = float(grid[max(i - 1, 0)]), float(grid[min(i + 1, len(grid) - 1)])
 
         def f(t: float) -> float:

@@ -11,8 +11,8 @@ Training minimises the negative ELBO per training example,
 1), with one local-reparameterisation sample per example. Means start at the architecture's
 usual initialisation and every ``sigma`` at ``init_sigma = 1e-2``: small enough that the network
 starts as an ordinary, trainable one (pre-activation noise a few per cent of its scale), large
-enough to matter within a usual budget, since Adam moves ``rho`` by about one learning rate per
-step whatever the gradient's size (from ``1e-3`` the variances barely leave their start in 10 epochs).
+enough to matter within a usual budget: Adam moves ``rho`` by about one learning rate per step
+whatever the gradient's size, so the variances stay near their start for hundreds of steps.
 
 A draw samples S weight sets (weights, not LRT activations) from the generator; each member is an
 ordinary deterministic copy of the architecture holding one sample (:func:`sample_network`), so
@@ -20,7 +20,6 @@ layer hooks and ``feature_layer`` work exactly as for an ensemble member.
 """
 from __future__ import annotations
 
-import time
 
 import torch
 import torch.nn.functional as Fn
