@@ -62,8 +62,9 @@ def ref_terms(z, kind):
     return p, a
 
 
-def ref_logit_terms(p, a, T1):
-    """Paper Eq. 5-8 with loops: a(z_j^m) = sum_k softmax_j(|J_kj|/T1) a(p_k^m)."""
+def ref_logit_terms(p, a, T1, normalise=True):
+    """Paper Eq. 5-8 with loops: a(z_j^m) = sum_k softmax_j(|J_kj|/T1) a(p_k^m)
+    (``normalise=False``: the raw ``|J_kj|`` instead of the softmax)."""
     Sn, Bn, Kn = len(p), len(p[0]), len(p[0][0])
     out = [[[0.0] * Kn for _ in range(Bn)] for _ in range(Sn)]
     for m in range(Sn):
@@ -72,7 +73,8 @@ def ref_logit_terms(p, a, T1):
                 jac = [abs(p[m][b][k] * ((1.0 if k == j else 0.0) - p[m][b][j])) for j in range(Kn)]
                 den = sum(math.exp(v / T1) for v in jac)
                 for j in range(Kn):
-                    out[m][b][j] += math.exp(jac[j] / T1) / den * a[m][b][k]
+                    w = math.exp(jac[j] / T1) / den if normalise else jac[j]
+                    out[m][b][j] += w * a[m][b][k]
     return out
 
 
@@ -123,16 +125,19 @@ def ref_relevance(net, xb, path, reference="black", steps=4):
     return maps
 
 
-def ref_map(nets, x, kind, path, T1, T2, **kw):
+def ref_map(nets, x, kind, path, T1, T2, normalise=True, **kw):
     with torch.no_grad():
         z = torch.stack([n(x) for n in nets])
     p, a = ref_terms(z, kind)
-    az = ref_logit_terms(p, a, T1)
+    az = ref_logit_terms(p, a, T1, normalise)
     H, W = x.shape[-2:]
     maps = torch.zeros(x.shape[0], H, W, dtype=x.dtype)
     for m, net in enumerate(nets):
         for b in range(x.shape[0]):
             for j, r in enumerate(ref_relevance(net, x[b:b + 1], path, **kw)):
+                if not normalise:  # the raw relevance, no pixel distribution
+                    maps[b] += az[m][b][j] * r
+                    continue
                 r = r / r.max()
                 e = torch.exp(r / T2)
                 maps[b] += az[m][b][j] * e / e.sum()
@@ -336,9 +341,10 @@ def test_hooks_removed(ens, x):
         assert not m._forward_hooks
 
 
-def ref_class_map(nets, x, kind, T2, ref=None):
+def ref_class_map(nets, x, kind, T2, ref=None, normalise=True):
     """Variant ``class`` with loops: a_k = sum_m a(p_k^m) and relu(d a_k/dx * (x - ref)), one
-    backward per image and class through all members (``ref`` None: black, 0)."""
+    backward per image and class through all members (``ref`` None: black, 0).
+    ``normalise=False``: ``a_k`` times the raw channel mean of the relu, no distribution."""
     ref = torch.zeros_like(x) if ref is None else ref
     maps = torch.zeros(x.shape[0], *x.shape[-2:], dtype=x.dtype)
     for b in range(x.shape[0]):
@@ -354,6 +360,9 @@ def ref_class_map(nets, x, kind, T2, ref=None):
             (g,) = torch.autograd.grad(ak, xb, retain_graph=True)
             d = xb.detach() - ref[b:b + 1]
             r = (g * d).clamp_min(0).mean(1)[0].detach()
+            if not normalise:
+                maps[b] += ak.detach() * r
+                continue
             if r.max() <= 0:
                 r = (g * d).abs().mean(1)[0].detach()
             e = torch.exp(r / r.max() / T2) - 1
@@ -418,3 +427,42 @@ def test_auto_settings_follow_the_channel_count(variant):
     explicit = unsure.attribute(post, xx, method="ua-backprop", variant=variant, **m.settings(1))
     assert torch.equal(auto.maps, explicit.maps)
     assert auto.meta["settings"] == m.settings(1)
+
+
+# ----------------------------------------------------------------------------- without normalisation
+@pytest.mark.parametrize("path", ["fullgrad", "inputgrad"])
+def test_paper_without_normalisation_matches_loop_reference(ens, x, path):
+    """Appendix D.7 ablation: raw |J_kj| coefficients and raw relevance; not complete."""
+    got = unsure.attribute(ens, x, method="ua-backprop", target="epistemic", path=path,
+                           variant="paper", normalise=False)
+    want = ref_map(list(ens.members), x, "epistemic", path, 1.0, 1.0, normalise=False)
+    assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()
+    U = got.meta["uncertainty"]
+    assert torch.equal(got.meta["completeness_delta"], got.maps.sum((1, 2)) - U)
+    assert (got.meta["completeness_delta"].abs() > 1e-3 * U).all()  # honestly not complete
+    assert got.meta["normalise"] is False and got.meta["complete"] is False
+    if got.raw is not None:
+        assert torch.allclose(got.raw.sum(1), got.maps, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["epistemic", "total"])
+def test_class_without_normalisation_matches_loop_reference(ens, x, kind):
+    got = unsure.attribute(ens, x, method="ua-backprop", target=kind, path="inputgrad",
+                           variant="class", normalise=False)
+    want = ref_class_map(list(ens.members), x, kind, 1.0, normalise=False)
+    assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()
+    assert torch.equal(got.meta["completeness_delta"], got.maps.sum((1, 2)) - got.meta["uncertainty"])
+    assert torch.allclose(got.raw.sum(1), got.maps, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("variant", ["paper", "class"])
+def test_normalise_true_is_the_default_and_complete(ens, x, variant):
+    from unsure.attribution.ua_backprop import UABackprop
+
+    dflt = unsure.attribute(ens, x, method="ua-backprop", variant=variant)
+    norm = unsure.attribute(ens, x, method="ua-backprop", variant=variant, normalise=True)
+    assert torch.equal(dflt.maps, norm.maps)
+    assert (norm.meta["completeness_delta"].abs() <= 1e-10 * norm.meta["uncertainty"].clamp_min(1)).all()
+    assert UABackprop(variant=variant).complete and not UABackprop(variant=variant, normalise=False).complete
+    with pytest.raises(UnsureError, match="normalise"):
+        UABackprop(normalise="no")

@@ -140,17 +140,18 @@ def test_curve_matches_loop_reference():
 
 
 class RegionVote(nn.Module):
-    """Two-class logits ``[s * v, 0]`` with ``v`` the sum of the pixels in a region: U_e depends on
-    those pixels only, and two members with ``s = +4, -4`` disagree as soon as ``v > 0``."""
+    """Two-class logits ``[s * (v - c), 0]`` with ``v`` the sum of the pixels in a region: U_e
+    depends on those pixels only, and two members with ``s = +4, -4`` disagree as soon as
+    ``v > c``."""
 
-    def __init__(self, region, s):
+    def __init__(self, region, s, c=0.0):
         super().__init__()
         self.register_buffer("region", region)
-        self.s = s
+        self.s, self.c = s, c
 
     def forward(self, x):
         v = (x * self.region).sum((1, 2, 3))
-        return torch.stack([self.s * v, torch.zeros_like(v)], -1)
+        return torch.stack([self.s * (v - self.c), torch.zeros_like(v)], -1)
 
 
 def test_known_answer_perfect_random_inverted():
@@ -196,3 +197,66 @@ def test_uses_one_draw_and_validates():
     r1 = blurring_test(post, x, torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0)),
                        sigmas=[1.0], draw=d)
     assert r1.curves.shape == (2, n_pixels(0.02, 8, 8) + 1)
+
+
+# ----------------------------------------------------------------------------- other measures
+def _region_images():
+    region = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    region[..., 3:5, 3:5] = 1.0
+    x = torch.zeros(3, 1, 8, 8, dtype=torch.float64)
+    x[:, :, 3:5, 3:5] = 0.25  # v = 1
+    return region, x
+
+
+def test_total_measure_on_one_network():
+    """A single network (paper's Ensemble-1): U_e = 0, so only total uncertainty can be blurred away.
+    Logits ``[4 (v - 1), 0]`` are maximally uncertain at ``v = 1``; blurring the region lowers v."""
+    from unsure.measures import total
+
+    region, x = _region_images()
+    post = DeepEnsemble([RegionVote(region, 4.0, c=1.0)])
+    perfect = region[:, 0].expand(3, -1, -1).clone()
+    frac = 4 / 64
+    epi = blurring_test(post, x, perfect, fraction=frac, generator=torch.Generator().manual_seed(0))
+    assert epi.measure == "epistemic"
+    assert (epi.u0 == 0).all() and (epi.curves == 1).all() and epi.murr == 0.0
+    tot = blurring_test(post, x, perfect, fraction=frac, generator=torch.Generator().manual_seed(0),
+                        measure="total")
+    assert tot.measure == "total"
+    assert torch.allclose(tot.u0, torch.full((3,), math.log(2), dtype=torch.float64))
+    v = (gaussian_blur(x, SIGMAS) * region).sum((2, 3, 4)).amin(0)  # [G,B,C,H,W] -> [B]
+    want = 1 - total(torch.stack([4 * (v - 1), 0 * v], -1)[None]) / math.log(2)  # [1,B,2] -> [B]
+    assert torch.allclose(tot.murr_per_image, want, rtol=1e-9)
+    assert tot.murr > 0.5 and tot.auc < 1.0
+
+
+def test_callable_measure_equals_its_name():
+    from unsure.measures import aleatoric, total
+
+    post = DeepEnsemble([PaperCNN(1, 3, 8).double().eval() for _ in range(2)])
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    maps = torch.rand(2, 8, 8, dtype=torch.float64)
+    d = post.draw()
+    for name, fn in (("total", total), ("aleatoric", lambda z: aleatoric(z))):
+        by_name = blurring_test(post, x, maps, fraction=3 / 64, sigmas=[0.5, 2.0], draw=d, measure=name)
+        by_fn = blurring_test(post, x, maps, fraction=3 / 64, sigmas=[0.5, 2.0], draw=d, measure=fn)
+        assert torch.equal(by_name.curves, by_fn.curves) and torch.equal(by_name.u0, by_fn.u0)
+        assert by_name.measure == name and by_fn.measure == getattr(fn, "__name__")
+    from unsure.errors import UnsureError
+
+    with pytest.raises(UnsureError, match="measure"):
+        blurring_test(post, x, maps, measure="class")
+
+
+def test_bench_refuses_a_measure_that_is_zero_everywhere():
+    from unsure.bench.blurring import blurring_benchmark
+    from unsure.bench.common import MethodSpec
+    from unsure.errors import UnsureError
+
+    region, x = _region_images()
+    post = DeepEnsemble([RegionVote(region, 4.0, c=1.0)])
+    spec = [MethodSpec("random", "random")]
+    with pytest.raises(UnsureError, match="epistemic uncertainty is 0 on all 3"):
+        blurring_benchmark(post, x, spec, [4 / 64], progress=False, sigmas=[2.0])
+    res, _, _ = blurring_benchmark(post, x, spec, [4 / 64], progress=False, sigmas=[2.0], target="total")
+    assert 0.0 <= res["random"][str(4 / 64)]["murr"] <= 1.0

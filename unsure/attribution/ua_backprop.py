@@ -8,6 +8,9 @@ distribution ``rtilde(z_j^m)`` that sums to 1 (Eq. 9-10). Hence ``sum(map) == U`
 
 All K x S relevance maps come from one batched backward pass per member
 (``_trace.per_logit_gradients``); there is no Python loop over classes.
+
+``normalise=False`` drops both normalisations (raw ``|J_kj|`` coefficients, raw relevance): the
+paper's ablation (Appendix D.7), which loses completeness.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ class Variant(str, Enum):
 
 
 # ------------------------------------------------------------------ step 2: probabilities -> logits
-def logit_terms(logits: Tensor, a_p: Tensor, T1: float) -> Tensor:
+def logit_terms(logits: Tensor, a_p: Tensor, T1: float, normalise: bool = True) -> Tensor:
     """Paper Eq. 5-8: ``a(z_j^m) = sum_k w_kj a(p_k^m)``, ``w_kj = softmax_j(|J_kj| / T1)``.
 
     Parameters
@@ -64,15 +67,19 @@ def logit_terms(logits: Tensor, a_p: Tensor, T1: float) -> Tensor:
     logits : ``[S, B, K]``
     a_p : ``[S, B, K]`` per-probability terms of the uncertainty
     T1 : temperature of the softmax over j
+    normalise : False: raw coefficients ``w_kj = |J_kj|`` (ablation, paper Appendix D.7; ``T1``
+        unused, the sum is not kept)
 
     Returns
     -------
-    ``[S, B, K]``; ``sum over (S, K)`` equals ``a_p``'s, because every row of ``w`` sums to 1.
+    ``[S, B, K]``; with ``normalise``, ``sum over (S, K)`` equals ``a_p``'s, because every row of
+    ``w`` sums to 1.
     """
     p = torch.softmax(logits, dim=-1)
     eye = torch.eye(p.shape[-1], dtype=p.dtype, device=p.device)
     jac = p.unsqueeze(-1) * (eye - p.unsqueeze(-2))  # [S,B,K] -> [S,B,K(k),K(j)]
-    w = torch.softmax(jac.abs() / T1, dim=-1)  # rows k sum to 1 over j
+    # rows k sum to 1 over j, or raw |J_kj| without normalisation
+    w = torch.softmax(jac.abs() / T1, dim=-1) if normalise else jac.abs()
     return torch.einsum("sbkj,sbk->sbj", w, a_p)
 
 
@@ -223,6 +230,14 @@ class UABackprop(Method):
         substitute the blurring test puts in). Ignored by ``grad`` and ``fullgrad``.
     blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
+    normalise : True (default). False exists **for the ablation only** (paper Appendix D.7: "the
+        normalization steps are required to achieve the completeness property"): variant "paper"
+        uses the raw coefficients ``|J_kj|`` (no softmax over j) and the raw channel-averaged
+        relevance ``r`` (no pixel softmax), ``M = sum_{m,j} a(z_j^m) r(z_j^m)`` with
+        ``a(z_j^m) = sum_k |J^m_kj| a(p_k^m)``; variant "class" uses
+        ``M = sum_k a_k relu(T_k)`` channel-averaged (no pixel distribution, no ``|T|`` fallback).
+        ``T1`` and ``T2`` are unused, the map does not sum to ``U`` (``complete`` is False) and
+        ``meta["completeness_delta"]`` reports by how much.
 
     ``path``, ``T1``, ``T2``, ``reference`` and ``blur_sigma`` default to ``"auto"``: the value of
     :data:`DEFAULTS` for the variant and for grayscale (1 channel) or colour images, picked at call
@@ -239,7 +254,7 @@ class UABackprop(Method):
 
     def __init__(self, path: str = "auto", T1: float | str = "auto", T2: float | str = "auto",
                  variant: str = "class", prune: float | None = None, reference: str = "auto",
-                 steps: int = 32, blur_sigma: float | str = "auto"):
+                 steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True):
         try:
             self.variant = Variant(variant).value
             self.path = path if path == "auto" else Path(path).value
@@ -257,6 +272,11 @@ class UABackprop(Method):
             raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
         self.T1, self.T2, self.prune = T1, T2, prune
         self.reference, self.steps, self.blur_sigma = reference, steps, blur_sigma
+        if not isinstance(normalise, bool):
+            raise UnsureError(f"ua-backprop normalise must be True or False, got {normalise!r}")
+        self.normalise = normalise
+        if not normalise:
+            self.complete = False  # the ablation gives up completeness (shadows the class claim)
 
     def settings(self, channels: int) -> dict:
         """The settings used for images with ``channels`` channels: every ``"auto"`` replaced by
@@ -286,7 +306,7 @@ class UABackprop(Method):
         """Spec steps 1-3: ``M = sum_{m,j} a(z_j^m) rtilde(z_j^m)``."""
         path = Path(st["path"])
         with torch.no_grad():
-            a_z = logit_terms(z, decompose(z, kind), st["T1"])  # [S,B,K]
+            a_z = logit_terms(z, decompose(z, kind), st["T1"], self.normalise)  # [S,B,K]
             kept = torch.ones_like(a_z, dtype=torch.bool)
             if self.prune is not None:
                 a_z, kept = prune_terms(a_z, self.prune)
@@ -303,7 +323,8 @@ class UABackprop(Method):
             t, layers, lg = _path_terms(path, sub, x, classes, ref, self.steps)
             with torch.no_grad():
                 r, rc = _relevance(path, t.detach(), layers, [g.detach() for g in lg], False)
-                rt = pixel_distribution(r, st["T2"])  # [J,B,H,W], sums to 1 per (j,b)
+                # [J,B,H,W], sums to 1 per (j,b); the raw relevance without normalisation
+                rt = pixel_distribution(r, st["T2"]) if self.normalise else r
                 w = a_z[m] if classes is None else a_z[m][:, classes]  # [B,K] -> [B,J]
                 maps += torch.einsum("bj,jbhw->bhw", w, rt)
                 if raw is not None:
@@ -330,6 +351,10 @@ class UABackprop(Method):
         with torch.no_grad():
             r, rc = _relevance(path, t_all, [], [], directed=True)
             r = r + bias_maps if path is Path.FULLGRAD else r
+            if not self.normalise:  # ablation: a_k times its raw relevance, no distribution
+                maps = torch.einsum("bk,kbhw->bhw", a_k, r)
+                raw = None if rc is None else torch.einsum("bk,kbchw->bchw", a_k, rc) / rc.shape[2]
+                return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
             if path is not Path.FULLGRAD:  # a class whose term nothing raises: fall back to |T|
                 none = r.flatten(2).amax(-1) <= 0  # [K,B]
                 r = torch.where(none[..., None, None], t_all.abs().mean(2), r)

@@ -1,5 +1,8 @@
 """``unsure bench blurring``: the blurring test (paper Sec. 5.2.1) for several methods in one run.
 
+``--target`` picks the uncertainty that is explained and blurred away (default epistemic, the
+paper's; "total" for a single network, whose epistemic uncertainty is 0, paper Table 12).
+
 Writes ``blurring.json`` = ``{"results": {METHOD: {"0.02": {"murr", "auc"}, ...}}, "config": ...}``,
 ``blurring.md`` and ``blurring.png`` (median URR curves).
 """
@@ -13,29 +16,46 @@ from tqdm.auto import tqdm
 
 from ..attribution import make_method
 from ..data import load
-from ..metrics.blurring import blurring_test
+from ..errors import UnsureError
+from ..metrics.blurring import MEASURE_NAMES, blurring_test, resolve_measure
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import MethodSpec, most_uncertain, parse_floats, parse_methods, run_posterior
 
 
+def check_measure_nonzero(draw, x, target) -> None:
+    """Refuse a blurring test whose uncertainty is identically 0 on every image ``x``: nothing can
+    be reduced, and MURR 0 would read as a result (e.g. epistemic of a one-member posterior)."""
+    fn, name = resolve_measure(target)
+    with torch.no_grad():
+        u = torch.cat([fn(draw(x[s:s + 500])) for s in range(0, len(x), 500)])  # [B]
+    if len(u) and bool((u == 0).all()):
+        raise UnsureError(f"the {name} uncertainty is 0 on all {len(u)} selected images, so the "
+                          "blurring test has nothing to reduce (a single network has no epistemic "
+                          "uncertainty); choose another --target, e.g. total")
+
+
 def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float],
-                       seed: int = 0, batch_size: int = 25, progress: bool = True, sigmas=None):
-    """Attribute the epistemic uncertainty of ``x`` with every method and run the blurring test.
+                       seed: int = 0, batch_size: int = 25, progress: bool = True, sigmas=None,
+                       target: str = "epistemic"):
+    """Attribute the ``target`` uncertainty of ``x`` (default epistemic) with every method and run
+    the blurring test on that uncertainty.
 
     Returns ``(results, curves, seconds)``: ``results[label][str(fraction)] = {"murr", "auc"}``,
     ``curves[label][str(fraction)]`` the median URR curve, ``seconds[label]`` per image.
+    Raises :class:`UnsureError` when ``target`` is 0 on every image.
     """
     draw = posterior.draw(torch.Generator().manual_seed(seed))
+    check_measure_nonzero(draw, x, target)
     results, curves, seconds = {}, {}, {}
     for spec in tqdm(methods, desc="methods", disable=not progress):
         method = make_method(spec.name, **spec.options)
         t0 = time.perf_counter()
-        att = method.attribute(posterior, x, "epistemic", draw=draw, batch_size=batch_size,
+        att = method.attribute(posterior, x, target, draw=draw, batch_size=batch_size,
                                generator=torch.Generator().manual_seed(seed))
         seconds[spec.label] = (time.perf_counter() - t0) / len(x)
         results[spec.label], curves[spec.label] = {}, {}
         rs = blurring_test(posterior, x, att.maps, fraction=fractions, draw=draw, sigmas=sigmas,
-                           generator=torch.Generator().manual_seed(seed))
+                           generator=torch.Generator().manual_seed(seed), measure=target)
         for f, r in zip(fractions, rs):
             results[spec.label][str(f)] = {"murr": r.murr, "auc": r.auc, "n_max": r.n_max}
             curves[spec.label][str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
@@ -63,7 +83,7 @@ def plot_curves(curves: dict, fractions: list[float], path) -> None:
     plt.close(fig)
 
 
-@BENCHES.register("blurring", "blurring test: MURR / AUC-URR of epistemic maps (paper Sec. 5.2.1)")
+@BENCHES.register("blurring", "blurring test: MURR / AUC-URR of uncertainty maps (paper Sec. 5.2.1)")
 class BlurringBench(Bench):
     name = "blurring"
 
@@ -71,7 +91,10 @@ class BlurringBench(Bench):
         common_arguments(p)
         p.add_argument("--methods", default="ua-backprop,grad,inputgrad,random",
                        help="comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
-        p.add_argument("--top", type=int, default=100, help="the N most epistemically uncertain images")
+        p.add_argument("--target", default="epistemic", choices=list(MEASURE_NAMES),
+                       help="uncertainty to explain and blur away (default epistemic, the paper's; "
+                            "total for a single network)")
+        p.add_argument("--top", type=int, default=100, help="the N images with the largest --target")
         p.add_argument("--split", default="test", choices=["test", "val"])
         p.add_argument("--fractions", default="0.02,0.05")
         p.add_argument("--batch-size", type=int, default=25)
@@ -84,21 +107,24 @@ class BlurringBench(Bench):
         fractions = parse_floats(args.fractions, "fractions")
         d = load(data, args.split)
         draw = post.draw(torch.Generator().manual_seed(args.seed))
-        idx = most_uncertain(draw, d.x, args.top)
+        idx = most_uncertain(draw, d.x, args.top, args.target)
         x = d.x[idx].to(post.device)
         sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
         results, curves, seconds = blurring_benchmark(post, x, methods, fractions, args.seed,
-                                                      args.batch_size, not args.no_progress, sigmas)
+                                                      args.batch_size, not args.no_progress, sigmas,
+                                                      args.target)
         out = output_dir(args, "blurring")
-        config = {"run": args.run, "data": data, "split": args.split, "top": len(idx),
+        config = {"run": args.run, "data": data, "split": args.split, "target": args.target,
+                  "top": len(idx),
                   "fractions": fractions, "methods": [m.label for m in methods], "seed": args.seed,
                   "seconds_per_image": seconds, "device": str(post.device),
                   "sigmas": "0.2,0.4,...,20 (spec)" if sigmas is None else sigmas}
         rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")]
                 for m in results]
         header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
-        md = (f"Blurring test on {data} ({args.split}), the {len(idx)} most epistemically uncertain "
-              f"images; medians over images.\n\n" + markdown_table(header, rows))
+        md = (f"Blurring test of {args.target} uncertainty on {data} ({args.split}): maps of the "
+              f"{args.target} uncertainty, the {len(idx)} images with the largest {args.target} "
+              f"uncertainty; medians over images.\n\n" + markdown_table(header, rows))
         write_outputs(out, "blurring", results, config, md, args.json)
         plot_curves(curves, fractions, out / "blurring.png")
         print(md)

@@ -11,6 +11,7 @@ from torch import Tensor
 from ..attribution import METHODS
 from ..errors import UnsureError
 from ..measures import resolve_target
+from ..measures.targets import Target
 from ..posteriors import Draw, Posterior
 
 
@@ -72,15 +73,21 @@ def parse_floats(text: str, what: str) -> list[float]:
 
 
 @torch.no_grad()
-def target_values(draw: Draw, x: Tensor, target: str = "epistemic", batch_size: int = 500) -> Tensor:
-    """``target`` of every image ``[N]`` under one frozen draw, in chunks."""
+def target_values(draw: Draw, x: Tensor, target: str | Target = "epistemic",
+                  batch_size: int = 500) -> Tensor:
+    """``target`` (a name or a ``[S,B,K] -> [B]`` callable) of every image ``[N]`` under one frozen
+    draw, in chunks."""
     fn = resolve_target(target)
     dev = next((p.device for m in draw.modules for p in m.parameters()), torch.device("cpu"))
     return torch.cat([fn(draw(x[s:s + batch_size].to(dev))).cpu() for s in range(0, len(x), batch_size)])
 
 
-def most_uncertain(draw: Draw, x: Tensor, n: int, target: str = "epistemic") -> Tensor:
-    """Indices of the ``n`` images with the largest ``target`` (paper: top-100 epistemic)."""
+def most_uncertain(draw: Draw, x: Tensor, n: int, target: str | Target = "epistemic") -> Tensor:
+    """Indices of the ``n`` images with the largest ``target`` (paper: top-100 epistemic).
+
+    ``target``: the measure to rank by, a name ("epistemic", "total", ...) or a ``[S,B,K] -> [B]``
+    callable; the blurring bench passes its ``--target`` (total for a single network).
+    """
     u = target_values(draw, x, target)
     n = min(n, len(u))
     return u.topk(n).indices

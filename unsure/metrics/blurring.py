@@ -1,23 +1,29 @@
 """The blurring test of UA-Backprop (paper Sec. 5.2.1, Eq. 13, Appendix B.2.1; METHODS.md).
 
-Pixels are blurred in the order of an epistemic-uncertainty map. After blurring the top n pixels
-(n = 1..n_max) at every sigma of the grid, ``u_n = min_sigma U_e``; the curve is
-``c_0 = 1``, ``c_n = min(c_{n-1}, u_n / U_e(x))``; MURR = ``1 - c_{n_max}`` (higher is better) and
+Pixels are blurred in the order of an uncertainty map. After blurring the top n pixels
+(n = 1..n_max) at every sigma of the grid, ``u_n = min_sigma U``; the curve is
+``c_0 = 1``, ``c_n = min(c_{n-1}, u_n / U(x))``; MURR = ``1 - c_{n_max}`` (higher is better) and
 AUC-URR = trapezoid of ``c`` over ``n / n_max`` in [0, 1] (lower is better). Medians over images.
+
+``U`` is the epistemic uncertainty by default (the paper's test); ``measure`` picks another one,
+e.g. total uncertainty for a single network, whose epistemic part is 0 (paper Table 12).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ..measures import epistemic
+from ..measures import resolve_target, target_name
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
 from ._blur import gaussian_blur
+
+#: Measure names the test accepts (any ``[S,B,K] -> [B]`` callable is accepted as well).
+MEASURE_NAMES: tuple[str, ...] = ("total", "aleatoric", "epistemic")
 
 SIGMAS: tuple[float, ...] = tuple(round(0.2 * i, 6) for i in range(1, 101))  # 0.2, 0.4, ..., 20
 
@@ -31,8 +37,9 @@ class BlurringResult:
     murr, auc : medians over images of the per-image values
     curves : ``[B, n_max+1]`` the curve ``c_n``, ``c_0 = 1``
     murr_per_image, auc_per_image : ``[B]``
-    u0 : ``[B]`` epistemic uncertainty of the unblurred images
+    u0 : ``[B]`` uncertainty (``measure``) of the unblurred images
     n_max, fraction : pixels blurred at the end, and as a share of ``H*W``
+    measure : name of the uncertainty that was blurred away (a callable's ``__name__``)
     """
 
     higher_is_better: ClassVar[dict[str, bool]] = {"murr": True, "auc": False}
@@ -45,6 +52,24 @@ class BlurringResult:
     u0: Tensor
     n_max: int
     fraction: float
+    measure: str = "epistemic"
+
+
+Measure = Callable[[Tensor], Tensor]
+
+
+def resolve_measure(measure: str | Measure) -> tuple[Measure, str]:
+    """``"total"`` / ``"aleatoric"`` / ``"epistemic"`` or a ``[S,B,K] -> [B]`` callable ->
+    ``(callable, name)``."""
+    if isinstance(measure, str):
+        if measure not in MEASURE_NAMES:
+            raise UnsureError(f"blurring test measure must be one of {list(MEASURE_NAMES)} or a "
+                              f"callable [S,B,K] -> [B], got {measure!r}")
+        return resolve_target(measure), measure
+    if not callable(measure):
+        raise UnsureError("blurring test measure must be a name or a callable [S,B,K] -> [B], got "
+                          f"{type(measure).__name__}")
+    return measure, target_name(measure)
 
 
 def pixel_order(maps: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -65,8 +90,9 @@ def n_pixels(fraction: float, H: int, W: int) -> int:
 
 @torch.no_grad()
 def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
-                        sigmas: Sequence[float] = SIGMAS, batch_size: int = 4096) -> Tensor:
-    """``u_n = min over sigma of U_e(x with its top-n pixels blurred)``: ``[B, n_max]``.
+                        sigmas: Sequence[float] = SIGMAS, batch_size: int = 4096,
+                        measure: str | Measure = "epistemic") -> Tensor:
+    """``u_n = min over sigma of U(x with its top-n pixels blurred)``: ``[B, n_max]``.
 
     Parameters
     ----------
@@ -74,7 +100,10 @@ def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     x : ``[B, C, H, W]``
     order : ``[B, H*W]`` pixel indices, most important first (:func:`pixel_order`)
     batch_size : images per forward pass (the work is ``n_max * G * B`` images)
+    measure : the uncertainty ``U``: "total", "aleatoric", "epistemic" (default) or a callable
+        ``[S,B,K] -> [B]``
     """
+    fn, _ = resolve_measure(measure)
     B, C, H, W = x.shape
     G = len(sigmas)
     blurred = gaussian_blur(x, sigmas)  # [G,B,C,H,W]
@@ -87,18 +116,18 @@ def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
         mask = (rank.unsqueeze(0) < ns[:, None, None]).reshape(len(ns), 1, B, 1, H, W)  # [N,B,HW] -> [N,1,B,1,H,W]
         imgs = torch.where(mask, blurred.unsqueeze(0), x[None, None])  # [N,G,B,C,H,W]
         flat = imgs.reshape(-1, C, H, W)  # [N,G,B,C,H,W] -> [N*G*B,C,H,W]
-        u = torch.cat([epistemic(draw(flat[s:s + batch_size])) for s in range(0, len(flat), batch_size)])
+        u = torch.cat([fn(draw(flat[s:s + batch_size])) for s in range(0, len(flat), batch_size)])
         out.append(u.reshape(len(ns), G, B).amin(1))  # [N*G*B] -> [N,G,B] -> [N,B]
     return torch.cat(out, 0).T  # [n_max,B] -> [B,n_max]
 
 
-def summarise(u: Tensor, u0: Tensor, fraction: float) -> BlurringResult:
+def summarise(u: Tensor, u0: Tensor, fraction: float, measure: str = "epistemic") -> BlurringResult:
     """Curves, MURR and AUC-URR from ``u [B, >= n]`` and ``u0 [B]``, for the first ``n`` steps.
 
     ``n`` is ``u.shape[1]``: pass ``u[:, :n]`` to read a smaller fraction off a longer run.
     """
     n_max = u.shape[1]
-    # an image with U_e = 0 cannot lose uncertainty: its ratio is 1
+    # an image with U = 0 cannot lose uncertainty: its ratio is 1
     ratio = torch.where(u0[:, None] > 0, u / u0.clamp_min(torch.finfo(u.dtype).tiny)[:, None],
                         torch.ones_like(u))  # [B,n_max]
     ones = torch.ones_like(u0)[:, None]  # [B,1], c_0 = 1
@@ -106,17 +135,18 @@ def summarise(u: Tensor, u0: Tensor, fraction: float) -> BlurringResult:
     murr = 1 - curves[:, -1]
     auc = (curves[:, 1:] + curves[:, :-1]).sum(1) / (2 * n_max)
     return BlurringResult(float(murr.median()), float(auc.median()), curves, murr, auc, u0,
-                          n_max, fraction)
+                          n_max, fraction, measure)
 
 
 def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float | Sequence[float] = 0.02,
                   sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
-                  draw: Draw | None = None, batch_size: int = 4096) -> BlurringResult:
-    """Run the blurring test of epistemic-uncertainty maps.
+                  draw: Draw | None = None, batch_size: int = 4096,
+                  measure: str | Measure = "epistemic") -> BlurringResult:
+    """Run the blurring test of uncertainty maps (epistemic by default).
 
     Parameters
     ----------
-    posterior : the model whose epistemic uncertainty ``U_e`` is measured
+    posterior : the model whose uncertainty ``U`` (``measure``) is measured
     x : ``[B, C, H, W]`` images (the paper: the most epistemically uncertain test images)
     maps : ``[B, H, W]`` attribution maps; higher = blurred first
     fraction : share of the pixels blurred at the end (paper: 0.02 and 0.05); a list of fractions
@@ -125,6 +155,9 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     generator : seeds the random order among tied map values (and the draw, if one is made)
     draw : a frozen draw to use throughout (default: ``posterior.draw(generator)``)
     batch_size : images per forward pass
+    measure : the uncertainty the maps explain and the blur should remove: "epistemic" (default,
+        the paper's test), "total", "aleatoric" or a callable ``[S,B,K] -> [B]``. A single network
+        has ``U_e = 0`` (every ratio is then 1): test it on "total" (paper Table 12).
 
     Returns
     -------
@@ -132,6 +165,7 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     """
     from ..attribution.base import as_posterior
 
+    fn, name = resolve_measure(measure)
     check_images(x)
     check_maps(maps, x)
     posterior = as_posterior(posterior)
@@ -143,9 +177,9 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     fractions = [fraction] if isinstance(fraction, (int, float)) else list(fraction)
     n_maxes = [n_pixels(f, x.shape[2], x.shape[3]) for f in fractions]
     with torch.no_grad():
-        u0 = epistemic(draw(x))  # [B]
+        u0 = fn(draw(x))  # [B]
     order = pixel_order(maps.detach().to(x.device), generator)
     # a smaller fraction is a prefix of the larger one's sequence: blur once, up to the largest
-    u = blurred_uncertainty(draw, x, order, max(n_maxes), sigmas, batch_size)
-    results = [summarise(u[:, :n], u0, f) for f, n in zip(fractions, n_maxes)]
+    u = blurred_uncertainty(draw, x, order, max(n_maxes), sigmas, batch_size, fn)
+    results = [summarise(u[:, :n], u0, f, name) for f, n in zip(fractions, n_maxes)]
     return results[0] if isinstance(fraction, (int, float)) else results
