@@ -416,3 +416,23 @@ def test_gradcam_without_feature_layer():
     net = nn.Sequential(nn.Flatten(), nn.Linear(C * H * W, 4)).double().eval()
     with pytest.raises(UnsureError, match=r"members \[0\]"):
         make_method("gradcam").attribute(DeepEnsemble([net]), images(2))
+
+
+def test_inputgrad_reference_blur_is_gradient_times_difference_to_blur():
+    from unsure.attribution import make_method
+    from unsure.metrics._blur import gaussian_blur
+    from unsure.errors import UnsureError
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(),
+                                torch.nn.Linear(2 * 36, 4)).double() for _ in range(3)]
+    post = unsure.DeepEnsemble(nets)
+    x = torch.rand(2, 1, 6, 6, dtype=torch.float64)
+    res = make_method("inputgrad", reference="blur", blur_sigma=1.5).attribute(post, x, "epistemic")
+    xr = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(unsure.epistemic(torch.stack([n(xr) for n in nets])).sum(), xr)
+    ref = g * (x - gaussian_blur(x, [1.5])[0])
+    torch.testing.assert_close(res.raw, ref)
+    torch.testing.assert_close(res.maps, ref.sum(1))
+    with pytest.raises(UnsureError, match="reference"):
+        make_method("inputgrad", reference="grey")

@@ -20,6 +20,10 @@ class InputXGradient(Method):
     Parameters
     ----------
     absolute : ``maps = sum_c |g * x|`` instead of the signed sum
+    reference : ``"black"`` (the classic ``g * x``), ``"white"`` (``g * (x - 1)``) or ``"blur"``
+        (``g * (x - G_blur_sigma x)``, the first-order effect of the substitution the blurring test
+        makes; the same reference UA-Backprop's inputgrad path can use, so the two compare fairly)
+    blur_sigma : sigma of the ``"blur"`` reference, in pixels
 
     Returns
     -------
@@ -29,13 +33,19 @@ class InputXGradient(Method):
     name = "inputgrad"
     complete = False
 
-    def __init__(self, absolute: bool = False):
+    def __init__(self, absolute: bool = False, reference: str = "black", blur_sigma: float = 1.0):
         if not isinstance(absolute, bool):
             raise UnsureError(f"inputgrad: absolute must be a bool, got {absolute!r}")
-        self.absolute = absolute
+        if reference not in ("black", "white", "blur"):
+            raise UnsureError(f"inputgrad: reference must be 'black', 'white' or 'blur', got {reference!r}")
+        if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, (int, float)) or not blur_sigma > 0:
+            raise UnsureError(f"inputgrad: blur_sigma must be a number > 0, got {blur_sigma!r}")
+        self.absolute, self.reference, self.blur_sigma = absolute, reference, float(blur_sigma)
 
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
+        from .ua_backprop import reference_image  # one definition of the references
+
         f, g = target_gradient(target, ctx.draw, x)
-        raw = g * x
+        raw = g * x if self.reference == "black" else g * (x - reference_image(x, self.reference, self.blur_sigma))
         maps = raw.abs().sum(1) if self.absolute else raw.sum(1)  # [B,C,H,W] -> [B,H,W]
         return Attribution(maps, raw, {"f_input": f})
