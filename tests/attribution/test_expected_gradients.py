@@ -88,3 +88,12 @@ def test_reproducible_and_options():
         make_method("expected-gradients", baseline="zeros")
     with pytest.raises(UnsureError, match="samples"):
         make_method("expected-gradients", samples=0)
+
+
+def test_training_data_baseline_accepts_a_data_spec():
+    from unsure.attribution import make_method
+    from unsure.data import load
+
+    m = make_method("expected-gradients", baseline="training-data", data="digits", samples=3)
+    assert torch.equal(m.data, load("digits", "train").x)
+    assert m.options()["data_spec"] == "digits"

@@ -60,7 +60,8 @@ class ExpectedGradients(BaselineOptions, Method):
     Parameters
     ----------
     baseline : ``black``, ``white``, ``max-distance``, ``blur``, ``uniform``, ``gaussian`` or
-        ``training-data`` (needs ``data=Tensor[N,C,H,W]``)
+        ``training-data`` (needs ``data=Tensor[N,C,H,W]``, or a data spec such as
+        ``"fashion-mnist"`` whose training split is loaded)
     samples : number of (baseline, alpha) draws per image
     internal_batch : images x draws per forward/backward pass
     absolute : ``maps = sum_c |raw|`` instead of the signed ``sum_c raw``
@@ -84,8 +85,13 @@ class ExpectedGradients(BaselineOptions, Method):
             raise UnsureError(f"samples must be a positive int, got {self.samples!r}")
         if not (isinstance(self.internal_batch, int) and self.internal_batch >= 1):
             raise UnsureError(f"internal_batch must be a positive int, got {self.internal_batch!r}")
+        if isinstance(self.data, str):  # a data spec (CLI: expected-gradients:baseline=training-data:data=SPEC)
+            from ..data import load
+
+            self.data_spec, self.data = self.data, load(self.data, "train").x  # the spec is recorded in options()
         if self.baseline == "training-data" and self.data is None:
-            raise UnsureError("baseline='training-data' needs data=Tensor[N,C,H,W] of training images")
+            raise UnsureError("baseline='training-data' needs data=Tensor[N,C,H,W] of training images "
+                              "or a data spec, e.g. data='fashion-mnist' (its training split)")
 
     def draws(self, x: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Baselines ``[N,B,C,H,W]`` and alphas ``[N,B]``, in that order from ``generator``."""
