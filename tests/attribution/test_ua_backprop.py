@@ -175,7 +175,7 @@ def _cheap_posteriors():
     for name in POSTERIORS.names():
         cls = POSTERIORS.get(name)
         try:
-            post = cls.from_config({"posterior": name, "members": S, "samples": S, "num_samples": S},
+            post = cls.from_config({"posterior": name, "members": S, "samples": S, "num_samples": S, "sigma": 0.1},
                                    lambda: PaperCNN(1, K, SIDE))
             post.double().draw(torch.Generator().manual_seed(0))
         except Exception as e:  # needs a fit (Laplace) or other settings
