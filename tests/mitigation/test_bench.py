@@ -60,3 +60,12 @@ def test_bench_rejects_bad_options(run_dir, tmp_path, capsys):
     assert bench(run_dir, tmp_path / "c", tmp_path / "cache", **{"--attention": "sideways"}) == 2
     assert "attention" in capsys.readouterr().err
     assert bench(run_dir, tmp_path / "c", tmp_path / "cache", **{"--train-size": "99999"}) == 2
+
+
+def test_method_key_resolves_auto_settings():
+    from unsure.bench.common import parse_method
+    from unsure.bench.mitigation import method_key
+
+    key = method_key(parse_method("ua-backprop"), 1)
+    assert "auto" not in key and "reference=blur" in key
+    assert method_key(parse_method("grad"), 1) == method_key(parse_method("grad"))

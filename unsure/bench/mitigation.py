@@ -42,9 +42,15 @@ def _list(text: str, what: str, cast=str) -> list:
         raise UnsureError(f"{what} must be a comma-separated list, got {text!r}") from None
 
 
-def method_key(spec) -> str:
-    """The method with all its resolved options, so a changed library default misses the cache."""
-    opts = make_method(spec.name, **spec.options).options()
+def method_key(spec, channels: int | None = None) -> str:
+    """The method with all its resolved options, so a changed library default misses the cache.
+
+    Options a method resolves per image kind (UA-Backprop's ``"auto"`` settings) are resolved
+    for images with ``channels`` channels."""
+    method = make_method(spec.name, **spec.options)
+    opts = method.options()
+    if channels is not None and callable(getattr(method, "settings", None)):
+        opts |= method.settings(channels)
     return ":".join([spec.name] + [f"{k}={v}" for k, v in sorted(opts.items())])
 
 
@@ -163,7 +169,7 @@ class MitigationBench(Bench):
         K = int(max(tr.y.max(), ev.y.max())) + 1
 
         def maps_for(spec, target, split, x, subset):
-            key = MapKey(rid, method_key(spec), target, split, subset, args.seed)
+            key = MapKey(rid, method_key(spec, x.shape[1]), target, split, subset, args.seed)
             return cached_maps(cache, key, post, x, spec.name, spec.options,
                                batch_size=args.map_batch_size, progress=progress)
 
@@ -205,7 +211,7 @@ class MitigationBench(Bench):
         out = output_dir(args, "mitigation")
         config = {"run": args.run, "run_id": rid, "data": data, "eval_split": args.eval_split,
                   "eval_size": len(ev.y), "train_sizes": sizes, "subset_seed": args.subset_seed,
-                  "methods": [m.label for m in methods], "method_keys": {m.label: method_key(m) for m in methods},
+                  "methods": [m.label for m in methods], "method_keys": {m.label: method_key(m, tr.x.shape[1]) for m in methods},
                   "lambdas": lams, "attention": attns,
                   "spaces": spaces, "targets": targets, "seeds": seeds, "epochs": args.epochs,
                   "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum,
