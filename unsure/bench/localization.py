@@ -72,7 +72,7 @@ def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, ta
                  & (cols_ >= b[:, 1, None, None]) & (cols_ < b[:, 3, None, None]))  # [n,H,W]
         extra.update(patch=patch, selected=sel.tolist())
     elif task == "decoy":
-        size = decoy_size or max(1, round(4 * H / 28))
+        size = decoy_size or max(2, round(4 * H / 28))  # >= 2 px: a 1-px corner is barely seen by an unpadded conv
         tr = load_split(data, "train")
         K = int(max(tr.y.max(), te.y.max())) + 1
         post = decoy_posterior
