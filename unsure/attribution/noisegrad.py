@@ -25,11 +25,11 @@ from ..errors import UnsureError
 from ..measures.targets import Target
 from ..posteriors._noise import calibrate, distinct_parameters, perturbed, predicted_classes
 from .base import METHODS, Attribution, Context, Method
-from .smoothgrad import SmoothGrad, Welford, build_inner, check_count, check_sigma, freeze_class
+from .smoothgrad import SmoothGrad, Welford, Wrapper, build_inner, check_count, check_sigma, freeze_class
 
 
 @METHODS.register("noisegrad", "NoiseGrad: mean of any method over multiplicative weight-noise draws")
-class NoiseGrad(Method):
+class NoiseGrad(Wrapper):
     """Mean of the inner method's maps and raw attributions over ``draws`` weight-noise draws.
 
     For n = 1..N: every distinct parameter of ``ctx.draw.modules`` is multiplied in place by
@@ -70,15 +70,6 @@ class NoiseGrad(Method):
         self._inner = build_inner(self.name, inner, inner_options)
         self.draws = check_count(draws, f"{self.name} draws")
         self.sigma = None if sigma is None else check_sigma(sigma, f"{self.name} sigma")
-
-    @property
-    def inner(self) -> Method:
-        return self._inner
-
-    def options(self) -> dict:
-        # not "method": that key of the result's meta names the wrapper itself
-        return {**super().options(), "inner": self._inner.name,
-                "inner_options": self._inner.options()}
 
     def choose_sigma(self, x: Tensor, ctx: Context) -> float:
         """``self.sigma``, or the accuracy-drop sigma on ``x`` against the draw's own predictions."""

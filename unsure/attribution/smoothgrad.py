@@ -108,8 +108,24 @@ def input_noise(x: Tensor, sigma: float, generator: torch.Generator | None) -> T
     return eps * (sigma * rng)
 
 
+class Wrapper(Method):
+    """Base of the wrappers around another method (SmoothGrad, NoiseGrad): the wrapped method is
+    ``self._inner`` (built by :func:`build_inner`) and is recorded in :meth:`options`."""
+
+    _inner: Method
+
+    @property
+    def inner(self) -> Method:
+        return self._inner
+
+    def options(self) -> dict:
+        # not "method": that key of the result's meta names the wrapper itself
+        return {**super().options(), "inner": self._inner.name,
+                "inner_options": self._inner.options()}
+
+
 @METHODS.register("smoothgrad", "SmoothGrad: mean of any method over noisy copies of the input")
-class SmoothGrad(Method):
+class SmoothGrad(Wrapper):
     """Mean of the inner method's maps and raw attributions over ``samples`` noisy copies.
 
     ``maps = 1/N sum_n M(x + eps_n)`` ``[B,H,W]`` and ``raw = 1/N sum_n R(x + eps_n)``
@@ -142,15 +158,6 @@ class SmoothGrad(Method):
         self._inner = build_inner(self.name, inner, inner_options)
         self.samples = check_count(samples, f"{self.name} samples")
         self.sigma = check_sigma(sigma, f"{self.name} sigma")
-
-    @property
-    def inner(self) -> Method:
-        return self._inner
-
-    def options(self) -> dict:
-        # not "method": that key of the result's meta names the wrapper itself
-        return {**super().options(), "inner": self._inner.name,
-                "inner_options": self._inner.options()}
 
     def noisy_copies(self, x: Tensor, ctx: Context):
         """Yield the ``samples`` noisy copies ``[B,C,H,W]`` of ``x``, in generator order."""
