@@ -69,3 +69,38 @@ def test_method_key_resolves_auto_settings():
     key = method_key(parse_method("ua-backprop"), 1)
     assert "auto" not in key and "reference=blur" in key
     assert method_key(parse_method("grad"), 1) == method_key(parse_method("grad"))
+
+
+def _rec(method, seed, acc, nll, lam=2.0, size=500):
+    none = method == "none"
+    return {"train_size": size, "seed": seed, "target": "-" if none else "epistemic",
+            "space": "-" if none else "latent", "method": method, "attention": "-" if none else "inverse",
+            "lam": 0.0 if none else lam, "accuracy": acc, "nll": nll}
+
+
+def test_summary_pairs_each_method_with_the_random_control_of_the_same_seed():
+    from unsure.bench.mitigation import markdown, summarise
+
+    recs = [_rec("none", 0, 0.70, 0.80), _rec("none", 1, 0.60, 0.90),
+            _rec("random", 0, 0.72, 0.75), _rec("random", 1, 0.63, 0.86),
+            _rec("grad", 0, 0.75, 0.70), _rec("grad", 1, 0.64, 0.85),
+            _rec("grad", 0, 0.71, 0.79, lam=1.0), _rec("grad", 1, 0.61, 0.89, lam=1.0)]
+    rows = {(r["method"], r["lam"]): r for r in summarise(recs)}
+    g = rows[("grad", 2.0)]
+    # paired per seed: (0.75 - 0.72, 0.64 - 0.63) = (0.03, 0.01)
+    assert g["drand_acc_mean"] == pytest.approx(0.02) and g["drand_acc_std"] == pytest.approx(0.01414, abs=1e-4)
+    assert g["drand_nll_mean"] == pytest.approx(-0.03)
+    assert g["dacc_mean"] == pytest.approx(0.045)
+    # no random map at lambda 1, and the control is not compared with itself
+    assert "drand_acc_mean" not in rows[("grad", 1.0)] and "drand_acc_mean" not in rows[("random", 2.0)]
+    md = markdown(list(rows.values()))
+    assert "ΔACC pts vs random" in md and "+2.00 ± 1.41" in md
+    assert "vs random" not in markdown(summarise([r for r in recs if r["method"] != "random"]))
+
+
+def test_stalled_baseline_is_flagged():
+    from unsure.bench.mitigation import stalled_baselines, summarise
+
+    rows = summarise([_rec("none", 0, 0.14, 2.2), _rec("none", 0, 0.95, 0.2, size=1000)])
+    assert stalled_baselines(rows, 10) == [500]
+    assert stalled_baselines(rows, 2) == [500, 1000]

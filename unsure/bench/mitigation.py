@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -54,22 +55,38 @@ def method_key(spec, channels: int | None = None) -> str:
     return ":".join([spec.name] + [f"{k}={v}" for k, v in sorted(opts.items())])
 
 
+CONTROL = "random"  # the method whose maps carry no information: the attention layer's own effect
+
+
+def _mean_std(vals: list[float]) -> tuple[float, float]:
+    return mean(vals), (stdev(vals) if len(vals) > 1 else 0.0)
+
+
 def summarise(records: list[dict]) -> list[dict]:
-    """Mean/std over seeds per setting, plus the paired difference to "no attention"."""
+    """Mean/std over seeds per setting, plus the paired differences to "no attention" and, when
+    the ``random`` map was trained in the same setting, to that control (``drand_*``): what the
+    map's information adds beyond the attention layer itself."""
     base = {(r["train_size"], r["seed"]): r for r in records if r["method"] == "none"}
+    ctrl_key = ("train_size", "target", "space", "attention", "lam", "seed")
+    ctrl = {tuple(r[k] for k in ctrl_key): r for r in records if r["method"] == CONTROL}
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         groups[tuple(r[k] for k in SETTING)].append(r)
     rows = []
     for key, rs in groups.items():
-        acc, nll = [r["accuracy"] for r in rs], [r["nll"] for r in rs]
-        dacc = [r["accuracy"] - base[(r["train_size"], r["seed"])]["accuracy"] for r in rs]
-        dnll = [r["nll"] - base[(r["train_size"], r["seed"])]["nll"] for r in rs]
-        rows.append(dict(zip(SETTING, key)) | {
-            "seeds": len(rs), "acc_mean": mean(acc), "acc_std": stdev(acc) if len(rs) > 1 else 0.0,
-            "nll_mean": mean(nll), "nll_std": stdev(nll) if len(rs) > 1 else 0.0,
-            "dacc_mean": mean(dacc), "dacc_std": stdev(dacc) if len(rs) > 1 else 0.0,
-            "dnll_mean": mean(dnll), "dnll_std": stdev(dnll) if len(rs) > 1 else 0.0})
+        row = dict(zip(SETTING, key)) | {"seeds": len(rs)}
+        row["acc_mean"], row["acc_std"] = _mean_std([r["accuracy"] for r in rs])
+        row["nll_mean"], row["nll_std"] = _mean_std([r["nll"] for r in rs])
+        b = [base[(r["train_size"], r["seed"])] for r in rs]
+        row["dacc_mean"], row["dacc_std"] = _mean_std([r["accuracy"] - q["accuracy"] for r, q in zip(rs, b)])
+        row["dnll_mean"], row["dnll_std"] = _mean_std([r["nll"] - q["nll"] for r, q in zip(rs, b)])
+        c = [ctrl.get(tuple(r[k] for k in ctrl_key)) for r in rs]
+        if row["method"] not in ("none", CONTROL) and all(q is not None for q in c):
+            row["drand_acc_mean"], row["drand_acc_std"] = _mean_std(
+                [r["accuracy"] - q["accuracy"] for r, q in zip(rs, c)])
+            row["drand_nll_mean"], row["drand_nll_std"] = _mean_std(
+                [r["nll"] - q["nll"] for r, q in zip(rs, c)])
+        rows.append(row)
     rows.sort(key=lambda r: (r["train_size"], r["method"] != "none", r["target"], r["space"],
                              r["method"], r["attention"], r["lam"]))
     return rows
@@ -78,12 +95,29 @@ def summarise(records: list[dict]) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     header = ["train size", "target", "space", "method", "attention", "λ", "seeds",
               "ACC % ↑", "NLL ↓", "ΔACC pts vs none", "ΔNLL vs none"]
-    body = [[r["train_size"], r["target"], r["space"], r["method"], r["attention"], f"{r['lam']:g}",
-             r["seeds"], f"{100 * r['acc_mean']:.2f} ± {100 * r['acc_std']:.2f}",
-             f"{r['nll_mean']:.3f} ± {r['nll_std']:.3f}",
-             f"{100 * r['dacc_mean']:+.2f} ± {100 * r['dacc_std']:.2f}",
-             f"{r['dnll_mean']:+.3f} ± {r['dnll_std']:.3f}"] for r in rows]
+    control = any("drand_acc_mean" in r for r in rows)
+    if control:
+        header += [f"ΔACC pts vs {CONTROL}", f"ΔNLL vs {CONTROL}"]
+    body = []
+    for r in rows:
+        line = [r["train_size"], r["target"], r["space"], r["method"], r["attention"], f"{r['lam']:g}",
+                r["seeds"], f"{100 * r['acc_mean']:.2f} ± {100 * r['acc_std']:.2f}",
+                f"{r['nll_mean']:.3f} ± {r['nll_std']:.3f}",
+                f"{100 * r['dacc_mean']:+.2f} ± {100 * r['dacc_std']:.2f}",
+                f"{r['dnll_mean']:+.3f} ± {r['dnll_std']:.3f}"]
+        if control:
+            line += ([f"{100 * r['drand_acc_mean']:+.2f} ± {100 * r['drand_acc_std']:.2f}",
+                      f"{r['drand_nll_mean']:+.3f} ± {r['drand_nll_std']:.3f}"]
+                     if "drand_acc_mean" in r else ["-", "-"])
+        body.append(line)
     return markdown_table(header, body)
+
+
+def stalled_baselines(rows: list[dict], num_classes: int) -> list[int]:
+    """Training sizes whose no-attention model stays under twice chance accuracy: the recipe
+    did not train there, so attention "gains" would only measure a rescued optimisation."""
+    return sorted(r["train_size"] for r in rows
+                  if r["method"] == "none" and r["acc_mean"] < 2.0 / num_classes)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -219,9 +253,19 @@ class MitigationBench(Bench):
                   "arch": "mitigation-cnn", "map_draw_seed": args.seed, "device": str(post.device),
                   "seconds": time.perf_counter() - t_start}
         md = (f"Uncertainty mitigation on {data}: accuracy / NLL on {len(ev.y)} {args.eval_split} images, "
-              f"mean ± std over seeds {seeds}; Δ = paired difference to no attention (same seed). "
-              f"{args.epochs} epochs, SGD lr {args.lr}, momentum {args.momentum}, gamma {args.gamma}.\n\n"
-              + markdown(rows))
+              f"mean ± std over seeds {seeds}; Δ = paired difference to no attention (same seed)"
+              + (f" or to the {CONTROL} map in the same setting (same seed)"
+                 if any("drand_acc_mean" in r for r in rows) else "")
+              + f". {args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr}, momentum {args.momentum}, "
+              f"gamma {args.gamma}.\n\n" + markdown(rows))
+        stalled = stalled_baselines(rows, K)
+        if stalled:
+            warning = (f"WARNING: without attention the model stays under twice chance accuracy "
+                       f"({100 * 2 / K:.0f}%) at train size {', '.join(map(str, stalled))}: this recipe does "
+                       f"not train on {data}, so the attention gains are meaningless. Try a higher --lr or a "
+                       f"smaller --batch-size (checked with --eval-split val).")
+            md = f"**{warning}**\n\n" + md
+            tqdm.write(warning, file=sys.stderr)
         write_outputs(out, "mitigation", {"records": records, "summary": rows}, config, md, args.json)
         plot(rows, out / "mitigation.png")
         print(md)
