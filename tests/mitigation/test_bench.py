@@ -104,3 +104,23 @@ def test_stalled_baseline_is_flagged():
     rows = summarise([_rec("none", 0, 0.14, 2.2), _rec("none", 0, 0.95, 0.2, size=1000)])
     assert stalled_baselines(rows, 10) == [500]
     assert stalled_baselines(rows, 2) == [500, 1000]
+
+
+def test_merge_pools_runs_and_refuses_incomparable_ones():
+    from unsure.bench.mitigation import SHARED_CONFIG, merge_results, summarise
+    from unsure.errors import UnsureError
+
+    cfg = {k: 1 for k in SHARED_CONFIG} | {"method_keys": {"grad": "grad"}}
+    a = {"config": cfg, "results": {"records": [_rec("none", 0, 0.7, 0.8), _rec("grad", 0, 0.75, 0.7)]}}
+    b = {"config": cfg | {"method_keys": {"random": "random:seed=None"}},
+         "results": {"records": [_rec("none", 0, 0.7, 0.8), _rec("random", 0, 0.72, 0.75)]}}
+    records, config = merge_results([a, b])
+    assert len(records) == 3 and set(config["method_keys"]) == {"grad", "random"}
+    grad = next(r for r in summarise(records) if r["method"] == "grad")
+    assert grad["drand_acc_mean"] == pytest.approx(0.03)
+    with pytest.raises(UnsureError, match="lr"):
+        merge_results([a, b | {"config": cfg | {"lr": 2}}])
+    with pytest.raises(UnsureError, match="measured twice"):
+        merge_results([a, {"config": cfg, "results": {"records": [_rec("none", 0, 0.6, 0.8)]}}])
+    with pytest.raises(UnsureError, match="different options"):
+        merge_results([a, b | {"config": cfg | {"method_keys": {"grad": "grad:x=1"}}}])

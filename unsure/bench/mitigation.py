@@ -155,6 +155,43 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+# config entries that must agree for records of several runs to be comparable (paired) results
+SHARED_CONFIG = ("run_id", "data", "eval_split", "eval_size", "subset_seed", "epochs", "batch_size",
+                 "lr", "momentum", "gamma", "milestones", "arch", "map_draw_seed")
+
+
+def merge_results(payloads: list[dict], tol: float = 1e-6) -> tuple[list[dict], dict]:
+    """Pool the records of several ``mitigation.json`` payloads (e.g. a method run and its random
+    control run later), so their summary pairs them seed by seed.
+
+    Refuses payloads whose training recipe, evaluation set, run or map seed differ, and settings
+    measured twice with different results (the trainings are deterministic per seed, so a
+    repeat must reproduce its record)."""
+    if not payloads:
+        raise UnsureError("no mitigation results to merge")
+    ref = payloads[0]["config"]
+    keys: dict[str, str] = {}
+    seen: dict[tuple, dict] = {}
+    for i, pl in enumerate(payloads):
+        cfg = pl["config"]
+        diff = [k for k in SHARED_CONFIG if cfg.get(k) != ref.get(k)]
+        if diff:
+            raise UnsureError(f"result {i} differs from result 0 in {', '.join(diff)}: not comparable")
+        for label, key in cfg.get("method_keys", {}).items():
+            if keys.setdefault(label, key) != key:
+                raise UnsureError(f"method {label!r} has different options in result {i}: {key} vs {keys[label]}")
+        for r in pl["results"]["records"]:
+            k = tuple(r[c] for c in SETTING) + (r["seed"],)
+            if k in seen:
+                if abs(seen[k]["accuracy"] - r["accuracy"]) > tol or abs(seen[k]["nll"] - r["nll"]) > tol:
+                    raise UnsureError(f"setting {dict(zip(SETTING + ('seed',), k))} was measured twice with "
+                                      f"different results ({seen[k]['accuracy']:.4f} vs {r['accuracy']:.4f})")
+                continue
+            seen[k] = r
+    config = {k: ref.get(k) for k in SHARED_CONFIG} | {"method_keys": keys}
+    return list(seen.values()), config
+
+
 @BENCHES.register("mitigation", "retraining with attribution maps as attention: ACC / NLL (paper Sec. 5.2.2)")
 class MitigationBench(Bench):
     name = "mitigation"
