@@ -260,3 +260,18 @@ def test_bench_refuses_a_measure_that_is_zero_everywhere():
         blurring_benchmark(post, x, spec, [4 / 64], progress=False, sigmas=[2.0])
     res, _, _ = blurring_benchmark(post, x, spec, [4 / 64], progress=False, sigmas=[2.0], target="total")
     assert 0.0 <= res["random"][str(4 / 64)]["murr"] <= 1.0
+    per = res["random"][str(4 / 64)]["murr_per_image"]
+    assert len(per) == 3 and res["random"][str(4 / 64)]["murr"] == pytest.approx(float(torch.tensor(per).median()))
+
+
+def test_paired_comparison_counts_wins_per_image():
+    from unsure.bench.blurring import paired_comparison
+
+    a = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    res = {"a": {"0.02": {"murr_per_image": a, "auc_per_image": [0.1] * 8}},
+           "b": {"0.02": {"murr_per_image": [v - 0.1 for v in a], "auc_per_image": [0.2] * 8}},
+           "c": {"0.02": {"murr_per_image": a, "auc_per_image": [0.1] * 8}}}
+    (ab, ac) = paired_comparison(res, [0.02])
+    assert ab[0] == "a vs b" and ab[1].startswith("+0.100 / 100% / ") and ab[2].startswith("-0.100 / 100% / ")
+    assert float(ab[1].split(" / ")[2]) < 0.01  # 8 of 8 positive pairs: exact p = 2 / 256
+    assert ac[1] == "+0.000 / 0% / 1" and ac[2] == "+0.000 / 0% / 1"

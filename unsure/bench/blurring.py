@@ -3,8 +3,10 @@
 ``--target`` picks the uncertainty that is explained and blurred away (default epistemic, the
 paper's; "total" for a single network, whose epistemic uncertainty is 0, paper Table 12).
 
-Writes ``blurring.json`` = ``{"results": {METHOD: {"0.02": {"murr", "auc"}, ...}}, "config": ...}``,
-``blurring.md`` and ``blurring.png`` (median URR curves).
+Writes ``blurring.json`` = ``{"results": {METHOD: {"0.02": {"murr", "auc", "murr_per_image",
+"auc_per_image"}, ...}}, "config": ...}`` (``config.image_indices`` names the images of the split),
+``blurring.md`` (medians, and every method paired image by image against the first one: median
+difference, share of images won, Wilcoxon signed-rank p) and ``blurring.png`` (median URR curves).
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[
     """Attribute the ``target`` uncertainty of ``x`` (default epistemic) with every method and run
     the blurring test on that uncertainty.
 
-    Returns ``(results, curves, seconds)``: ``results[label][str(fraction)] = {"murr", "auc"}``,
+    Returns ``(results, curves, seconds)``: ``results[label][str(fraction)] = {"murr", "auc",
+    "n_max", "murr_per_image", "auc_per_image"}`` (medians and the per-image lists),
     ``curves[label][str(fraction)]`` the median URR curve, ``seconds[label]`` per image.
     Raises :class:`UnsureError` when ``target`` is 0 on every image.
     """
@@ -57,9 +60,35 @@ def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[
         rs = blurring_test(posterior, x, att.maps, fraction=fractions, draw=draw, sigmas=sigmas,
                            generator=torch.Generator().manual_seed(seed), measure=target)
         for f, r in zip(fractions, rs):
-            results[spec.label][str(f)] = {"murr": r.murr, "auc": r.auc, "n_max": r.n_max}
+            results[spec.label][str(f)] = {"murr": r.murr, "auc": r.auc, "n_max": r.n_max,
+                                           "murr_per_image": r.murr_per_image.tolist(),
+                                           "auc_per_image": r.auc_per_image.tolist()}
             curves[spec.label][str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
     return results, curves, seconds
+
+
+def paired_comparison(results: dict, fractions: list[float]) -> list[list]:
+    """Every method against the first one, image by image: for each fraction and score, the median
+    paired difference (first - other; > 0 favours the first for MURR, < 0 for AUC-URR), the share
+    of images where the first is better, and the two-sided Wilcoxon signed-rank p (pairs with
+    equal scores dropped; p = 1 when all are equal)."""
+    from scipy.stats import wilcoxon
+
+    labels = list(results)
+    rows = []
+    for other in labels[1:]:
+        row = [f"{labels[0]} vs {other}"]
+        for f in fractions:
+            for k, sign in (("murr", 1.0), ("auc", -1.0)):
+                a = torch.tensor(results[labels[0]][str(f)][f"{k}_per_image"], dtype=torch.float64)
+                b = torch.tensor(results[other][str(f)][f"{k}_per_image"], dtype=torch.float64)
+                d = a - b
+                won = float((sign * d > 0).double().mean()) if len(d) else float("nan")
+                nz = d[d != 0]
+                p = float(wilcoxon(nz.numpy()).pvalue) if len(nz) else 1.0
+                row.append(f"{float(d.median()):+.3f} / {won:.0%} / {p:.2g}")
+        rows.append(row)
+    return rows
 
 
 def plot_curves(curves: dict, fractions: list[float], path) -> None:
@@ -115,7 +144,7 @@ class BlurringBench(Bench):
                                                       args.target)
         out = output_dir(args, "blurring")
         config = {"run": args.run, "data": data, "split": args.split, "target": args.target,
-                  "top": len(idx),
+                  "top": len(idx), "image_indices": idx.tolist(),
                   "fractions": fractions, "methods": [m.label for m in methods], "seed": args.seed,
                   "seconds_per_image": seconds, "device": str(post.device),
                   "sigmas": "0.2,0.4,...,20 (spec)" if sigmas is None else sigmas}
@@ -125,6 +154,11 @@ class BlurringBench(Bench):
         md = (f"Blurring test of {args.target} uncertainty on {data} ({args.split}): maps of the "
               f"{args.target} uncertainty, the {len(idx)} images with the largest {args.target} "
               f"uncertainty; medians over images.\n\n" + markdown_table(header, rows))
+        if len(results) > 1:
+            header = ["pair"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR", "AUC-URR")]
+            md += ("\nPaired over the same images, first method vs each other: median difference "
+                   "(first - other) / share of images where the first is better / Wilcoxon p.\n\n"
+                   + markdown_table(header, paired_comparison(results, fractions)))
         write_outputs(out, "blurring", results, config, md, args.json)
         plot_curves(curves, fractions, out / "blurring.png")
         print(md)
