@@ -91,7 +91,35 @@ def test_decoy_localization_runs(post):
                                      decoy_size=2, epochs=1)
     r = out.results["ig:steps=4"]
     assert out.config["task"] == "decoy" and 0 <= r["loc-auc"] <= 1 and r["images"] == 6
+    acc = out.config["decoy_accuracy"]
+    assert set(acc) == {"true patch", "shuffled patch", "no patch"} and "Decoy model" in out.markdown
 
 
 def test_all_suite_benches_registered():
     assert {"anomaly", "insertion", "sic-aic", "localization", "ablation", "sanity", "rotation"} <= set(BENCHES.names())
+
+
+def test_decoy_reliance_separates_a_patch_reader_from_a_patch_ignorer():
+    import torch
+    from torch import nn
+
+    from unsure import DeepEnsemble
+    from unsure.bench.localization import decoy_reliance
+
+    K = 5
+
+    class Corner(nn.Module):  # reads the class off the top-left pixel (the decoy patch)
+        def forward(self, x):
+            levels = torch.arange(K, dtype=x.dtype) / (K - 1)
+            return -100.0 * (x[:, 0, 0, 0, None] - levels) ** 2
+
+    class Blind(nn.Module):  # ignores the patch: a fixed guess
+        def forward(self, x):
+            return torch.zeros(len(x), K) + torch.arange(K, dtype=x.dtype)
+
+    x = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.01
+    y = torch.arange(200) % K
+    reader = decoy_reliance(DeepEnsemble([Corner()]), x, y, 2, K, torch.Generator().manual_seed(1))
+    assert reader["true patch"] == 1.0 and reader["shuffled patch"] < 0.4 and reader["no patch"] == 0.2
+    blind = decoy_reliance(DeepEnsemble([Blind()]), x, y, 2, K, torch.Generator().manual_seed(1))
+    assert blind["true patch"] == blind["shuffled patch"] == blind["no patch"] == 0.2

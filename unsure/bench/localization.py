@@ -50,6 +50,23 @@ def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: boo
     return post.to(posterior.device).eval()
 
 
+def decoy_reliance(post, x, y, size: int, num_classes: int, generator: torch.Generator,
+                   n: int = 2000) -> dict[str, float]:
+    """Test accuracy of the decoy-trained posterior with the patch encoding the true class, a
+    shuffled class, and no patch: how much the model reads the patch, without which the decoy
+    task has no ground truth (a model that ignores the patch has nothing there to find)."""
+    from ..evaluate import predictive_metrics
+
+    x, y = x[:n], y[:n]
+    shuffled = y[torch.randperm(len(y), generator=generator)]
+    images = {"true patch": make_decoy(x, y, size, num_classes=num_classes)[0],
+              "shuffled patch": make_decoy(x, shuffled, size, num_classes=num_classes)[0],
+              "no patch": x}
+    return {k: predictive_metrics(post, v.to(post.device), y.to(post.device),
+                                  generator=torch.Generator().manual_seed(0))["accuracy"]
+            for k, v in images.items()}
+
+
 def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, task: str = "anomaly",
                            patch: int | None = None, decoy_size: int | None = None, epochs: int = 2,
                            decoy_posterior=None) -> SuiteOutput:
@@ -81,7 +98,8 @@ def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, ta
             post = train_decoy_posterior(posterior, xd_tr, tr.y, epochs, opts.seed, opts.progress)
         x, masks = make_decoy(te.x[:opts.n], te.y[:opts.n], size, num_classes=K)
         draw = post.draw(opts.generator())
-        extra.update(decoy_size=size, epochs=epochs)
+        extra.update(decoy_size=size, epochs=epochs,
+                     decoy_accuracy=decoy_reliance(post, te.x, te.y, size, K, opts.generator(3)))
     else:
         raise UnsureError(f"task must be 'anomaly' or 'decoy', got {task!r}")
     x = x.to(post.device)
@@ -97,6 +115,13 @@ def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, ta
           f"(images with an empty or full mask skipped).\n\n"
           + markdown_table(["method", header("loc-auc"), header("loc-f1"), header("loc-mae"), "images",
                             "skipped"], rows))
+    if "decoy_accuracy" in extra:
+        acc = extra["decoy_accuracy"]
+        md += (f"\nDecoy model, test accuracy with the patch = true class {acc['true patch']:.3f}, "
+               f"shuffled patch {acc['shuffled patch']:.3f}, no patch {acc['no patch']:.3f}: the model "
+               + ("relies on the patch, so the maps should find it.\n"
+                  if acc["true patch"] - acc["shuffled patch"] > 0.2 else
+                  "hardly relies on the patch, so the patch is a weak ground truth here.\n"))
     cfg = config_of("localization", post, data, specs, opts, **extra)
     plots = {"localization.png": lambda p: bar_plot(p, [
         (f"{k} {header(k)[-1]}", {lab: v[k] for lab, v in results.items()}) for k in ("loc-auc", "loc-f1", "loc-mae")])}
