@@ -123,3 +123,15 @@ def test_decoy_reliance_separates_a_patch_reader_from_a_patch_ignorer():
     assert reader["true patch"] == 1.0 and reader["shuffled patch"] < 0.4 and reader["no patch"] == 0.2
     blind = decoy_reliance(DeepEnsemble([Blind()]), x, y, 2, K, torch.Generator().manual_seed(1))
     assert blind["true patch"] == blind["shuffled patch"] == blind["no patch"] == 0.2
+
+
+def test_bench_all_explains_the_chosen_target(run_dir, tmp_path):
+    out = tmp_path / "all"
+    assert main(["bench", "all", "--run", str(run_dir), "--only", "blurring,ablation", "--n", "4",
+                 "--sigmas", "1,2", "--target", "total", "--methods", "grad,random", "--out", str(out),
+                 "--no-progress"]) == 0
+    report = (out / "report.md").read_text()
+    assert "--target total" in report and "Blurring away the total uncertainty" in report
+    assert "grad vs random" in report
+    assert json.loads((out / "ablation" / "ablation.json").read_text())["config"]["target"] == "total"
+    assert json.loads((out / "blurring" / "blurring.json").read_text())["config"]["target"] == "total"

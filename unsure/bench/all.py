@@ -19,7 +19,7 @@ from ..errors import UnsureError
 from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, common_arguments, output_dir, write_outputs
-from .blurring import blurring_benchmark, plot_curves
+from .blurring import blurring_benchmark, paired_comparison, plot_curves
 from .common import most_uncertain, parse_floats, parse_methods, run_posterior
 
 # name -> (function, target the bench explains, default number of images)
@@ -35,19 +35,26 @@ SUITE = {
 
 
 def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: int, progress: bool,
-                      folder: Path, sigmas=None) -> str:
+                      folder: Path, sigmas=None, target: str = "epistemic") -> str:
     from .base import markdown_table
 
     specs = parse_methods(methods)
     d = load(data, "test")
-    idx = most_uncertain(post.draw(torch.Generator().manual_seed(seed)), d.x, n)
+    idx = most_uncertain(post.draw(torch.Generator().manual_seed(seed)), d.x, n, target)
     results, curves, seconds = blurring_benchmark(post, d.x[idx].to(post.device), specs, fractions,
-                                                  seed, 25, progress, sigmas)
+                                                  seed, 25, progress, sigmas, target)
     rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")] for m in results]
     header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
-    md = markdown_table(header, rows)
+    md = f"Blurring away the {target} uncertainty of the {len(idx)} test images with the most.\n\n"
+    md += markdown_table(header, rows)
+    if len(results) > 1:
+        md += ("\nPaired, first method vs each other: median difference / share of images where the first "
+               "is better / Wilcoxon p.\n\n" + markdown_table(
+                   ["pair"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR", "AUC-URR")],
+                   paired_comparison(results, fractions)))
     folder.mkdir(parents=True, exist_ok=True)
-    write_outputs(folder, "blurring", results, {"data": data, "top": len(idx), "fractions": fractions,
+    write_outputs(folder, "blurring", results, {"data": data, "target": target, "top": len(idx),
+                                                "image_indices": idx.tolist(), "fractions": fractions,
                                                 "seed": seed, "seconds_per_image": seconds,
                                                 "sigmas": sigmas or "spec"}, md)
     plot_curves(curves, fractions, folder / "blurring.png")
@@ -66,6 +73,9 @@ class AllBench(Bench):
         p.add_argument("--n", type=int, default=None, help="images per bench (default: each bench's own)")
         p.add_argument("--fractions", default="0.02,0.05")
         p.add_argument("--sigmas", default=None, help="blurring test's sigma grid (default: the spec's)")
+        p.add_argument("--target", default="epistemic", choices=["epistemic", "aleatoric", "total"],
+                       help="uncertainty the uncertainty benches explain (default epistemic; total for a "
+                            "single network); class-score benches (SIC/AIC, rotation) are unaffected")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
@@ -85,9 +95,10 @@ class AllBench(Bench):
                 sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
                 md = _blurring_section(post, data, args.methods, args.n or 100,
                                        parse_floats(args.fractions, "fractions"), args.seed, progress,
-                                       folder, sigmas)
+                                       folder, sigmas, args.target)
             else:
                 fn, target, n = SUITE[name]
+                target = "class" if target == "class" else args.target
                 opts = SuiteOptions(n=args.n or n, target=target, seed=args.seed, progress=progress)
                 methods = args.methods if name != "rotation" else "gradcam," + args.methods
                 with warnings.catch_warnings(record=True) as caught:
@@ -103,10 +114,12 @@ class AllBench(Bench):
             sections.append(f"## {name}\n\n{md}\n*{seconds[name]:.0f} s*\n")
         cmd = (f"unsure bench all --run {args.run} --data {data} --methods {args.methods}"
                + (f" --only {args.only}" if args.only else "") + (f" --n {args.n}" if args.n else "")
-               + (f" --sigmas {args.sigmas}" if args.sigmas else "") + f" --seed {args.seed}")
+               + (f" --sigmas {args.sigmas}" if args.sigmas else "") + f" --target {args.target}"
+               + f" --seed {args.seed}")
         report = (f"# Evaluation suite: {args.run} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
         (out / "report.md").write_text(report)
         write_outputs(out, "all", {"seconds": seconds}, {"run": args.run, "data": data, "benches": names,
-                                                         "methods": args.methods, "seed": args.seed})
+                                                         "methods": args.methods, "seed": args.seed,
+                                                         "target": args.target})
         print(f"wrote {out}/report.md")
         return 0
