@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config["merged_from"] = [str(p) for p in paths]
-    md = (f"Pooled from {', '.join(str(p) for p in paths)} (scripts/mitigation_merge.py). Uncertainty "
+    config["merged_from"] = [str(p) for p in paths]  # an in-place rerun keeps the records as they are
+    md = (f"Records of {', '.join(str(p) for p in paths)}, summarised by scripts/mitigation_merge.py. Uncertainty "
           f"mitigation on {config['data']}: {config['eval_size']} {config['eval_split']} images, "
-          f"{config['epochs']} epochs, batch {config['batch_size']}, SGD lr {config['lr']}; mean ± std over "
+          f"{config['epochs']} epochs, batch {config['batch_size']}, SGD lr {config['lr']}, momentum "
+          f"{config['momentum']}, gamma {config['gamma']}; mean ± std over "
           f"seeds, Δ = paired difference (same seed).\n\n" + markdown(rows))
     write_outputs(out, "mitigation", {"records": records, "summary": rows}, config, md)
     plot(rows, out / "mitigation.png")

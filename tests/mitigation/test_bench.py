@@ -124,3 +124,24 @@ def test_merge_pools_runs_and_refuses_incomparable_ones():
         merge_results([a, {"config": cfg, "results": {"records": [_rec("none", 0, 0.6, 0.8)]}}])
     with pytest.raises(UnsureError, match="different options"):
         merge_results([a, b | {"config": cfg | {"method_keys": {"grad": "grad:x=1"}}}])
+
+
+def test_merge_script_summarises_in_place_and_names_missing_files(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from unsure.bench.mitigation import SHARED_CONFIG
+
+    path = Path(__file__).parents[2] / "scripts" / "mitigation_merge.py"
+    spec = importlib.util.spec_from_file_location("mitigation_merge", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    cfg = {k: 1 for k in SHARED_CONFIG} | {"data": "digits", "method_keys": {}, "methods": ["random", "grad"]}
+    recs = [_rec("none", 0, 0.7, 0.8), _rec("random", 0, 0.72, 0.75), _rec("grad", 0, 0.75, 0.7)]
+    (tmp_path / "mitigation.json").write_text(json.dumps({"config": cfg, "results": {"records": recs}}))
+    assert script.main([str(tmp_path), "--out", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "mitigation.json").read_text())
+    assert merged["results"]["records"] == recs and merged["config"]["methods"] == ["random", "grad"]
+    assert "+3.00 ± 0.00" in (tmp_path / "mitigation.md").read_text()  # grad vs random
+    assert script.main([str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert "no mitigation results" in capsys.readouterr().err

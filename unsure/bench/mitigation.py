@@ -188,7 +188,11 @@ def merge_results(payloads: list[dict], tol: float = 1e-6) -> tuple[list[dict], 
                                       f"different results ({seen[k]['accuracy']:.4f} vs {r['accuracy']:.4f})")
                 continue
             seen[k] = r
-    config = {k: ref.get(k) for k in SHARED_CONFIG} | {"method_keys": keys}
+    config = dict(ref) | {"method_keys": keys}
+    for k in ("train_sizes", "methods", "lambdas", "attention", "spaces", "targets", "seeds"):
+        vals = [v for pl in payloads for v in pl["config"].get(k, [])]
+        config[k] = list(dict.fromkeys(vals))  # union, first-seen order
+    config["seconds"] = sum(pl["config"].get("seconds", 0.0) for pl in payloads)
     return list(seen.values()), config
 
 
