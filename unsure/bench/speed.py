@@ -9,8 +9,10 @@ one run on the same device, batch and posterior draw (paper Table 6), with UA-Ba
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 import time
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -24,45 +26,55 @@ from .common import parse_methods, run_posterior
 FLOOR = "floor (forward + K logit gradients per member)"
 
 
-class PeakMemory:
-    """Peak memory of a block, in bytes: CUDA's allocator peak, or on CPU the process's peak
-    resident set (VmHWM) after resetting it through ``/proc/self/clear_refs`` (Linux)."""
+@contextlib.contextmanager
+def _quiet_fd2():
+    """Send file descriptor 2 to /dev/null for the block (C++ log lines Python cannot filter)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.peak = float("nan")
 
-    @staticmethod
-    def _status(field: str) -> int | None:
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return None
+def peak_bytes(fn, x: torch.Tensor, device: torch.device) -> float:
+    """Peak tensor memory that ``fn(x)`` allocates above what was live before, in bytes.
 
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.base = torch.cuda.memory_allocated(self.device)
-        else:
-            try:
-                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-                self.base = self._status("VmRSS")
-            except OSError:
-                self.base = None
-        return self
+    CUDA: the caching allocator's peak. CPU: the PyTorch profiler's memory events (each op's
+    own allocations at its start, each free at its time), summed in time order; the maximum of
+    that running total is the peak. (The process's resident set cannot show it: freed blocks stay
+    mapped and are reused, so a peak inside already-touched pages read as 0.) Kernel scratch
+    space outside the PyTorch allocator is not counted.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn(x)
+        torch.cuda.synchronize(device)
+        return float(torch.cuda.max_memory_allocated(device) - base)
+    from torch.profiler import ProfilerActivity, profile
 
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
-        elif self.base is not None:
-            hwm = self._status("VmHWM")
-            self.peak = float("nan") if hwm is None else max(0, hwm - self.base)
-        return False
+    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+    with _quiet_fd2():  # the profiler's C++ layer logs its start and stop to fd 2
+        prof.__enter__()
+    try:
+        fn(x)
+    finally:
+        with _quiet_fd2():
+            prof.__exit__(None, None, None)
+    live = peak = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        live += e.self_cpu_memory_usage
+        peak = max(peak, live)
+    return float(peak)
 
 
 def _sync(device: torch.device) -> None:
@@ -71,20 +83,19 @@ def _sync(device: torch.device) -> None:
 
 
 def time_call(fn, x: torch.Tensor, batch_size: int, device: torch.device, repeats: int):
-    """Best-of-``repeats`` seconds per image over all chunks, and peak bytes per image."""
+    """Best-of-``repeats`` seconds per image over all chunks, and the peak bytes per image of one
+    chunk (measured in a separate, untimed call: the CPU profiler slows what it watches)."""
     fn(x[: min(2, len(x))])  # warm-up: first-call allocations and kernel selection
-    best, peak = float("inf"), float("nan")
+    best = float("inf")
     for _ in range(repeats):
-        with PeakMemory(device) as mem:
-            _sync(device)
-            t0 = time.perf_counter()
-            for s in range(0, len(x), batch_size):
-                fn(x[s:s + batch_size])
-            _sync(device)
-            dt = time.perf_counter() - t0
-        best = min(best, dt)
-        peak = mem.peak
-    return best / len(x), peak / min(batch_size, len(x))
+        _sync(device)
+        t0 = time.perf_counter()
+        for s in range(0, len(x), batch_size):
+            fn(x[s:s + batch_size])
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    chunk = x[:batch_size]
+    return best / len(x), peak_bytes(fn, chunk, device) / len(chunk)
 
 
 def speed_benchmark(posterior, x, methods, batch_size: int, repeats: int = 1, seed: int = 0,
