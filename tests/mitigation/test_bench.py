@@ -88,11 +88,12 @@ def test_summary_pairs_each_method_with_the_random_control_of_the_same_seed():
     rows = {(r["method"], r["lam"]): r for r in summarise(recs)}
     g = rows[("grad", 2.0)]
     # paired per seed: (0.75 - 0.72, 0.64 - 0.63) = (0.03, 0.01)
-    assert g["drand_acc_mean"] == pytest.approx(0.02) and g["drand_acc_std"] == pytest.approx(0.01414, abs=1e-4)
-    assert g["drand_nll_mean"] == pytest.approx(-0.03)
+    v = g["vs"]["random"]
+    assert v["acc_mean"] == pytest.approx(0.02) and v["acc_std"] == pytest.approx(0.01414, abs=1e-4)
+    assert v["nll_mean"] == pytest.approx(-0.03) and "constant" not in g["vs"]
     assert g["dacc_mean"] == pytest.approx(0.045)
     # no random map at lambda 1, and the control is not compared with itself
-    assert "drand_acc_mean" not in rows[("grad", 1.0)] and "drand_acc_mean" not in rows[("random", 2.0)]
+    assert not rows[("grad", 1.0)]["vs"] and not rows[("random", 2.0)]["vs"]
     md = markdown(list(rows.values()))
     assert "ΔACC pts vs random" in md and "+2.00 ± 1.41" in md
     assert "vs random" not in markdown(summarise([r for r in recs if r["method"] != "random"]))
@@ -117,7 +118,7 @@ def test_merge_pools_runs_and_refuses_incomparable_ones():
     records, config = merge_results([a, b])
     assert len(records) == 3 and set(config["method_keys"]) == {"grad", "random"}
     grad = next(r for r in summarise(records) if r["method"] == "grad")
-    assert grad["drand_acc_mean"] == pytest.approx(0.03)
+    assert grad["vs"]["random"]["acc_mean"] == pytest.approx(0.03)
     with pytest.raises(UnsureError, match="lr"):
         merge_results([a, b | {"config": cfg | {"lr": 2}}])
     with pytest.raises(UnsureError, match="measured twice"):
@@ -145,3 +146,33 @@ def test_merge_script_summarises_in_place_and_names_missing_files(tmp_path, caps
     assert "+3.00 ± 0.00" in (tmp_path / "mitigation.md").read_text()  # grad vs random
     assert script.main([str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "no mitigation results" in capsys.readouterr().err
+
+
+def test_constant_control_scales_every_feature_alike(run_dir, tmp_path):
+    from unsure.bench.mitigation import parse_mitigation_methods, summarise
+    from unsure.errors import UnsureError
+
+    specs = parse_mitigation_methods("grad,constant,random")
+    assert [s.name for s in specs] == ["grad", "constant", "random"]
+    with pytest.raises(UnsureError, match="takes no options"):
+        parse_mitigation_methods("constant:x=1")
+    with pytest.raises(UnsureError):
+        parse_mitigation_methods("not-a-method")
+    out = tmp_path / "c"
+    assert bench(run_dir, out, tmp_path / "cache", **{"--methods": "constant,random", "--attention": "inverse",
+                                                      "--space": "latent", "--lambda": "0,1"}) == 0
+    recs = json.loads((out / "mitigation.json").read_text())["results"]["records"]
+    assert {r["method"] for r in recs} == {"none", "constant", "random"}
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # random only (train + eval); constant is not cached
+    random_row = next(r for r in summarise(recs) if r["method"] == "random")
+    assert set(random_row["vs"]) == {"constant"}
+    assert "ΔACC pts vs constant" in (out / "mitigation.md").read_text()
+
+
+def test_constant_map_gives_uniform_inverse_attention():
+    from unsure.mitigation import attention_weights
+
+    x = torch.rand(2, 1, 5, 5)
+    A = attention_weights(torch.zeros(2, 5, 5), x, "inverse")
+    assert torch.equal(A, torch.ones(2, 5, 5))
+    assert torch.equal(attention_weights(torch.zeros(2, 5, 5), x, "map"), torch.zeros(2, 5, 5))

@@ -28,7 +28,7 @@ from ..errors import UnsureError
 from ..mitigation import MapCache, MapKey, RetrainConfig, attention_weights, cached_maps, evaluate, retrain, run_id
 from ..mitigation.attention import Attention, Space, _enum
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import parse_floats, parse_methods, run_posterior
+from .common import parse_floats, parse_method, parse_methods, run_posterior
 
 SETTING = ("train_size", "target", "space", "method", "attention", "lam")
 
@@ -48,6 +48,10 @@ def method_key(spec, channels: int | None = None) -> str:
 
     Options a method resolves per image kind (UA-Backprop's ``"auto"`` settings) are resolved
     for images with ``channels`` channels."""
+    if spec.name in CONTROL_MAPS:
+        if spec.options:
+            raise UnsureError(f"the {spec.name} control map takes no options, got {spec.options}")
+        return spec.name
     method = make_method(spec.name, **spec.options)
     opts = method.options()
     if channels is not None and callable(getattr(method, "settings", None)):
@@ -55,37 +59,56 @@ def method_key(spec, channels: int | None = None) -> str:
     return ":".join([spec.name] + [f"{k}={v}" for k, v in sorted(opts.items())])
 
 
-CONTROL = "random"  # the method whose maps carry no information: the attention layer's own effect
+# Maps that carry no information about the image, trained as controls. ``random`` is the
+# registered attribution method; ``constant`` is a map with every pixel equal (A = 0 for ``map``,
+# A = 1 for ``inverse``: the features scaled by 1 + lambda everywhere), built here, not registered.
+CONTROLS = ("random", "constant")
+CONTROL_MAPS = {"constant": "a uniform map (every pixel equal): the attention layer's pure rescaling"}
 
 
 def _mean_std(vals: list[float]) -> tuple[float, float]:
     return mean(vals), (stdev(vals) if len(vals) > 1 else 0.0)
 
 
+def parse_mitigation_methods(text: str) -> list:
+    """Method specs as :func:`parse_methods`, plus the control maps of :data:`CONTROL_MAPS`."""
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    known = [i for i in items if parse_method(i).name not in CONTROL_MAPS]
+    specs = {s.label: s for s in parse_methods(",".join(known))} if known else {}
+    out = [specs.get(i) or parse_method(i) for i in items]
+    for s in out:
+        method_key(s)  # control maps: reject options early
+    if not out:
+        raise UnsureError("no methods given")
+    return out
+
+
 def summarise(records: list[dict]) -> list[dict]:
-    """Mean/std over seeds per setting, plus the paired differences to "no attention" and, when
-    the ``random`` map was trained in the same setting, to that control (``drand_*``): what the
-    map's information adds beyond the attention layer itself."""
+    """Mean/std over seeds per setting, plus the paired differences to "no attention" and to each
+    control map (``random``, ``constant``) trained in the same setting and seed (``vs[control]``):
+    what the map's information adds beyond the attention layer itself."""
     base = {(r["train_size"], r["seed"]): r for r in records if r["method"] == "none"}
     ctrl_key = ("train_size", "target", "space", "attention", "lam", "seed")
-    ctrl = {tuple(r[k] for k in ctrl_key): r for r in records if r["method"] == CONTROL}
+    ctrls = {c: {tuple(r[k] for k in ctrl_key): r for r in records if r["method"] == c} for c in CONTROLS}
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         groups[tuple(r[k] for k in SETTING)].append(r)
     rows = []
     for key, rs in groups.items():
-        row = dict(zip(SETTING, key)) | {"seeds": len(rs)}
+        row = dict(zip(SETTING, key)) | {"seeds": len(rs), "vs": {}}
         row["acc_mean"], row["acc_std"] = _mean_std([r["accuracy"] for r in rs])
         row["nll_mean"], row["nll_std"] = _mean_std([r["nll"] for r in rs])
         b = [base[(r["train_size"], r["seed"])] for r in rs]
         row["dacc_mean"], row["dacc_std"] = _mean_std([r["accuracy"] - q["accuracy"] for r, q in zip(rs, b)])
         row["dnll_mean"], row["dnll_std"] = _mean_std([r["nll"] - q["nll"] for r, q in zip(rs, b)])
-        c = [ctrl.get(tuple(r[k] for k in ctrl_key)) for r in rs]
-        if row["method"] not in ("none", CONTROL) and all(q is not None for q in c):
-            row["drand_acc_mean"], row["drand_acc_std"] = _mean_std(
-                [r["accuracy"] - q["accuracy"] for r, q in zip(rs, c)])
-            row["drand_nll_mean"], row["drand_nll_std"] = _mean_std(
-                [r["nll"] - q["nll"] for r, q in zip(rs, c)])
+        for name, ctrl in ctrls.items():
+            c = [ctrl.get(tuple(r[k] for k in ctrl_key)) for r in rs]
+            if row["method"] in ("none", name) or any(q is None for q in c):
+                continue
+            d = {}
+            d["acc_mean"], d["acc_std"] = _mean_std([r["accuracy"] - q["accuracy"] for r, q in zip(rs, c)])
+            d["nll_mean"], d["nll_std"] = _mean_std([r["nll"] - q["nll"] for r, q in zip(rs, c)])
+            row["vs"][name] = d
         rows.append(row)
     rows.sort(key=lambda r: (r["train_size"], r["method"] != "none", r["target"], r["space"],
                              r["method"], r["attention"], r["lam"]))
@@ -95,9 +118,9 @@ def summarise(records: list[dict]) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     header = ["train size", "target", "space", "method", "attention", "λ", "seeds",
               "ACC % ↑", "NLL ↓", "ΔACC pts vs none", "ΔNLL vs none"]
-    control = any("drand_acc_mean" in r for r in rows)
-    if control:
-        header += [f"ΔACC pts vs {CONTROL}", f"ΔNLL vs {CONTROL}"]
+    controls = [c for c in CONTROLS if any(c in r.get("vs", {}) for r in rows)]
+    for c in controls:
+        header += [f"ΔACC pts vs {c}", f"ΔNLL vs {c}"]
     body = []
     for r in rows:
         line = [r["train_size"], r["target"], r["space"], r["method"], r["attention"], f"{r['lam']:g}",
@@ -105,10 +128,10 @@ def markdown(rows: list[dict]) -> str:
                 f"{r['nll_mean']:.3f} ± {r['nll_std']:.3f}",
                 f"{100 * r['dacc_mean']:+.2f} ± {100 * r['dacc_std']:.2f}",
                 f"{r['dnll_mean']:+.3f} ± {r['dnll_std']:.3f}"]
-        if control:
-            line += ([f"{100 * r['drand_acc_mean']:+.2f} ± {100 * r['drand_acc_std']:.2f}",
-                      f"{r['drand_nll_mean']:+.3f} ± {r['drand_nll_std']:.3f}"]
-                     if "drand_acc_mean" in r else ["-", "-"])
+        for c in controls:
+            d = r.get("vs", {}).get(c)
+            line += ([f"{100 * d['acc_mean']:+.2f} ± {100 * d['acc_std']:.2f}",
+                      f"{d['nll_mean']:+.3f} ± {d['nll_std']:.3f}"] if d else ["-", "-"])
         body.append(line)
     return markdown_table(header, body)
 
@@ -202,7 +225,9 @@ class MitigationBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        p.add_argument("--methods", default="ua-backprop", help="comma-separated NAME[:key=value...]")
+        p.add_argument("--methods", default="ua-backprop",
+                       help="comma-separated NAME[:key=value...]; the controls 'random' and 'constant' "
+                            "(every pixel equal) measure the attention layer's own effect")
         p.add_argument("--lambda", dest="lam", default="0.2", help="comma list; 0 is the no-attention baseline")
         p.add_argument("--train-size", default="500", help="comma list of training subset sizes")
         p.add_argument("--attention", default="map", help="comma list of map, inverse, inverse-input")
@@ -222,7 +247,7 @@ class MitigationBench(Bench):
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
-        methods = parse_methods(args.methods)
+        methods = parse_mitigation_methods(args.methods)
         lams = parse_floats(args.lam, "lambda values")
         if any(lam < 0 for lam in lams):
             raise UnsureError(f"lambda values must be >= 0, got {lams}")
@@ -244,6 +269,8 @@ class MitigationBench(Bench):
         K = int(max(tr.y.max(), ev.y.max())) + 1
 
         def maps_for(spec, target, split, x, subset):
+            if spec.name == "constant":
+                return torch.zeros(len(x), *x.shape[2:])
             key = MapKey(rid, method_key(spec, x.shape[1]), target, split, subset, args.seed)
             return cached_maps(cache, key, post, x, spec.name, spec.options,
                                batch_size=args.map_batch_size, progress=progress)
@@ -295,8 +322,8 @@ class MitigationBench(Bench):
                   "seconds": time.perf_counter() - t_start}
         md = (f"Uncertainty mitigation on {data}: accuracy / NLL on {len(ev.y)} {args.eval_split} images, "
               f"mean ± std over seeds {seeds}; Δ = paired difference to no attention (same seed)"
-              + (f" or to the {CONTROL} map in the same setting (same seed)"
-                 if any("drand_acc_mean" in r for r in rows) else "")
+              + (" or to a control map in the same setting (same seed)"
+                 if any(r.get("vs") for r in rows) else "")
               + f". {args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr}, momentum {args.momentum}, "
               f"gamma {args.gamma}.\n\n" + markdown(rows))
         stalled = stalled_baselines(rows, K)
