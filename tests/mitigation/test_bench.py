@@ -176,3 +176,17 @@ def test_constant_map_gives_uniform_inverse_attention():
     A = attention_weights(torch.zeros(2, 5, 5), x, "inverse")
     assert torch.equal(A, torch.ones(2, 5, 5))
     assert torch.equal(attention_weights(torch.zeros(2, 5, 5), x, "map"), torch.zeros(2, 5, 5))
+
+
+def test_controls_are_trained_once_and_pair_with_every_target(run_dir, tmp_path):
+    out = tmp_path / "t"
+    assert bench(run_dir, out, tmp_path / "cache", **{"--methods": "grad,constant", "--attention": "inverse",
+                                                      "--space": "latent", "--lambda": "0,1",
+                                                      "--target": "epistemic,total"}) == 0
+    payload = json.loads((out / "mitigation.json").read_text())["results"]
+    recs = payload["records"]
+    # none + grad x 2 targets + constant once
+    assert sorted((r["method"], r["target"]) for r in recs) == [
+        ("constant", "epistemic"), ("grad", "epistemic"), ("grad", "total"), ("none", "-")]
+    grads = [r for r in payload["summary"] if r["method"] == "grad"]
+    assert len(grads) == 2 and all("constant" in r["vs"] for r in grads)
