@@ -6,8 +6,15 @@ on the test split (or ``--eval-split val``), with the evaluation images' own map
 "No attention" (lambda = 0) is trained once per (size, seed) and is always in the table. Within a
 seed every setting shares the initialisation and minibatch order, so differences are paired.
 
+Controls: ``random`` (a random map) and ``constant`` (every pixel equal; with ``inverse`` the
+features are scaled by ``1 + lambda`` everywhere) carry no information about the image, so a map
+that helps only as much as they do helps through the attention layer, not through what it shows.
+They are trained once per setting (they do not depend on the target), and every other row gets
+its paired difference to them.
+
 Writes ``mitigation.json`` (one record per training), ``mitigation.md`` (mean +- std over seeds)
-and ``mitigation.png`` (accuracy vs lambda).
+and ``mitigation.png`` (accuracy vs lambda). A no-attention model under twice chance accuracy
+(the recipe does not train on the data) is flagged in the table and on stderr.
 """
 from __future__ import annotations
 
