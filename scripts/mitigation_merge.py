@@ -30,14 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise UnsureError(f"no mitigation results at {', '.join(missing)}")
-        records, config = merge_results([json.loads(p.read_text()) for p in paths])
+        payloads = [json.loads(p.read_text()) for p in paths]
+        records, config = merge_results(payloads)
     except UnsureError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config["merged_from"] = [str(p) for p in paths]  # an in-place rerun keeps the records as they are
+    # where the records came from, through earlier merges too (an in-place rerun keeps the records)
+    sources = [src for p, pl in zip(paths, payloads) for src in pl["config"].get("merged_from", [str(p)])]
+    config["merged_from"] = list(dict.fromkeys(sources))
     md = (f"Records of {', '.join(str(p) for p in paths)}, summarised by scripts/mitigation_merge.py. Uncertainty "
           f"mitigation on {config['data']}: {config['eval_size']} {config['eval_split']} images, "
           f"{config['epochs']} epochs, batch {config['batch_size']}, SGD lr {config['lr']}, momentum "
