@@ -5,6 +5,12 @@ as attention, ``F' = (1 + lambda * A) * F`` on its last conv features (or on the
 >>> A = attention_weights(maps, x, "map")            # [N,H,W] in [0,1]
 >>> net, log = retrain(x, y, A, RetrainConfig(lam=0.2), seed=0)
 >>> evaluate(net, x_test, y_test, A_test)            # {"accuracy", "nll", "ece"}
+
+Always train a control beside it: a constant map (``torch.zeros_like(maps)``; with ``"inverse"``
+every feature is scaled by ``1 + lambda``) or a random one. On Fashion-MNIST and digits a
+constant map gains as much as UA-Backprop's (docs/results/mitigation.md): the rescaling, not the
+map, does the work there. ``unsure bench mitigation --methods ua-backprop,random,constant`` pairs
+them for you.
 """
 from .attention import (AttendedNet, Attention, Space, attention_weights, latent_attention,
                         normalise_map, pack, rescale01, scale)
