@@ -5,7 +5,8 @@
 
 A method run and its random-map control run later share the no-attention trainings (deterministic
 per seed), so pooling their records gives the "vs random" columns without training anything again.
-Writes ``mitigation.json``, ``mitigation.md`` and ``mitigation.png`` to ``--out``; refuses results
+Writes ``mitigation.json``, ``mitigation.md``, ``mitigation.png`` (and ``mitigation-sizes.png``
+with two training sizes or more) to ``--out``; refuses results
 whose recipe, evaluation set or run differ (see ``unsure.bench.mitigation.merge_results``).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 from unsure.bench.base import write_outputs
-from unsure.bench.mitigation import markdown, merge_results, plot, summarise
+from unsure.bench.mitigation import markdown, merge_results, plot, plot_sizes, summarise
 from unsure.errors import UnsureError
 
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
           f"seeds, Δ = paired difference (same seed).\n\n" + markdown(rows))
     write_outputs(out, "mitigation", {"records": records, "summary": rows}, config, md)
     plot(rows, out / "mitigation.png")
+    plot_sizes(rows, out / "mitigation-sizes.png")
     print(md)
     return 0
 

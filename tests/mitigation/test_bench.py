@@ -190,3 +190,18 @@ def test_controls_are_trained_once_and_pair_with_every_target(run_dir, tmp_path)
         ("constant", "epistemic"), ("grad", "epistemic"), ("grad", "total"), ("none", "-")]
     grads = [r for r in payload["summary"] if r["method"] == "grad"]
     assert len(grads) == 2 and all("constant" in r["vs"] for r in grads)
+
+
+def test_size_plot_draws_settings_run_at_two_sizes_and_joins_a_control_across_targets(tmp_path):
+    from unsure.bench.mitigation import plot_sizes, summarise
+
+    recs = [_rec(m, 0, a, 0.5, size=n) for n in (500, 1000)
+            for m, a in (("none", 0.7), ("ua-backprop", 0.72), ("constant", 0.71))]
+    # the 1000-image control was trained with another first target: still the same control line
+    next(r for r in recs if r["method"] == "constant" and r["train_size"] == 1000)["target"] = "total"
+    recs.append(_rec("grad", 0, 0.73, 0.5, size=500))  # one size only: no line
+    labels = plot_sizes(summarise(recs), tmp_path / "s.png")
+    assert labels == ["constant / inverse (latent, λ 2)", "ua-backprop / inverse (epistemic, latent, λ 2)"]
+    assert (tmp_path / "s.png").stat().st_size > 0
+    assert plot_sizes(summarise([r for r in recs if r["train_size"] == 500]), tmp_path / "t.png") == []
+    assert not (tmp_path / "t.png").exists()

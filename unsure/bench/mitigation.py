@@ -13,7 +13,8 @@ They are trained once per setting (they do not depend on the target), and every 
 its paired difference to them.
 
 Writes ``mitigation.json`` (one record per training), ``mitigation.md`` (mean +- std over seeds)
-and ``mitigation.png`` (accuracy vs lambda). A no-attention model under twice chance accuracy
+and ``mitigation.png`` (accuracy vs lambda), plus ``mitigation-sizes.png`` (paired ΔACC and ΔNLL vs
+training size) when a setting was run at two sizes or more. A no-attention model under twice chance accuracy
 (the recipe does not train on the data) is flagged in the table and on stderr.
 """
 from __future__ import annotations
@@ -189,6 +190,50 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_sizes(rows: list[dict], path: Path) -> list[str]:
+    """Paired ΔACC and ΔNLL vs training-set size (paper Table 8's question), one line per
+    method/attention/target/space/λ found at two sizes or more; a control map's line ignores the
+    target (it does not depend on it). Returns the lines' labels; writes nothing (and returns [])
+when no setting was run at two sizes."""
+    lines: dict[str, dict[int, dict]] = defaultdict(dict)
+    for r in rows:
+        if r["method"] == "none" or r["lam"] == 0:
+            continue
+        what = r["space"] if r["method"] in CONTROLS else f"{r['target']}, {r['space']}"
+        lines[f"{r['method']} / {r['attention']} ({what}, λ {r['lam']:g})"].setdefault(r["train_size"], r)
+    lines = {k: v for k, v in lines.items() if len(v) >= 2}
+    if not lines:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, by_size in sorted(lines.items()):
+        sizes = sorted(by_size)
+        rs = [by_size[n] for n in sizes]
+        axes[0].errorbar(sizes, [100 * r["dacc_mean"] for r in rs], [100 * r["dacc_std"] for r in rs],
+                         marker="o", capsize=3, label=label)
+        axes[1].errorbar(sizes, [r["dnll_mean"] for r in rs], [r["dnll_std"] for r in rs],
+                         marker="o", capsize=3, label=label)
+    for ax, what in zip(axes, ("ΔACC pts vs no attention", "ΔNLL vs no attention (lower is better)")):
+        ax.axhline(0, color="k", ls="--", lw=1)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({n for v in lines.values() for n in v}))
+        ax.get_xaxis().set_major_formatter(ScalarFormatter())
+        ax.minorticks_off()
+        ax.set_xlabel("training images")
+        ax.set_ylabel(f"{what}\n(paired, mean ± std over seeds)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return sorted(lines)
+
+
 # config entries that must agree for records of several runs to be comparable (paired) results
 SHARED_CONFIG = ("run_id", "data", "eval_split", "eval_size", "subset_seed", "epochs", "batch_size",
                  "lr", "momentum", "gamma", "milestones", "arch", "map_draw_seed")
@@ -352,6 +397,7 @@ class MitigationBench(Bench):
             tqdm.write(warning, file=sys.stderr)
         write_outputs(out, "mitigation", {"records": records, "summary": rows}, config, md, args.json)
         plot(rows, out / "mitigation.png")
+        sized = plot_sizes(rows, out / "mitigation-sizes.png")
         print(md)
-        print(f"wrote {out}/mitigation.json, mitigation.md, mitigation.png")
+        print(f"wrote {out}/mitigation.json, mitigation.md, mitigation.png" + (", mitigation-sizes.png" if sized else ""))
         return 0
