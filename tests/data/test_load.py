@@ -108,3 +108,20 @@ def test_digits_and_errors():
         load("digits", "validation")
     with pytest.raises(UnsureError, match="known: "):
         load("mnistt", "train")
+
+
+def test_seeded_subset_is_the_one_the_mitigation_bench_draws(idx_dir):
+    from unsure.data import subset_order
+
+    spec = f"idx:{idx_dir}"
+    full = load(spec, "train")
+    sub = load(spec, "train", limit=10, subset_seed=3)
+    idx = subset_order(len(full.y), 3)[:10]
+    assert torch.equal(sub.x, full.x[idx]) and torch.equal(sub.y, full.y[idx])
+    assert not torch.equal(sub.x, load(spec, "train", limit=10).x)  # not the first 10
+    # smaller subsets are prefixes of larger ones
+    assert torch.equal(load(spec, "train", limit=4, subset_seed=3).x, sub.x[:4])
+    with pytest.raises(UnsureError, match="needs a limit"):
+        load(spec, "train", subset_seed=3)
+    with pytest.raises(UnsureError, match="cannot draw 100"):
+        load(spec, "train", limit=100, subset_seed=3)

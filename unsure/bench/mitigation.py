@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attribution import make_method
-from ..data import load
+from ..data import load, subset_order
 from ..errors import UnsureError
 from ..mitigation import MapCache, MapKey, RetrainConfig, attention_weights, cached_maps, evaluate, retrain, run_id
 from ..mitigation.attention import Attention, Space, _enum
@@ -321,7 +321,7 @@ class MitigationBench(Bench):
         ev = load(data, args.eval_split, limit=args.eval_size)
         if max(sizes) > len(tr.y):
             raise UnsureError(f"--train-size {max(sizes)} exceeds the {len(tr.y)} training images of {data}")
-        perm = torch.randperm(len(tr.y), generator=torch.Generator().manual_seed(args.subset_seed))
+        perm = subset_order(len(tr.y), args.subset_seed)
         cache = MapCache(args.cache)
         rid = run_id(args.run)
         K = int(max(tr.y.max(), ev.y.max())) + 1

@@ -44,6 +44,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--milestones", default="", help="epochs at which the learning rate drops 10x, e.g. 6,8")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--subset-seed", type=int, default=None,
+                   help="with --limit: a seeded random N images instead of the first N (the subset "
+                        "'unsure bench mitigation --subset-seed' trains on)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--out", required=True, help="run directory to create")
@@ -63,7 +66,8 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = train_run(data=args.data, posterior=args.posterior, arch=args.arch, members=args.members,
                     samples=args.samples, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit, seed=args.seed,
+                    optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit,
+                    subset_seed=args.subset_seed, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
                     progress=not args.no_progress)
     m = cfg["metrics"]

@@ -120,13 +120,23 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return scheme.lower(), arg
 
 
+def subset_order(n: int, subset_seed: int) -> torch.Tensor:
+    """The seeded order in which a subset of ``n`` images is drawn: its first N entries are the
+    N-image subset, so smaller subsets are prefixes of larger ones. ``load(..., subset_seed=)``
+    and ``unsure bench mitigation --subset-seed`` draw the same images."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(subset_seed))
+
+
 def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float = VAL_FRACTION,
-         limit: int | None = None) -> Data:
+         limit: int | None = None, subset_seed: int | None = None) -> Data:
     """Load a data set split as ``Data(x [N,C,H,W] float in [0,1], y [N] int64)``.
 
     ``val`` is a seeded ``val_fraction`` of the training set and ``train`` is the rest, so the
-    two never overlap. ``limit`` keeps the first N images of the split.
+    two never overlap. ``limit`` keeps the first N images of the split, or with ``subset_seed``
+    a seeded random N (see :func:`subset_order`).
     """
+    if subset_seed is not None and limit is None:
+        raise UnsureError("a subset seed needs a limit (how many images to draw)")
     if split not in SPLITS:
         raise UnsureError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     scheme, arg = parse_spec(spec)
@@ -137,7 +147,13 @@ def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float 
         idx = tr if split == "train" else va
         x, y = x[idx], y[idx]
     if limit is not None:
-        x, y = x[:limit], y[:limit]
+        if subset_seed is not None:
+            if limit > len(y):
+                raise UnsureError(f"cannot draw {limit} images from the {len(y)} of {spec} ({split})")
+            idx = subset_order(len(y), subset_seed)[:limit]
+            x, y = x[idx], y[idx]
+        else:
+            x, y = x[:limit], y[:limit]
     if not torch.isfinite(x).all():
         raise DataError(f"{spec} ({split}) contains NaN/inf pixel values")
     return Data(x.contiguous(), y.contiguous())

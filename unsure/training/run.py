@@ -19,7 +19,7 @@ from .classifier import TrainConfig
 def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "paper-cnn",
               members: int = 5, samples: int | None = None, epochs: int = 10, batch_size: int = 128,
               lr: float = 1e-3, optimizer: str = "adam", milestones: tuple[int, ...] = (),
-              limit: int | None = None, seed: int = 0,
+              limit: int | None = None, subset_seed: int | None = None, seed: int = 0,
               device: str = "cpu", force: bool = False, progress: bool = True,
               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, evaluate on the test split (accuracy, NLL, ECE) and save; returns the saved config."""
@@ -28,7 +28,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     if Path(out).exists() and not force:
         raise UnsureError(f"run directory {out} already exists (pass --force to replace it)")
     cls = POSTERIORS.get(posterior)
-    tr = load(data, "train", seed=seed, limit=limit)
+    tr = load(data, "train", seed=seed, limit=limit, subset_seed=subset_seed)
     va = load(data, "val", seed=seed)
     te = load(data, "test")
     C, H, W = tr.x.shape[1:]
@@ -57,6 +57,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
                                  progress=progress)
     config = {
         "data": data, "arch": arch, "arch_options": arch_options, "seed": seed, "limit": limit,
+        "subset_seed": subset_seed,
         "train": asdict(cfg) | {"options": options}, "train_seconds": seconds,
         "train_info": getattr(post, "train_info", {}), "metrics": metrics,
         "splits": {"train": len(tr.y), "val": len(va.y), "test": len(te.y)},
