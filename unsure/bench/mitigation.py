@@ -191,7 +191,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def plot_sizes(rows: list[dict], path: Path) -> list[str]:
-    """Paired ΔACC and ΔNLL vs training-set size (paper Table 8's question), one line per
+    """Paired ΔACC and ΔNLL vs training-set size (paper Table 5's question), one line per
     method/attention/target/space/λ found at two sizes or more; a control map's line ignores the
     target (it does not depend on it). Returns the lines' labels; writes nothing (and returns [])
 when no setting was run at two sizes."""
