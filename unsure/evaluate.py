@@ -35,7 +35,11 @@ def ece(probs: Tensor, y: Tensor, bins: int = 15) -> float:
 def predictive_metrics(posterior: Posterior, x: Tensor, y: Tensor, batch_size: int = 500,
                        generator: torch.Generator | None = None, progress: bool = False) -> dict[str, float]:
     """``{"accuracy", "nll", "ece"}`` of the posterior mean prediction on ``(x, y)``."""
-    z = predict_logits(posterior, x, batch_size, generator, progress)  # [S,N,K]
+    return metrics_from_logits(predict_logits(posterior, x, batch_size, generator, progress), y)
+
+
+def metrics_from_logits(z: Tensor, y: Tensor) -> dict[str, float]:
+    """``{"accuracy", "nll", "ece"}`` of the mean softmax of logit samples ``z [S,N,K]``."""
     pbar = torch.softmax(z.double(), -1).mean(0)  # [S,N,K] -> [N,K]
     y = y.to(pbar.device)
     nll = -torch.log(pbar.gather(1, y[:, None]).clamp_min(1e-12)).mean()

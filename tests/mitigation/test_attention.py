@@ -169,3 +169,22 @@ def test_clear_errors():
         AttendedNet(net, -1.0)
     with pytest.raises(UnsureError, match=r"\[B,2,H,W\]"):
         AttendedNet(net, 0.2)(torch.rand(2, 1, 8, 8))
+
+
+def test_fitted_temperature_minimises_held_out_nll_and_keeps_predictions():
+    from unsure.mitigation import RetrainConfig, evaluate, fit_temperature, retrain
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, 8, 8, generator=g)
+    y = (x.mean((1, 2, 3)) > x.mean()).long()  # learnable, so the net grows over-confident
+    A = torch.zeros(60, 8, 8)
+    net, _ = retrain(x[:40], y[:40], A[:40], RetrainConfig(lam=0.0, epochs=30, batch_size=8, lr=0.05),
+                     seed=0, num_classes=2)
+    xv, yv, Av = x[40:], y[40:], A[40:]
+    T = fit_temperature(net, xv, yv, Av)
+    at = {t: evaluate(net, xv, yv, Av, temperature=t) for t in (0.5, 1.0, 2.0, 4.0, T)}
+    # on the images it was fitted on, no temperature of the grid beats it; accuracy never moves
+    assert all(at[T]["nll"] <= m["nll"] + 1e-9 for m in at.values())
+    assert len({m["accuracy"] for m in at.values()}) == 1
+    with pytest.raises(UnsureError, match="temperature"):
+        evaluate(net, xv, yv, Av, temperature=0.0)

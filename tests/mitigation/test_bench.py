@@ -205,3 +205,30 @@ def test_size_plot_draws_settings_run_at_two_sizes_and_joins_a_control_across_ta
     assert (tmp_path / "s.png").stat().st_size > 0
     assert plot_sizes(summarise([r for r in recs if r["train_size"] == 500]), tmp_path / "t.png") == []
     assert not (tmp_path / "t.png").exists()
+
+
+def test_calibrated_nll_is_reported_and_merged(run_dir, tmp_path):
+    cache = tmp_path / "cache"
+    over = {"--attention": "inverse", "--space": "latent", "--lambda": "0,0.5", "--methods": "ua-backprop,constant"}
+    assert bench(run_dir, tmp_path / "a", cache, **over, **{"--calibration-size": "30"}) == 0
+    payload = json.loads((tmp_path / "a" / "mitigation.json").read_text())
+    recs = payload["results"]["records"]
+    assert len(recs) == 3 and all(r["temperature"] > 0 and r["nll_ts"] > 0 for r in recs)
+    assert payload["config"]["calibration_size"] == 30
+    md = (tmp_path / "a" / "mitigation.md").read_text()
+    assert "NLL T-scaled" in md and "ΔNLL T-scaled vs constant" in md and "first 30 validation" in md
+    # the temperature is fitted on validation images, so evaluating on them would leak
+    assert bench(run_dir, tmp_path / "b", cache, **over, **{"--calibration-size": "30", "--eval-split": "val"}) == 2
+
+    from unsure.bench.mitigation import SHARED_CONFIG, merge_results, summarise
+    from unsure.errors import UnsureError
+
+    plain = [{k: v for k, v in r.items() if k not in ("temperature", "nll_ts", "ece_ts")} for r in recs]
+    cfg = payload["config"]
+    merged, config = merge_results([{"config": cfg | {"calibration_size": 0}, "results": {"records": plain}},
+                                    payload])
+    assert all("nll_ts" in r for r in merged) and config["calibration_size"] == 30  # duplicates gain it
+    assert all("nll_ts_mean" in row for row in summarise(merged))
+    with pytest.raises(UnsureError, match="different numbers of validation images"):
+        merge_results([payload, payload | {"config": cfg | {"calibration_size": 40}}])
+    assert all(k in cfg for k in SHARED_CONFIG)

@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 from ..attribution import make_method
 from ..data import load, subset_order
 from ..errors import UnsureError
-from ..mitigation import MapCache, MapKey, RetrainConfig, attention_weights, cached_maps, evaluate, retrain, run_id
+from ..mitigation import (MapCache, MapKey, RetrainConfig, attention_weights, cached_maps, evaluate,
+                          fit_temperature, retrain, run_id)
 from ..mitigation.attention import Attention, Space, _enum
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats, parse_method, parse_methods, run_posterior
@@ -113,6 +114,10 @@ def summarise(records: list[dict]) -> list[dict]:
         b = [base[(r["train_size"], r["seed"])] for r in rs]
         row["dacc_mean"], row["dacc_std"] = _mean_std([r["accuracy"] - q["accuracy"] for r, q in zip(rs, b)])
         row["dnll_mean"], row["dnll_std"] = _mean_std([r["nll"] - q["nll"] for r, q in zip(rs, b)])
+        calibrated = all("nll_ts" in r for r in rs + b)
+        if calibrated:  # NLL after temperature scaling (--calibration-size)
+            row["nll_ts_mean"], row["nll_ts_std"] = _mean_std([r["nll_ts"] for r in rs])
+            row["dnll_ts_mean"], row["dnll_ts_std"] = _mean_std([r["nll_ts"] - q["nll_ts"] for r, q in zip(rs, b)])
         for name, ctrl in ctrls.items():
             c = [ctrl.get(tuple(r[k] for k in ctrl_key)) for r in rs]
             if row["method"] in ("none", name) or any(q is None for q in c):
@@ -120,6 +125,8 @@ def summarise(records: list[dict]) -> list[dict]:
             d = {}
             d["acc_mean"], d["acc_std"] = _mean_std([r["accuracy"] - q["accuracy"] for r, q in zip(rs, c)])
             d["nll_mean"], d["nll_std"] = _mean_std([r["nll"] - q["nll"] for r, q in zip(rs, c)])
+            if calibrated and all("nll_ts" in q for q in c):
+                d["nll_ts_mean"], d["nll_ts_std"] = _mean_std([r["nll_ts"] - q["nll_ts"] for r, q in zip(rs, c)])
             row["vs"][name] = d
         rows.append(row)
     rows.sort(key=lambda r: (r["train_size"], r["method"] != "none", r["target"], r["space"],
@@ -130,9 +137,12 @@ def summarise(records: list[dict]) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     header = ["train size", "target", "space", "method", "attention", "λ", "seeds",
               "ACC % ↑", "NLL ↓", "ΔACC pts vs none", "ΔNLL vs none"]
+    calibrated = any("nll_ts_mean" in r for r in rows)
+    if calibrated:
+        header += ["NLL T-scaled ↓", "ΔNLL T-scaled vs none"]
     controls = [c for c in CONTROLS if any(c in r.get("vs", {}) for r in rows)]
     for c in controls:
-        header += [f"ΔACC pts vs {c}", f"ΔNLL vs {c}"]
+        header += [f"ΔACC pts vs {c}", f"ΔNLL vs {c}"] + ([f"ΔNLL T-scaled vs {c}"] if calibrated else [])
     body = []
     for r in rows:
         line = [r["train_size"], r["target"], r["space"], r["method"], r["attention"], f"{r['lam']:g}",
@@ -140,10 +150,15 @@ def markdown(rows: list[dict]) -> str:
                 f"{r['nll_mean']:.3f} ± {r['nll_std']:.3f}",
                 f"{100 * r['dacc_mean']:+.2f} ± {100 * r['dacc_std']:.2f}",
                 f"{r['dnll_mean']:+.3f} ± {r['dnll_std']:.3f}"]
+        if calibrated:
+            line += ([f"{r['nll_ts_mean']:.3f} ± {r['nll_ts_std']:.3f}",
+                      f"{r['dnll_ts_mean']:+.3f} ± {r['dnll_ts_std']:.3f}"] if "nll_ts_mean" in r else ["-", "-"])
         for c in controls:
             d = r.get("vs", {}).get(c)
             line += ([f"{100 * d['acc_mean']:+.2f} ± {100 * d['acc_std']:.2f}",
                       f"{d['nll_mean']:+.3f} ± {d['nll_std']:.3f}"] if d else ["-", "-"])
+            if calibrated:
+                line += [f"{d['nll_ts_mean']:+.3f} ± {d['nll_ts_std']:.3f}" if d and "nll_ts_mean" in d else "-"]
         body.append(line)
     return markdown_table(header, body)
 
@@ -265,9 +280,14 @@ def merge_results(payloads: list[dict], tol: float = 1e-6) -> tuple[list[dict], 
                 if abs(seen[k]["accuracy"] - r["accuracy"]) > tol or abs(seen[k]["nll"] - r["nll"]) > tol:
                     raise UnsureError(f"setting {dict(zip(SETTING + ('seed',), k))} was measured twice with "
                                       f"different results ({seen[k]['accuracy']:.4f} vs {r['accuracy']:.4f})")
+                seen[k] = r | seen[k]  # keeps the first record, adds e.g. a later run's calibrated NLL
                 continue
             seen[k] = r
-    config = dict(ref) | {"method_keys": keys}
+    calibration = {pl["config"].get("calibration_size") or 0 for pl in payloads} - {0}
+    if len(calibration) > 1:
+        raise UnsureError(f"the results fitted their temperatures on different numbers of validation images "
+                          f"({sorted(calibration)}): their calibrated NLLs are not comparable")
+    config = dict(ref) | {"method_keys": keys, "calibration_size": next(iter(calibration), 0)}
     for k in ("train_sizes", "methods", "lambdas", "attention", "spaces", "targets", "seeds"):
         vals = [v for pl in payloads for v in pl["config"].get(k, [])]
         config[k] = list(dict.fromkeys(vals))  # union, first-seen order
@@ -300,6 +320,9 @@ class MitigationBench(Bench):
         p.add_argument("--eval-split", default="test", choices=["test", "val"])
         p.add_argument("--eval-size", type=int, default=None, help="first N evaluation images (default all)")
         p.add_argument("--subset-seed", type=int, default=0, help="seed of the training-subset permutation")
+        p.add_argument("--calibration-size", type=int, default=0,
+                       help="also report the test NLL after temperature scaling, the temperature fitted "
+                            "on the first N validation images (with their own maps); 0: off")
         p.add_argument("--map-batch-size", type=int, default=50)
         p.add_argument("--cache", default="bench-out/mitigation-cache", help="folder of cached maps")
 
@@ -319,6 +342,12 @@ class MitigationBench(Bench):
         progress = not args.no_progress
         tr = load(data, "train")
         ev = load(data, args.eval_split, limit=args.eval_size)
+        if args.calibration_size < 0:
+            raise UnsureError(f"--calibration-size must be >= 0, got {args.calibration_size}")
+        if args.calibration_size and args.eval_split == "val":
+            raise UnsureError("--calibration-size fits the temperature on validation images; it cannot "
+                              "be combined with --eval-split val")
+        va = load(data, "val", limit=args.calibration_size) if args.calibration_size else None
         if max(sizes) > len(tr.y):
             raise UnsureError(f"--train-size {max(sizes)} exceeds the {len(tr.y)} training images of {data}")
         perm = subset_order(len(tr.y), args.subset_seed)
@@ -346,7 +375,8 @@ class MitigationBench(Bench):
             subset = f"perm{args.subset_seed}-{n}"
             ev_subset = f"first-{len(ev.y)}"
             maps = {(t, m.label): (maps_for(m, t, "train", x, subset),
-                                   maps_for(m, t, args.eval_split, ev.x, ev_subset))
+                                   maps_for(m, t, args.eval_split, ev.x, ev_subset),
+                                   maps_for(m, t, "val", va.x, f"first-{len(va.y)}") if va else None)
                     for t in targets for m in methods
                     if m.name not in CONTROLS or t == targets[0]} if grid else {}
             for seed in seeds:
@@ -357,16 +387,23 @@ class MitigationBench(Bench):
                                         gamma=args.gamma, device=str(post.device))
                     if spec is None:
                         A, A_ev = torch.zeros(n, *x.shape[2:]), torch.zeros(len(ev.y), *ev.x.shape[2:])
+                        A_va = torch.zeros(len(va.y), *va.x.shape[2:]) if va else None
                     else:
-                        M, M_ev = maps[(target, spec.label)]
+                        M, M_ev, M_va = maps[(target, spec.label)]
                         A, A_ev = attention_weights(M, x, attn), attention_weights(M_ev, ev.x, attn)
+                        A_va = attention_weights(M_va, va.x, attn) if va else None
                     t0 = time.perf_counter()
                     net, log = retrain(x, y, A, cfg, seed=seed, num_classes=K)
                     res = evaluate(net, ev.x, ev.y, A_ev)
-                    records.append({"train_size": n, "seed": seed, "target": target, "space": cfg.space if lam > 0 else "-",
-                                    "method": "none" if spec is None else spec.label, "attention": attn,
-                                    "lam": lam, "accuracy": res["accuracy"], "nll": res["nll"], "ece": res["ece"],
-                                    "final_train_loss": log.losses[-1], "seconds": time.perf_counter() - t0})
+                    rec = {"train_size": n, "seed": seed, "target": target, "space": cfg.space if lam > 0 else "-",
+                           "method": "none" if spec is None else spec.label, "attention": attn,
+                           "lam": lam, "accuracy": res["accuracy"], "nll": res["nll"], "ece": res["ece"],
+                           "final_train_loss": log.losses[-1]}
+                    if va is not None:
+                        T = fit_temperature(net, va.x, va.y, A_va)
+                        cal = evaluate(net, ev.x, ev.y, A_ev, temperature=T)
+                        rec |= {"temperature": T, "nll_ts": cal["nll"], "ece_ts": cal["ece"]}
+                    records.append(rec | {"seconds": time.perf_counter() - t0})
                     bar.update(1)
                     bar.set_postfix(acc=f"{res['accuracy']:.4f}")
         bar.close()
@@ -374,6 +411,7 @@ class MitigationBench(Bench):
         out = output_dir(args, "mitigation")
         config = {"run": args.run, "run_id": rid, "data": data, "eval_split": args.eval_split,
                   "eval_size": len(ev.y), "train_sizes": sizes, "subset_seed": args.subset_seed,
+                  "calibration_size": args.calibration_size,
                   "methods": [m.label for m in methods], "method_keys": {m.label: method_key(m, tr.x.shape[1]) for m in methods},
                   "lambdas": lams, "attention": attns,
                   "spaces": spaces, "targets": targets, "seeds": seeds, "epochs": args.epochs,
@@ -386,7 +424,10 @@ class MitigationBench(Bench):
               + (" or to a control map in the same setting (same seed)"
                  if any(r.get("vs") for r in rows) else "")
               + f". {args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr}, momentum {args.momentum}, "
-              f"gamma {args.gamma}.\n\n" + markdown(rows))
+              f"gamma {args.gamma}."
+              + (f" T-scaled: the test NLL after temperature scaling, each model's temperature fitted on the "
+                 f"first {len(va.y)} validation images with their own maps." if va else "")
+              + "\n\n" + markdown(rows))
         stalled = stalled_baselines(rows, K)
         if stalled:
             warning = (f"WARNING: without attention the model stays under twice chance accuracy "

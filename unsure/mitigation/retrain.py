@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ..evaluate import predictive_metrics
+from ..evaluate import metrics_from_logits, predict_logits
 from ..models import ARCHS
 from ..posteriors import DeepEnsemble
 from ..training.classifier import TrainConfig, TrainLog, fit
@@ -77,8 +77,37 @@ def retrain(x: Tensor, y: Tensor, A: Tensor, cfg: RetrainConfig, seed: int = 0,
 
 
 @torch.no_grad()
-def evaluate(model: AttendedNet, x: Tensor, y: Tensor, A: Tensor, batch_size: int = 500) -> dict[str, float]:
-    """Test accuracy, NLL and ECE (:func:`unsure.evaluate.predictive_metrics`) of ``model`` on
-    ``x [N,C,H,W]``, ``y [N]`` with the test images' own attention ``A [N,H,W]``."""
+def _logits(model: AttendedNet, x: Tensor, A: Tensor, batch_size: int) -> Tensor:
     model.eval()
-    return predictive_metrics(DeepEnsemble([model]), pack(x, A), y, batch_size=batch_size)
+    return predict_logits(DeepEnsemble([model]), pack(x, A), batch_size=batch_size)  # [1,N,K]
+
+
+def evaluate(model: AttendedNet, x: Tensor, y: Tensor, A: Tensor, batch_size: int = 500,
+             temperature: float = 1.0) -> dict[str, float]:
+    """Test accuracy, NLL and ECE (:func:`unsure.evaluate.metrics_from_logits`) of ``model`` on
+    ``x [N,C,H,W]``, ``y [N]`` with the test images' own attention ``A [N,H,W]``, its logits
+    divided by ``temperature`` (see :func:`fit_temperature`; accuracy does not depend on it)."""
+    if not temperature > 0:
+        raise UnsureError(f"temperature must be > 0, got {temperature}")
+    return metrics_from_logits(_logits(model, x, A, batch_size) / temperature, y)
+
+
+def fit_temperature(model: AttendedNet, x: Tensor, y: Tensor, A: Tensor, batch_size: int = 500) -> float:
+    """The temperature ``T`` that minimises the NLL of ``softmax(z / T)`` on held-out images
+    ``x``, ``y`` with their attention ``A`` (Guo et al. 2017): it removes over- or
+    under-confidence without changing any prediction, so the NLL left after it measures what
+    calibration cannot fix."""
+    z = _logits(model, x, A, batch_size)[0].double()
+    y = y.to(z.device)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return float(log_t.detach().exp())
