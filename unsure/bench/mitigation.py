@@ -13,9 +13,11 @@ They are trained once per setting (they do not depend on the target), and every 
 its paired difference to them.
 
 Writes ``mitigation.json`` (one record per training), ``mitigation.md`` (mean +- std over seeds)
-and ``mitigation.png`` (accuracy vs lambda), plus ``mitigation-sizes.png`` (paired ΔACC and ΔNLL vs
-training size) when a setting was run at two sizes or more. A no-attention model under twice chance accuracy
-(the recipe does not train on the data) is flagged in the table and on stderr.
+and ``mitigation.png`` (accuracy vs lambda), plus ``mitigation-sizes.png`` (paired ΔACC and ΔNLL
+vs training size) when a setting was run at two sizes or more. With ``--calibration-size N`` the
+table also holds the test NLL after temperature scaling (fitted on N validation images). A
+no-attention model under twice chance accuracy (the recipe does not train on the data) is flagged
+in the table and on stderr.
 """
 from __future__ import annotations
 
@@ -209,7 +211,7 @@ def plot_sizes(rows: list[dict], path: Path) -> list[str]:
     """Paired ΔACC and ΔNLL vs training-set size (paper Table 5's question), one line per
     method/attention/target/space/λ found at two sizes or more; a control map's line ignores the
     target (it does not depend on it). Returns the lines' labels; writes nothing (and returns [])
-when no setting was run at two sizes."""
+    when no setting was run at two sizes."""
     lines: dict[str, dict[int, dict]] = defaultdict(dict)
     for r in rows:
         if r["method"] == "none" or r["lam"] == 0:

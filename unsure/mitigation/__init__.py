@@ -11,8 +11,8 @@ as attention, ``F' = (1 + lambda * A) * F`` on its last conv features (or on the
 Always train a control beside it: a constant map (``torch.zeros_like(maps)``; with ``"inverse"``
 every feature is scaled by ``1 + lambda``) or a random one. In the paper's setting (epistemic
 maps on the last conv features) a constant map gains as much as UA-Backprop's on Fashion-MNIST
-and digits (docs/results/mitigation.md): the rescaling, not the map, does the work there. ``unsure bench mitigation --methods ua-backprop,random,constant`` pairs
-them for you.
+and digits (docs/results/mitigation.md): the rescaling, not the map, does the work there.
+``unsure bench mitigation --methods ua-backprop,random,constant`` pairs them for you.
 """
 from .attention import (AttendedNet, Attention, Space, attention_weights, latent_attention,
                         normalise_map, pack, rescale01, scale)
