@@ -35,7 +35,8 @@ from tqdm.auto import tqdm
 from ..attribution import make_method
 from ..data import load, subset_order
 from ..errors import UnsureError
-from ..mitigation import (MapCache, MapKey, RetrainConfig, attention_weights, cached_maps, evaluate,
+from ..evaluate import metrics_from_logits
+from ..mitigation import (MapCache, MapKey, RetrainConfig, attended_logits, attention_weights, cached_maps,
                           fit_temperature, retrain, run_id)
 from ..mitigation.attention import Attention, Space, _enum
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
@@ -396,14 +397,15 @@ class MitigationBench(Bench):
                         A_va = attention_weights(M_va, va.x, attn) if va else None
                     t0 = time.perf_counter()
                     net, log = retrain(x, y, A, cfg, seed=seed, num_classes=K)
-                    res = evaluate(net, ev.x, ev.y, A_ev)
+                    z_ev = attended_logits(net, ev.x, A_ev)  # one pass serves raw and T-scaled metrics
+                    res = metrics_from_logits(z_ev, ev.y)
                     rec = {"train_size": n, "seed": seed, "target": target, "space": cfg.space if lam > 0 else "-",
                            "method": "none" if spec is None else spec.label, "attention": attn,
                            "lam": lam, "accuracy": res["accuracy"], "nll": res["nll"], "ece": res["ece"],
                            "final_train_loss": log.losses[-1]}
                     if va is not None:
                         T = fit_temperature(net, va.x, va.y, A_va)
-                        cal = evaluate(net, ev.x, ev.y, A_ev, temperature=T)
+                        cal = metrics_from_logits(z_ev / T, ev.y)
                         rec |= {"temperature": T, "nll_ts": cal["nll"], "ece_ts": cal["ece"]}
                     records.append(rec | {"seconds": time.perf_counter() - t0})
                     bar.update(1)

@@ -17,8 +17,8 @@ and digits (docs/results/mitigation.md): the rescaling, not the map, does the wo
 from .attention import (AttendedNet, Attention, Space, attention_weights, latent_attention,
                         normalise_map, pack, rescale01, scale)
 from .maps import MapCache, MapKey, cached_maps, generate_maps, run_id
-from .retrain import RetrainConfig, evaluate, fit_temperature, retrain
+from .retrain import RetrainConfig, attended_logits, evaluate, fit_temperature, retrain
 
 __all__ = ["AttendedNet", "Attention", "Space", "attention_weights", "latent_attention", "normalise_map",
            "pack", "rescale01", "scale", "MapCache", "MapKey", "cached_maps", "generate_maps", "run_id",
-           "RetrainConfig", "evaluate", "fit_temperature", "retrain"]
+           "RetrainConfig", "attended_logits", "evaluate", "fit_temperature", "retrain"]

@@ -77,7 +77,8 @@ def retrain(x: Tensor, y: Tensor, A: Tensor, cfg: RetrainConfig, seed: int = 0,
 
 
 @torch.no_grad()
-def _logits(model: AttendedNet, x: Tensor, A: Tensor, batch_size: int) -> Tensor:
+def attended_logits(model: AttendedNet, x: Tensor, A: Tensor, batch_size: int = 500) -> Tensor:
+    """Logits ``[1, N, K]`` of ``model`` on ``x`` with attention ``A`` (eval mode, in chunks)."""
     model.eval()
     return predict_logits(DeepEnsemble([model]), pack(x, A), batch_size=batch_size)  # [1,N,K]
 
@@ -89,7 +90,7 @@ def evaluate(model: AttendedNet, x: Tensor, y: Tensor, A: Tensor, batch_size: in
     divided by ``temperature`` (see :func:`fit_temperature`; accuracy does not depend on it)."""
     if not temperature > 0:
         raise UnsureError(f"temperature must be > 0, got {temperature}")
-    return metrics_from_logits(_logits(model, x, A, batch_size) / temperature, y)
+    return metrics_from_logits(attended_logits(model, x, A, batch_size) / temperature, y)
 
 
 def fit_temperature(model: AttendedNet, x: Tensor, y: Tensor, A: Tensor, batch_size: int = 500) -> float:
@@ -97,7 +98,7 @@ def fit_temperature(model: AttendedNet, x: Tensor, y: Tensor, A: Tensor, batch_s
     ``x``, ``y`` with their attention ``A`` (Guo et al. 2017): it removes over- or
     under-confidence without changing any prediction, so the NLL left after it measures what
     calibration cannot fix."""
-    z = _logits(model, x, A, batch_size)[0].double()
+    z = attended_logits(model, x, A, batch_size)[0].double()
     y = y.to(z.device)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
