@@ -26,8 +26,13 @@ __version__ = "0.1.0"
 def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """Total, aleatoric and epistemic uncertainty ``[B]`` of ``posterior`` on images ``x [B,C,H,W]``."""
     from .attribution.base import as_posterior
+    from .modes import keep_modes
+    from .validate import check_images, check_unit_range
 
-    z = as_posterior(posterior).sample_logits(x, generator)  # [S,B,K]
+    check_unit_range(check_images(x))
+    post = as_posterior(posterior)
+    with keep_modes(post):  # drawing sets eval mode; the caller's modules keep theirs
+        z = post.sample_logits(x, generator)  # [S,B,K]
     return {"total": total(z), "aleatoric": aleatoric(z), "epistemic": epistemic(z)}
 
 

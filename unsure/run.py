@@ -1,15 +1,13 @@
 """Run directories: trained posteriors saved as ``weights.safetensors`` plus ``config.json``.
 
-``save_run`` writes to a temporary sibling folder and renames it into place, so a run directory
-is never half-written. ``load_run`` rebuilds the architecture and posterior from the JSON config
+``save_run`` writes through :func:`unsure.outputs.atomic_dir`, so a run directory is never
+half-written and ``--force`` replaces only a run directory. ``load_run`` rebuilds the architecture and posterior from the JSON config
 and loads the weights with safetensors (no pickle, so loading a run cannot execute code).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -36,32 +34,20 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     """Save ``posterior`` and ``config`` (merged with ``posterior.config()``) atomically."""
     from safetensors.torch import save_file
 
+    from .outputs import atomic_dir
+
     run_dir = Path(run_dir)
-    if run_dir.exists() and not overwrite:
-        raise UnsureError(f"run directory {run_dir} already exists (pass --force to replace it)")
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
     full = dict(config)
     full["posterior"] = posterior.config()
     full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
     from . import __version__
 
     full.setdefault("unsure_version", __version__)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
-    try:
-        # safetensors refuses shared/non-contiguous storage: store independent contiguous copies
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in posterior.state_dict().items()}
+    # safetensors refuses shared/non-contiguous storage: store independent contiguous copies
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in posterior.state_dict().items()}
+    with atomic_dir(run_dir, "run", replace=overwrite) as tmp:
         save_file(state, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
-        if run_dir.exists():
-            old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
-            os.replace(run_dir, old)
-            os.replace(tmp, run_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return run_dir
 
 
@@ -91,15 +77,19 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from .run_checks import build_checked, check_config, check_members, weight_shapes
+
     cfg = read_config(run_dir)
-    pcfg = cfg.get("posterior")
-    if not isinstance(pcfg, dict) or "posterior" not in pcfg or "arch" not in cfg:
-        raise UnsureError(f"{Path(run_dir) / CONFIG} lacks 'posterior' or 'arch'")
-    make_model = model_factory(cfg["arch"], cfg.get("arch_options", {}))
-    post = POSTERIORS.get(pcfg["posterior"]).from_config(pcfg, make_model)
+    check_config(cfg, Path(run_dir) / CONFIG)  # types and sizes, before anything is built
+    pcfg = cfg["posterior"]
     wpath = Path(run_dir) / WEIGHTS
     if not wpath.is_file():
         raise UnsureError(f"{run_dir} has no {WEIGHTS}")
+    shapes = weight_shapes(wpath)
+    check_members(pcfg, shapes, wpath)
+    make_model = model_factory(cfg["arch"], cfg.get("arch_options", {}))
+    cls = POSTERIORS.get(pcfg["posterior"])
+    post = build_checked(lambda: cls.from_config(pcfg, make_model), shapes, Path(run_dir) / CONFIG)
     try:
         state = load_file(str(wpath))
     except (SafetensorError, OSError) as e:

@@ -52,6 +52,19 @@ def check_images(x: Tensor, name: str = "x") -> Tensor:
     return x
 
 
+UNIT_TOL = 1e-6  # rounding slack for images computed in float
+
+
+def check_unit_range(x: Tensor, name: str = "x") -> Tensor:
+    """Check that images lie in [0, 1], as every method, baseline and metric assumes (the public
+    entry points call this; internal perturbations such as noise may leave the range)."""
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -UNIT_TOL or hi > 1 + UNIT_TOL:
+        raise UnsureError(f"{name} {tuple(x.shape)} must lie in [0,1], got values in [{lo:.4g}, {hi:.4g}]; "
+                          f"scale it (e.g. x / 255) and fold any normalisation into the model, or pass unit_range=False")
+    return x
+
+
 def check_maps(maps: Tensor, x: Tensor, name: str = "maps") -> Tensor:
     """Check attribution maps ``[B, H, W]`` against the images ``[B, C, H, W]`` they explain."""
     if not isinstance(maps, Tensor):

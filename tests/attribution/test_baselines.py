@@ -113,7 +113,7 @@ def ref_smoothgrad(post, x, inner, samples, sigma, seed, target="epistemic", **o
     for _ in range(samples):
         eps = torch.randn(x.shape, generator=g, dtype=x.dtype)
         xn = torch.stack([x[b] + sigma * rng[b] * eps[b] for b in range(x.shape[0])])
-        r = method.attribute(post, xn, target, draw=draw)
+        r = method.attribute(post, xn, target, draw=draw, unit_range=False)  # noisy copies leave [0,1]
         maps.append(r.maps)
         raws.append(r.raw)
     maps = torch.stack(maps)
@@ -290,7 +290,7 @@ def test_fullgrad_completeness_is_exact(members):
     """f(x) = sum(g x) + sum_l sum(grad_h f * b) for a piecewise-linear net and a logit target."""
     post = DeepEnsemble([BNNet(10 + s) for s in range(members)])
     x = torch.randn(5, C, 12, 12, dtype=torch.float64, generator=gen(4))
-    res = make_method("fullgrad").attribute(post, x, "class-logit:2")
+    res = make_method("fullgrad").attribute(post, x, "class-logit:2", unit_range=False)
     assert res.meta["completeness_delta"].abs().max() < 1e-8
     assert res.meta["f_input"].abs().min() > 1e-3  # not trivially zero
 
@@ -326,7 +326,7 @@ class InplaceResNet(nn.Module):
 def test_fullgrad_completeness_with_inplace_ops():
     post = DeepEnsemble([InplaceResNet(20 + s) for s in range(3)])
     x = torch.randn(5, C, 12, 12, dtype=torch.float64, generator=gen(5))
-    res = make_method("fullgrad").attribute(post, x, "class-logit:2")
+    res = make_method("fullgrad").attribute(post, x, "class-logit:2", unit_range=False)
     assert res.meta["completeness_delta"].abs().max() < 1e-8
     assert res.meta["f_input"].abs().min() > 1e-3
     for variant in ("paper", "class"):
@@ -349,7 +349,7 @@ def test_fullgrad_completeness_resnet18():
                 m.bias.uniform_(-0.3, 0.3)
     net = net.double().eval()
     x = torch.randn(3, C, 12, 12, dtype=torch.float64, generator=gen(6))
-    res = make_method("fullgrad").attribute(DeepEnsemble([net]), x, "class-logit:1")
+    res = make_method("fullgrad").attribute(DeepEnsemble([net]), x, "class-logit:1", unit_range=False)
     assert res.meta["completeness_delta"].abs().max() < 1e-6
 
 

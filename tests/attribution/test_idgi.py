@@ -64,7 +64,7 @@ def test_zero_gradient_steps_add_nothing():
     """f(x) = 1 - ReLU(1 - x1) (x2 unused): the gradient vanishes past x1 = 1, where f is flat."""
     model = Scalar(lambda z: 1 - torch.relu(1 - z[:, 0]))
     x = torch.tensor([3.0, 5.0], dtype=torch.float64).reshape(1, 1, 1, 2)
-    a = attribute([model], x, "idgi-ig", LOGIT0, steps=7)
+    a = attribute([model], x, "idgi-ig", LOGIT0, steps=7, unit_range=False)
     assert torch.isfinite(a.raw).all()
     torch.testing.assert_close(a.raw.flatten(), torch.tensor([1.0, 0.0], dtype=torch.float64),
                                rtol=0, atol=1e-14)

@@ -84,7 +84,7 @@ def test_ig_paper_relu_toy(T):
     """x = (3, 1), black reference: IG = (1.5, -0.5) (f is 0 up to alpha = 1/2, then 2 alpha - 1).
     The left sum sees the kink exactly: T/2 - 1 nonzero terms, so A = (1.5 - 3/T, -0.5 + 1/T)."""
     x = torch.tensor([3.0, 1.0], dtype=torch.float64).reshape(1, 1, 1, 2)
-    a = attribute([ReluToy()], x, "ig", LOGIT0, steps=T)
+    a = attribute([ReluToy()], x, "ig", LOGIT0, steps=T, unit_range=False)
     torch.testing.assert_close(a.raw.flatten(), torch.tensor([1.5 - 3 / T, -0.5 + 1 / T], dtype=torch.float64))
     # completeness error 2/T <= 1e-3 first holds at T = 2048 (16 doubled 7 times)
     auto = attribute([ReluToy()], x, "ig", LOGIT0, steps="auto", tol=1e-3, max_steps=8192)
@@ -97,7 +97,7 @@ def test_ig_one_relu_saturation():
     """f(x) = 1 - ReLU(1 - x) at x = 2: the gradient at x is 0 but IG gives f(x) - f(0) = 1."""
     model = Scalar(lambda z: 1 - torch.relu(1 - z[:, 0]))
     x = torch.full((1, 1, 1, 1), 2.0, dtype=torch.float64)
-    a = attribute([model], x, "ig", LOGIT0, steps=50)
+    a = attribute([model], x, "ig", LOGIT0, steps=50, unit_range=False)
     assert a.raw.item() == pytest.approx(1.0, abs=1e-12)
 
 

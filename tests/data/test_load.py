@@ -54,7 +54,7 @@ def test_truncated_and_missing_idx(idx_dir):
 
 def test_npz_layouts(tmp_path):
     x = (np.random.default_rng(0).random((10, 5, 5, 3)) * 255).astype(np.uint8)
-    np.savez(tmp_path / "d.npz", x=x, y=np.arange(10) % 3)
+    np.savez(tmp_path / "d.npz", x=x, x_test=x, y=np.arange(10) % 3, y_test=np.arange(10) % 3)
     d = load(f"npz:{tmp_path / 'd.npz'}", "test")
     assert d.x.shape == (10, 3, 5, 5)
     torch.testing.assert_close(d.x[2, 1], torch.from_numpy(x[2, :, :, 1].astype(np.float32) / 255))

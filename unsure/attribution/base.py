@@ -22,7 +22,10 @@ from ..measures import dissonance, resolve_target, target_name, vacuity
 from ..measures.targets import Target
 from ..posteriors import DeepEnsemble, Draw, Evidential, Posterior
 from ..registry import Registry
-from ..validate import check_images
+from ..measures.checked import checked_target
+from ..modes import keep_modes
+from ..posteriors.guard import probe
+from ..validate import check_images, check_unit_range
 
 METHODS: Registry = Registry("method")
 
@@ -104,28 +107,39 @@ class Method(abc.ABC):
     def attribute(self, posterior: Posterior | Sequence[nn.Module], x: Tensor,
                   target: str | int | Target = "epistemic", *,
                   generator: torch.Generator | None = None, batch_size: int | None = None,
-                  draw: Draw | None = None, progress: bool = False) -> Attribution:
+                  draw: Draw | None = None, progress: bool = False,
+                  unit_range: bool = True) -> Attribution:
         """Explain ``target`` for images ``x [B,C,H,W]``; returns :class:`Attribution`.
 
         Parameters
         ----------
+        unit_range : refuse images outside [0, 1] (every baseline and metric assumes that range);
+            ``False`` for inputs on another scale, such as the analytic toy functions of tests
         batch_size : images per chunk (default: all at once). Memory grows with it.
         draw : reuse a frozen posterior draw (default: a fresh ``posterior.draw(generator)``)
         """
         posterior = as_posterior(posterior)
         check_images(x)
+        if unit_range:
+            check_unit_range(x)
         tgt = resolve_target(target)
         warn_if_not_evidential(tgt, posterior)
+        tgt = checked_target(tgt)  # a user's callable must return finite [B]
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise UnsureError(f"batch_size must be a positive int, got {batch_size!r}")
         x = x.to(posterior.device)
-        ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
-        bs = batch_size or x.shape[0]
-        starts = range(0, x.shape[0], bs)
-        parts = []
-        for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
-            parts.append(self._attribute(x[s:s + bs].detach(), tgt, ctx))
+        with keep_modes(posterior):  # drawing sets eval mode; the caller's modes come back
+            ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
+            probe(ctx.draw, x)
+            bs = batch_size or x.shape[0]
+            starts = range(0, x.shape[0], bs)
+            parts = []
+            for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
+                parts.append(self._attribute(x[s:s + bs].detach(), tgt, ctx))
         maps = torch.cat([p.maps.detach() for p in parts], 0)
+        if not torch.isfinite(maps).all():
+            raise UnsureError(f"{self.name} maps contain NaN/inf for target {target_name(target)!r}: "
+                              f"the model or target gave non-finite values or gradients")
         raw = None if parts[0].raw is None else torch.cat([p.raw.detach() for p in parts], 0)
         meta = {"method": self.name, "target": target_name(target), **self.options(),
                 **_cat_meta([p.meta for p in parts])}
@@ -158,7 +172,7 @@ def make_method(name: str, **options) -> Method:
 
 def attribute(posterior, x: Tensor, method: str = "ua-backprop", target="epistemic", *,
               generator: torch.Generator | None = None, batch_size: int | None = None,
-              progress: bool = False, **options) -> Attribution:
+              progress: bool = False, unit_range: bool = True, **options) -> Attribution:
     """Explain where ``target`` (default: epistemic uncertainty) of ``posterior`` comes from in ``x``.
 
     ``unsure.attribute(posterior, x, method="ua-backprop", target="epistemic")`` returns an
@@ -166,4 +180,5 @@ def attribute(posterior, x: Tensor, method: str = "ua-backprop", target="epistem
     ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for UA-Backprop).
     """
     return make_method(method, **options).attribute(
-        posterior, x, target, generator=generator, batch_size=batch_size, progress=progress)
+        posterior, x, target, generator=generator, batch_size=batch_size, progress=progress,
+        unit_range=unit_range)

@@ -57,7 +57,10 @@ def environment() -> dict[str, Any]:
 
 
 def output_dir(args: argparse.Namespace, name: str) -> Path:
-    out = Path(args.out or f"bench-out/{name}")
+    """The bench's output folder (checked: not a file, writable; other files in it are kept)."""
+    from ..outputs import check_fill_dir
+
+    out = check_fill_dir(args.out or f"bench-out/{name}")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -65,15 +68,17 @@ def output_dir(args: argparse.Namespace, name: str) -> Path:
 def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
                   markdown: str | None = None, json_path: str | None = None) -> Path:
     """Write ``NAME.json`` = ``{"results": ..., "config": ..., "environment": ...}`` and ``NAME.md``."""
+    from ..outputs import atomic_write, mark
+
     payload = {"results": results, "config": config, "environment": environment()}
     text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-    path = out / f"{name}.json"
-    path.write_text(text + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    mark(out, "bench")
+    path = atomic_write(out / f"{name}.json", text + "\n")  # each file appears whole or not at all
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(text + "\n")
+        atomic_write(json_path, text + "\n")
     if markdown is not None:
-        (out / f"{name}.md").write_text(markdown)
+        atomic_write(out / f"{name}.md", markdown)
     return path
 
 

@@ -48,9 +48,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="with --limit: a seeded random N images instead of the first N (the subset "
                         "'unsure bench mitigation --subset-seed' trains on)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-classes", type=int, default=None,
+                   help="allow more than 1000 classes (K is the largest label + 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--out", required=True, help="run directory to create")
-    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument("--force", action="store_true", help="replace an existing run directory (only a folder unsure wrote)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -69,7 +71,8 @@ def _train(args: argparse.Namespace) -> int:
                     optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit,
                     subset_seed=args.subset_seed, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress,
+                    **({} if args.max_classes is None else {"max_classes": args.max_classes}))
     m = cfg["metrics"]
     print(f"saved {args.out}: test accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, ECE {m['ece']:.4f}")
     return 0
@@ -120,6 +123,12 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from ..outputs import check_fill_dir, check_out_file
+
+    if getattr(args, "out", None):  # before any work
+        check_fill_dir(args.out, "bench output folder")
+    if getattr(args, "json", None):
+        check_out_file(args.json, "--json")
     return args._bench.main(args)
 
 

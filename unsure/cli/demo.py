@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import DataError, UnsureError
 from .commands import Command, register, resolve_device
-from .explain import ALL_TARGETS, command_line, select_images, user_warnings
+from .explain import ALL_TARGETS, command_line, save_report, select_images, user_warnings
 
 DEFAULT_METHODS = "ua-backprop,grad,inputgrad"
 DEFAULT_LIMIT = 15000
@@ -90,14 +90,19 @@ def cached_run(run_dir: Path, key: dict, retrain: bool, train, say=print) -> tup
 
 def run_demo(args: argparse.Namespace) -> int:
     from ..bench.common import parse_floats
-    from ..report import build_report, choose_methods, write_report
+    from ..report import build_report, choose_methods
     from ..report.html import slug
     from ..run import load_run
     from ..training.run import train_run
 
+    from ..outputs import check_out_dir, check_out_file
+
     t_start = time.perf_counter()
     notes: list[str] = []
     progress = not args.no_progress
+    check_out_dir(args.out, "report", replace=True)  # before training: a user's folder is refused
+    if args.screenshot:
+        check_out_file(args.screenshot, "--screenshot")
     for name in ("members", "n_images"):
         if getattr(args, name) < 1:
             raise UnsureError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -161,11 +166,10 @@ def run_demo(args: argparse.Namespace) -> int:
         "n_images": args.n_images, "pool": args.pool, "methods": args.methods,
         "fractions": args.fractions, "seed": args.seed, "runs": None if args.runs == "runs" else args.runs})
     report.notes = notes
-    page = write_report(report, args.out)
     results |= {"command": report.command, "notes": notes, "run": str(run_dir), "reused_run": reused,
                 "seconds": {"training": t_train, "explaining": t_explain,
                             "total": time.perf_counter() - t_start}}
-    (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    page = save_report(report, results, args.out)
     if args.screenshot:
         from ..report.browser import screenshot
 

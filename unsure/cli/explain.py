@@ -128,12 +128,29 @@ def select_images(post, data: str, split: str, n: int, index: list[int] | None, 
     return d.x[idx], d.y[idx], names
 
 
+def save_report(report, results: dict, out: str) -> Path:
+    """Write the report and ``results.json`` into a fresh folder that replaces ``out`` whole
+    (old overlays never survive next to a new report); returns the path of ``index.html``."""
+    from ..outputs import atomic_dir
+    from ..report import write_report
+
+    with atomic_dir(out, "report", replace=True) as tmp:
+        write_report(report, tmp)
+        (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return Path(out) / "index.html"
+
+
 def run_explain(args: argparse.Namespace) -> int:
     from ..bench.common import parse_methods
-    from ..report import build_report, load_images, write_report
+    from ..report import build_report, load_images
     from ..run import load_run
 
+    from ..outputs import check_out_dir, check_out_file
+
     notes: list[str] = []
+    check_out_dir(args.out, "report", replace=True)  # before any work: a user's folder is refused
+    if args.screenshot:
+        check_out_file(args.screenshot, "--screenshot")
     with user_warnings(notes):
         methods = parse_methods(args.method)  # unknown names fail before any work
         targets = parse_targets(args.target)
@@ -177,10 +194,9 @@ def run_explain(args: argparse.Namespace) -> int:
         "index": args.index, "split": None if args.split == "test" else args.split,
         "invert": args.invert, "blurring": args.blurring, "seed": args.seed})
     report.notes = notes
-    page = write_report(report, args.out)
     results["command"] = report.command
     results["notes"] = notes
-    (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    page = save_report(report, results, args.out)
     print(f"wrote {page} ({len(names)} image(s), {len(methods)} method(s), {len(targets)} target(s))")
     if args.screenshot:
         from ..report.browser import screenshot

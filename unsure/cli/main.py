@@ -6,6 +6,7 @@ import sys
 
 from ..errors import UnsureError
 from . import commands
+from .checks import check_args
 from . import demo, explain  # noqa: F401  (register demo, explain)
 from . import train_vae  # noqa: F401  (registers train-vae)
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_args(args)
         result = args._run(args)
     except UnsureError as e:
         print(f"unsure: error: {e}", file=sys.stderr)

@@ -16,6 +16,8 @@ import torch
 from ..errors import DataError, UnsureError
 from ..registry import Registry
 from .idx import load_idx_dir
+from .labels import labels_from_array
+from .pixels import to_unit_float
 
 FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
 SPLITS = ("train", "val", "test")
@@ -41,23 +43,22 @@ def fashion_mnist_dir() -> Path:
                     "dataset-fashion-mnist) or point UNSURE_DATA at a folder with its IDX files")
 
 
-def _from_uint8(x: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.array(x, dtype=np.float32)).div_(255.0)
-    return t[:, None] if t.ndim == 3 else t  # [N,H,W] -> [N,1,H,W]
+def _from_idx(x: np.ndarray, y: np.ndarray, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    t = to_unit_float(x, where)  # by the IDX type code: uint8 /255, float must be in [0,1]
+    return (t[:, None] if t.ndim == 3 else t), labels_from_array(y, where)  # [N,H,W] -> [N,1,H,W]
 
 
 @LOADERS.register("fashion-mnist", "Fashion-MNIST (Debian dataset-fashion-mnist or $UNSURE_DATA)")
 def _fashion(arg: str, part: str):
-    x, y = load_idx_dir(fashion_mnist_dir(), part)
-    return _from_uint8(x), torch.from_numpy(y.astype(np.int64))
+    d = fashion_mnist_dir()
+    return _from_idx(*load_idx_dir(d, part), str(d))
 
 
 @LOADERS.register("idx", "idx:DIR, MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)")
 def _idx(arg: str, part: str):
     if not arg:
         raise UnsureError("idx data needs a folder: idx:DIR")
-    x, y = load_idx_dir(arg, part)
-    return _from_uint8(x), torch.from_numpy(y.astype(np.int64))
+    return _from_idx(*load_idx_dir(arg, part), arg)
 
 
 @LOADERS.register("digits", "scikit-learn's bundled 8x8 digits (1,797 images; 20% held out as test)")
@@ -73,7 +74,12 @@ def _digits(arg: str, part: str):
     return x[idx], y[idx]
 
 
-@LOADERS.register("npz", "npz:FILE with arrays x [N,H,W] / [N,H,W,C] / [N,C,H,W] and y [N]")
+NPZ_TEST_FRACTION = 0.2  # an npz without x_test / y_test: this seeded share of x / y is the test split
+NPZ_TEST_SEED = 1234
+
+
+@LOADERS.register("npz", "npz:FILE with arrays x [N,H,W] / [N,H,W,C] / [N,C,H,W] and y [N] "
+                         "(or x_train/y_train + x_test/y_test; else 20% of x/y, seeded, is held out as test)")
 def _npz(arg: str, part: str):
     path = Path(arg)
     if not path.is_file():
@@ -86,13 +92,49 @@ def _npz(arg: str, part: str):
             if xk not in keys or yk not in keys:
                 raise DataError(f"{path} must hold arrays 'x' and 'y' (or x_train/y_train, x_test/y_test); found {sorted(keys)}")
             x, y = f[xk], f[yk]
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    return normalise_images(x, str(path)), torch.from_numpy(np.asarray(y).astype(np.int64).reshape(-1))
+            held_out = xk == "x" and "x_test" not in keys
+    except DataError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, pickle refused, truncated member, ...
+        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+    where = f"{path} ({xk}, {yk})"
+    labels = labels_from_array(y, where)
+    if len(np.asarray(x)) != len(labels):
+        raise DataError(f"{where}: {len(np.asarray(x))} images but {len(labels)} labels")
+    images = normalise_images(x, where)
+    if held_out:  # a seeded, disjoint test split carved from x / y (recorded by test_split())
+        test, train = _held_out(len(labels))
+        idx = test if part == "test" else train
+        images, labels = images[idx], labels[idx]
+    return images, labels
+
+
+def _held_out(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(NPZ_TEST_SEED))
+    n_test = max(1, int(round(n * NPZ_TEST_FRACTION))) if n > 1 else 0
+    return perm[:n_test].sort().values, perm[n_test:].sort().values
+
+
+def test_split(spec: str) -> str:
+    """How the test split of ``spec`` is made (recorded in every run's config)."""
+    scheme, arg = parse_spec(spec)
+    if scheme == "digits":
+        return "held out: a seeded 20% of scikit-learn's digits (seed 1234)"
+    if scheme == "npz":
+        try:
+            with np.load(arg, allow_pickle=False) as f:
+                if "x_test" in f.files:
+                    return "the file's x_test / y_test"
+        except Exception:
+            return "unknown"
+        return (f"held out: a seeded {NPZ_TEST_FRACTION:.0%} of x / y (seed {NPZ_TEST_SEED}), "
+                f"disjoint from training")
+    return "the data set's own test split"
 
 
 def normalise_images(x: np.ndarray, where: str) -> torch.Tensor:
-    """Any of ``[N,H,W]``, ``[N,H,W,C]`` (C in 1, 3), ``[N,C,H,W]``; uint8 or float -> float in [0,1]."""
+    """Any of ``[N,H,W]``, ``[N,H,W,C]`` (C in 1, 3), ``[N,C,H,W]`` -> float ``[N,C,H,W]`` in [0,1],
+    scaled by the array's dtype (:func:`unsure.data.pixels.to_unit_float`; never guessed)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[:, None]
@@ -100,10 +142,7 @@ def normalise_images(x: np.ndarray, where: str) -> torch.Tensor:
         x = x.transpose(0, 3, 1, 2)  # [N,H,W,C] -> [N,C,H,W]
     if x.ndim != 4:
         raise DataError(f"images in {where} must be [N,H,W], [N,H,W,C] or [N,C,H,W]; got {x.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(x)).float()
-    if x.dtype == np.uint8 or t.max() > 1.0:
-        t = t / 255.0
-    return t
+    return to_unit_float(x, where)
 
 
 def _split_train_val(n: int, seed: int, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,6 +174,8 @@ def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float 
     two never overlap. ``limit`` keeps the first N images of the split, or with ``subset_seed``
     a seeded random N (see :func:`subset_order`).
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UnsureError(f"limit must be a positive number of images, got {limit!r}")
     if subset_seed is not None and limit is None:
         raise UnsureError("a subset seed needs a limit (how many images to draw)")
     if split not in SPLITS:
@@ -154,6 +195,10 @@ def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float 
             x, y = x[idx], y[idx]
         else:
             x, y = x[:limit], y[:limit]
+    if len(y) == 0 or x.shape[0] == 0:
+        raise DataError(f"{spec} ({split}) holds no images")
+    if x.shape[0] != len(y):
+        raise DataError(f"{spec} ({split}): {x.shape[0]} images but {len(y)} labels")
     if not torch.isfinite(x).all():
         raise DataError(f"{spec} ({split}) contains NaN/inf pixel values")
     return Data(x.contiguous(), y.contiguous())

@@ -46,9 +46,10 @@ def epistemic(logits: Tensor) -> Tensor:
     """Epistemic uncertainty, the mutual information ``H(pbar) - mean_m H(p^m)``: ``[S,B,K] -> [B]``.
 
     Computed as ``mean_m KL(p^m || pbar)``, which equals the difference but is a sum of
-    non-negative terms, so it is >= 0 up to rounding and exactly 0 for one sample.
+    non-negative terms, so it is >= 0 up to rounding and exactly 0 for one sample; the rounding
+    (float32: about -1e-8) is clamped away so the measure is never negative.
     """
-    return decompose(logits, "epistemic").sum(dim=(0, 2))
+    return decompose(logits, "epistemic").sum(dim=(0, 2)).clamp_min(0.0)
 
 
 def decompose(logits: Tensor, kind: str) -> Tensor:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -140,29 +138,17 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
     into ``config.json`` next to the architecture."""
     from safetensors.torch import save_file
 
+    from ..outputs import atomic_dir
+
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise UnsureError(f"VAE folder {path} already exists (pass --force to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     from .. import __version__
 
     cfg = {"model": "vae", "vae": vae.config(), **(info or {}),
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in vae.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in vae.state_dict().items()}
+    with atomic_dir(path, "vae", replace=overwrite) as tmp:
         save_file(state, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

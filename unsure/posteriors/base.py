@@ -49,7 +49,9 @@ class Draw:
 
     def __call__(self, x: Tensor) -> Tensor:
         """``x [B,C,H,W] -> logits [S,B,K]``."""
-        return torch.stack([f(x) for f in self.members], dim=0)
+        from .guard import stack_members
+
+        return stack_members(self.members, x)  # one-line errors for inputs the model cannot take
 
 
 class Posterior(nn.Module, abc.ABC):

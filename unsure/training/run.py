@@ -9,10 +9,14 @@ from typing import Any
 import torch
 
 from ..data import load
+from ..data.labels import MAX_CLASSES
+from ..data.load import test_split
 from ..errors import UnsureError
 from ..evaluate import predictive_metrics
 from ..posteriors import POSTERIORS
 from ..run import model_factory, save_run
+from ..outputs import check_out_dir
+from .checks import check_data, check_settings
 from .classifier import TrainConfig
 
 
@@ -21,12 +25,15 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
               lr: float = 1e-3, optimizer: str = "adam", milestones: tuple[int, ...] = (),
               limit: int | None = None, subset_seed: int | None = None, seed: int = 0,
               device: str = "cpu", force: bool = False, progress: bool = True,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train, evaluate on the test split (accuracy, NLL, ECE) and save; returns the saved config."""
-    from pathlib import Path
+              extra: dict[str, Any] | None = None, max_classes: int = MAX_CLASSES) -> dict[str, Any]:
+    """Train, evaluate on the test split (accuracy, NLL, ECE) and save; returns the saved config.
 
-    if Path(out).exists() and not force:
-        raise UnsureError(f"run directory {out} already exists (pass --force to replace it)")
+    Everything that can be checked is checked first (output folder, settings, data shapes,
+    labels; :mod:`unsure.training.checks`), so a bad input fails in one line before training.
+    """
+    check_out_dir(out, "run", replace=force)
+    check_settings(epochs=epochs, batch_size=batch_size, lr=lr, members=members, samples=samples,
+                   limit=limit)
     cls = POSTERIORS.get(posterior)
     tr = load(data, "train", seed=seed, limit=limit, subset_seed=subset_seed)
     va = load(data, "val", seed=seed)
@@ -34,7 +41,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     C, H, W = tr.x.shape[1:]
     if H != W:
         raise UnsureError(f"{data} images are {H}x{W}; the built-in architectures need square images")
-    K = int(max(tr.y.max(), te.y.max())) + 1
+    K = check_data(data, tr, va, te, max_classes)
     arch_options = {"in_channels": C, "num_classes": K, "image_size": H}
     make_model = model_factory(arch, arch_options)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -61,6 +68,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
         "train": asdict(cfg) | {"options": options}, "train_seconds": seconds,
         "train_info": getattr(post, "train_info", {}), "metrics": metrics,
         "splits": {"train": len(tr.y), "val": len(va.y), "test": len(te.y)},
+        "test_split": test_split(data), "threads": torch.get_num_threads(),
     }
     save_run(out, post.cpu(), config, overwrite=force)
     return config

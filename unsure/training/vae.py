@@ -62,8 +62,9 @@ def train_vae(*, data: str, out: str, epochs: int = 10, latent: int = 20, kind: 
     ``out``; returns the saved config (with ``metrics``: the :func:`evaluate_vae` test losses)."""
     from ..data import load
 
-    if Path(out).exists() and not force:
-        raise UnsureError(f"VAE folder {out} already exists (pass --force to replace it)")
+    from ..outputs import check_out_dir
+
+    check_out_dir(out, "vae", replace=force)  # before training
     tr = load(data, "train", seed=seed, limit=limit)
     te = load(data, "test")
     C, H, W = tr.x.shape[1:]

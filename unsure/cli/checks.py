@@ -1,0 +1,62 @@
+"""Numeric command-line options checked in one place, right after parsing and before any work.
+
+Each rule names an option by its ``argparse`` destination; a command that lacks the option is
+not affected. ``ZERO_MEANS_ALL`` lists the options where 0 is documented as "all".
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..errors import UnsureError
+
+AT_LEAST_ONE = ("epochs", "batch_size", "members", "samples", "top", "n", "n_images", "repeats",
+                "latent", "limit", "masks")
+NON_NEGATIVE = ("pool",)
+POSITIVE_FLOAT = ("lr",)
+ZERO_MEANS_ALL = {("demo", "limit")}
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _floats(text: str, dest: str) -> list[float]:
+    try:
+        vals = [float(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise UnsureError(f"{_flag(dest)} must be comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise UnsureError(f"{_flag(dest)} is empty")
+    return vals
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise :class:`UnsureError` (one line) for a numeric option outside its range."""
+    cmd = getattr(args, "command", None)
+    for dest in AT_LEAST_ONE:
+        v = getattr(args, dest, None)
+        if v is None or isinstance(v, bool) or not isinstance(v, int):
+            continue
+        low = 0 if (cmd, dest) in ZERO_MEANS_ALL else 1
+        if v < low:
+            raise UnsureError(f"{_flag(dest)} must be >= {low}, got {v}")
+    for dest in NON_NEGATIVE:
+        v = getattr(args, dest, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v < 0:
+            raise UnsureError(f"{_flag(dest)} must be >= 0 (0: all), got {v}")
+    for dest in POSITIVE_FLOAT:
+        v = getattr(args, dest, None)
+        if isinstance(v, float) and not (math.isfinite(v) and v > 0):
+            raise UnsureError(f"{_flag(dest)} must be a finite number > 0, got {v}")
+    sig = getattr(args, "sigmas", None)
+    if isinstance(sig, str):
+        bad = [s for s in _floats(sig, "sigmas") if not (math.isfinite(s) and s > 0)]
+        if bad:
+            raise UnsureError(f"--sigmas must all be finite and > 0 (a blur of width 0 is the image "
+                              f"itself), got {bad[0]:g}")
+    fr = getattr(args, "fractions", None)
+    if isinstance(fr, str):
+        bad = [f for f in _floats(fr, "fractions") if not (math.isfinite(f) and 0 < f <= 1)]
+        if bad:
+            raise UnsureError(f"--fractions must all lie in (0, 1], got {bad[0]:g}")
