@@ -43,6 +43,9 @@ def load_images(paths: Sequence[str | Path], channels: int, size: int | tuple[in
                 img = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.copy()
         except (UnidentifiedImageError, OSError) as e:
             raise DataError(f"cannot read {p} as an image: {e}") from None
+        if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey: scale by the declared type
+            out.append(_deep_grey(img, p, channels, (H, W)))
+            continue
         if img.mode == "RGBA":  # alpha onto black
             black = Image.new("RGBA", img.size, (0, 0, 0, 255))
             img = Image.alpha_composite(black, img)
@@ -55,3 +58,21 @@ def load_images(paths: Sequence[str | Path], channels: int, size: int | tuple[in
         t = torch.from_numpy(a.copy())
         out.append(t[None] if t.ndim == 2 else t.permute(2, 0, 1))  # [H,W] -> [1,H,W]; [H,W,3] -> [3,H,W]
     return torch.stack(out)  # [B,C,H,W]
+
+
+def _deep_grey(img, p: Path, channels: int, size: tuple[int, int]) -> Tensor:
+    """A 16-bit (``I;16``) grey image as ``[C,H,W]`` in [0, 1] (``/ 65535``, not saturated to 8
+    bits); 32-bit integer or float grey images have no declared range and are refused."""
+    from PIL import Image
+
+    H, W = size
+    if not img.mode.startswith("I;16"):
+        raise DataError(f"{p} is a {img.mode} (32-bit) image with no declared pixel range; "
+                        f"save it as 8- or 16-bit")
+    a = np.asarray(img, dtype=np.float32) / 65535.0
+    t = torch.from_numpy(a.copy())[None]  # [H,W] -> [1,H,W]
+    if t.shape[1:] != (H, W):
+        warnings.warn(f"{p.name} is {t.shape[2]}x{t.shape[1]} pixels; resized to the model's "
+                      f"{W}x{H}", ReportWarning, stacklevel=3)
+        t = torch.nn.functional.interpolate(t[None], size=(H, W), mode="bilinear", align_corners=False)[0]
+    return t.expand(channels, H, W).clone()
