@@ -87,7 +87,7 @@ def test_ig_paper_relu_toy(T):
     a = attribute([ReluToy()], x, "ig", LOGIT0, steps=T, unit_range=False)
     torch.testing.assert_close(a.raw.flatten(), torch.tensor([1.5 - 3 / T, -0.5 + 1 / T], dtype=torch.float64))
     # completeness error 2/T <= 1e-3 first holds at T = 2048 (16 doubled 7 times)
-    auto = attribute([ReluToy()], x, "ig", LOGIT0, steps="auto", tol=1e-3, max_steps=8192)
+    auto = attribute([ReluToy()], x, "ig", LOGIT0, steps="auto", tol=1e-3, max_steps=8192, unit_range=False)
     assert auto.meta["steps"].item() == 2048
     torch.testing.assert_close(auto.raw.flatten(), torch.tensor([1.5, -0.5], dtype=torch.float64),
                                atol=3 / 2048, rtol=0)

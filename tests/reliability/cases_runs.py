@@ -53,13 +53,13 @@ def _(env):
 def _(env):
     x = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
     spec = env.npz(x=x, y=np.arange(20) % 2)
-    _explain(env, env.run, "--data", spec, match="cannot take input")
+    _explain(env, env.run, "--data", spec, match="[1, 8, 8]")
 
 
 @case(S, "data-size", "an 8x8 run explained on 12x12 data (`explain --data`)", "one-line error")
 def _(env):
     x = np.random.default_rng(0).integers(0, 256, (20, 12, 12), dtype=np.uint8)
-    _explain(env, env.run, "--data", env.npz(x=x, y=np.arange(20) % 2), match="cannot take input")
+    _explain(env, env.run, "--data", env.npz(x=x, y=np.arange(20) % 2), match="[1, 8, 8]")
 
 
 def _net(k=10):

@@ -114,6 +114,11 @@ def select_images(post, data: str, split: str, n: int, index: list[int] | None, 
     from ..measures import MEASURES
 
     d = load(data, split)
+    opts = getattr(post, "run_config", {}).get("arch_options", {})
+    want = [opts.get("in_channels"), opts.get("image_size"), opts.get("image_size")]
+    if None not in want and list(d.x.shape[1:]) != want:
+        raise UnsureError(f"the run's model takes [C,H,W] = {want} images but {data} ({split}) has "
+                          f"{list(d.x.shape[1:])}; explain it on the data it was trained on")
     if index is not None:
         bad = [i for i in index if not 0 <= i < len(d.y)]
         if bad:
