@@ -146,3 +146,77 @@ def _(env):
     subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, cwd=env.tmp,
                    env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert list((env.tmp / "out").iterdir()) == []
+
+
+@case(S, "members-zero", "`train --members 0`", "one-line error before training")
+def _(env):
+    env.no_training()
+    env.one_line("train", "--data", DIGITS, "--out", env.tmp / "r", "--members", "0", "--no-progress",
+                 match="--members")
+
+
+@case(S, "epochs-zero", "`train --epochs 0`", "one-line error before training")
+def _(env):
+    _digits_train_refused(env, "--epochs", "0", match="--epochs")
+
+
+@case(S, "batch-size-zero", "`train --batch-size 0`", "one-line error before training")
+def _(env):
+    _digits_train_refused(env, "--batch-size", "0", match="--batch-size")
+
+
+@case(S, "explain-n-zero", "`explain --n 0`", "one-line error")
+def _(env):
+    env.one_line("explain", "--run", env.run, "--n", "0", "--out", env.tmp / "rep", "--no-progress", match="--n")
+
+
+@case(S, "pool-negative", "`explain --pool -1`", "one-line error (0 means all)")
+def _(env):
+    env.one_line("explain", "--run", env.run, "--pool", "-1", "--out", env.tmp / "rep", "--no-progress",
+                 match="--pool")
+
+
+@case(S, "fractions-two", "`bench blurring --fractions 2` (a fraction above 1)", "one-line error")
+def _(env):
+    env.one_line("bench", "blurring", "--run", env.run, "--top", "2", "--fractions", "2",
+                 "--out", env.tmp / "b", "--no-progress", match="--fractions")
+
+
+@case(S, "json-folder", "`bench blurring --json DIR` (an existing folder)", "one-line error before any work")
+def _(env):
+    (env.tmp / "j").mkdir()
+    env.one_line("bench", "blurring", "--run", env.run, "--top", "2", "--json", env.tmp / "j",
+                 "--out", env.tmp / "b", "--no-progress", match="folder")
+
+
+@case(S, "vae-force-user-folder", "`train-vae --force --out DIR` where DIR holds the user's own files",
+      "one-line error before training; the files are kept")
+def _(env):
+    d = env.tmp / "mine"
+    d.mkdir()
+    (d / "data.csv").write_text("1,2")
+    env.one_line("train-vae", "--data", DIGITS, "--out", d, "--force", "--epochs", "1", "--limit", "50",
+                 "--no-progress", match="refusing")
+    assert (d / "data.csv").read_text() == "1,2"
+
+
+@case(S, "report-write-fails", "an error while an earlier report is being rewritten",
+      "the earlier report stays whole; no temporary folder is left")
+def _(env):
+    import unsure.report.html as html
+
+    d = env.tmp / "report"
+    rc, err = env.cli("explain", "--run", env.run, "--n", "1", "--method", "grad", "--out", d, "--no-progress")
+    assert rc == 0, err
+    before = sorted(p.relative_to(d) for p in d.rglob("*"))
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    env.mp.setattr(html, "render", broken)
+    try:
+        env.cli("explain", "--run", env.run, "--n", "2", "--method", "grad", "--out", d, "--no-progress")
+    except OSError:
+        pass
+    assert sorted(p.relative_to(d) for p in d.rglob("*")) == before
+    assert [p.name for p in env.tmp.iterdir() if p.name.startswith(".")] == []

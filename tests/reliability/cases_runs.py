@@ -129,3 +129,37 @@ def _(env):
     unsure.uncertainty(nets, torch.rand(2, 1, 8, 8))
     unsure.attribute(nets, torch.rand(2, 1, 8, 8), "grad")
     assert all(m.training for n in nets for m in n.modules())
+
+
+@case(S, "weights-corrupt", "a run whose weights.safetensors is damaged", "one-line error")
+def _(env):
+    run = env.run_copy(lambda c: None)
+    (run / "weights.safetensors").write_bytes(b"\x00" * 64)
+    _explain(env, run, match="cannot read")
+
+
+@case(S, "config-not-json", "a run whose config.json is not JSON", "one-line error")
+def _(env):
+    run = env.run_copy(lambda c: None)
+    (run / "config.json").write_text("{members: 2")
+    _explain(env, run, match="not valid JSON")
+
+
+@case(S, "in-channels-str", 'a run config with `in_channels: "one"`', "one-line error")
+def _(env):
+    _explain(env, env.run_copy(lambda c: c["arch_options"].update(in_channels="one")), match="in_channels")
+
+
+@case(S, "api-single-image", "`unsure.attribute` on one image [C, H, W] without a batch axis",
+      "one-line UnsureError that says to add x[None]")
+def _(env):
+    import unsure
+
+    api_error(lambda: unsure.attribute([_net()], torch.rand(1, 8, 8), "grad"), match="x[None]")
+
+
+@case(S, "npz-nan-pixels", "float images with a NaN pixel", "one-line error")
+def _(env):
+    x = env.images(dtype=np.float32, hi=1.0)
+    x[0, 0, 0] = np.nan
+    env.train_refused(env.npz(x=x, y=env.labels()), match="NaN")
