@@ -177,7 +177,7 @@ def atomic_dir(out: str | os.PathLike, kind: str, *, replace: bool, flag: str = 
     exception, SIGINT or SIGTERM it is removed and ``out`` is untouched. An existing ``out`` is
     replaced only after :func:`check_out_dir` accepts it.
     """
-    out = check_out_dir(out, kind, replace=replace, flag=flag)
+    out = Path(os.path.abspath(check_out_dir(out, kind, replace=replace, flag=flag)))  # "." has no name
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
@@ -203,8 +203,7 @@ def atomic_dir(out: str | os.PathLike, kind: str, *, replace: bool, flag: str = 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write one file atomically: a temporary sibling, fsync, rename."""
-    path = Path(path)
-    check_out_file(path)
+    path = Path(os.path.abspath(check_out_file(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     with _signals_raise():
