@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ._version import __version__
 from .errors import UnsureError
 from .models import ARCHS
 from .posteriors import POSTERIORS, Posterior
@@ -43,8 +44,6 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     full = dict(config)
     full["posterior"] = posterior.config()
     full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
-    from . import __version__
-
     full.setdefault("unsure_version", __version__)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
     try:
