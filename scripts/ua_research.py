@@ -23,7 +23,7 @@ from unsure.attribution._trace import per_logit_gradients  # noqa: E402
 from unsure.attribution.ua_backprop import logit_terms, pixel_distribution  # noqa: E402
 from unsure.data.load import load  # noqa: E402
 from unsure.measures import decompose, epistemic  # noqa: E402
-from unsure.metrics._blur import gaussian_blur  # noqa: E402
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur  # noqa: E402
 from unsure.metrics.blurring import SIGMAS, blurred_uncertainty, n_pixels, pixel_order, summarise  # noqa: E402
 
 COARSE = (0.2, 0.4, 0.6, 1.0, 1.6, 2.4, 3.6, 5.0, 8.0, 12.0, 20.0)

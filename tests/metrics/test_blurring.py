@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from unsure.metrics import blurring_test
-from unsure.metrics._blur import gaussian_blur
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur
 from unsure.metrics.blurring import SIGMAS, n_pixels, pixel_order, summarise
 from unsure.models.paper_cnn import PaperCNN
 from unsure.posteriors import DeepEnsemble

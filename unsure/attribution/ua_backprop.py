@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures import aleatoric, decompose, epistemic, total
-from ..metrics._blur import gaussian_blur
+from ..ops.blur import gaussian_blur_many
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
@@ -129,7 +129,7 @@ def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
         return torch.zeros_like(x)
     if reference == "white":
         return torch.ones_like(x)
-    return gaussian_blur(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
+    return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
 
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,

@@ -20,7 +20,7 @@ from ..errors import UnsureError
 from ..measures import resolve_target, target_name
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
-from ._blur import gaussian_blur
+from ..ops.blur import gaussian_blur_many as gaussian_blur
 
 #: Measure names the test accepts (any ``[S,B,K] -> [B]`` callable is accepted as well).
 MEASURE_NAMES: tuple[str, ...] = ("total", "aleatoric", "epistemic")

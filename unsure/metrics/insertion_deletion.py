@@ -30,7 +30,7 @@ from ..errors import UnsureError
 from ..measures import ClassScore, resolve_target
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
-from ._blur import gaussian_blur
+from ..ops.blur import gaussian_blur_many as gaussian_blur
 from .base import register_metric
 from .blurring import pixel_order
 
