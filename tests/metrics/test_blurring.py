@@ -250,7 +250,7 @@ def test_callable_measure_equals_its_name():
 
 def test_bench_refuses_a_measure_that_is_zero_everywhere():
     from unsure.bench.blurring import blurring_benchmark
-    from unsure.bench.common import MethodSpec
+    from unsure.attribution.spec import MethodSpec
     from unsure.errors import UnsureError
 
     region, x = _region_images()

@@ -22,7 +22,7 @@ from ..attribution import METHODS, make_method
 from ..errors import UnsureError
 from ..posteriors import Draw, Posterior
 from .base import common_arguments, output_dir, write_outputs
-from .common import MethodSpec, parse_method
+from ..attribution.spec import MethodSpec, parse_method
 
 
 @dataclass
@@ -182,7 +182,7 @@ def select_images(draw: Draw, x: Tensor, n: int, target) -> Tensor:
     """Indices of the images to evaluate: the ``n`` with the largest ``target`` when it is an
     uncertainty measure (the paper's "most uncertain" selection), else the first ``n``."""
     from ..measures import MEASURES
-    from .common import most_uncertain
+    from ..measures.selection import most_uncertain
 
     if isinstance(target, str) and target in MEASURES:
         return most_uncertain(draw, x, n, target)

@@ -15,7 +15,7 @@ from ..metrics.ablation import centre_ablation, topk_ablation
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 KINDS = ("topk", "centre")
 

@@ -20,7 +20,10 @@ from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, common_arguments, output_dir, write_outputs
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
-from .common import most_uncertain, parse_floats, parse_methods, run_posterior
+from ..attribution.spec import parse_methods
+from ..measures.selection import most_uncertain
+from ..run import run_posterior
+from .common import parse_floats
 
 # name -> (function, target the bench explains, default number of images)
 SUITE = {

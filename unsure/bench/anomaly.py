@@ -17,7 +17,7 @@ from ..metrics.base import header
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 
 def default_patch(H: int) -> int:

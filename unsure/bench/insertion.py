@@ -16,7 +16,7 @@ from ..metrics.insertion_deletion import deletion_curve, insertion_curve
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 
 def insertion_benchmark(posterior, data: str, methods, opts: SuiteOptions, steps: int = 100,

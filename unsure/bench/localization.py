@@ -26,7 +26,7 @@ from .anomaly import default_patch
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 
 def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: bool):

@@ -40,7 +40,9 @@ from ..mitigation import (MapCache, MapKey, RetrainConfig, attended_logits, atte
                           fit_temperature, retrain, run_id)
 from ..mitigation.attention import Attention, Space, _enum
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import parse_floats, parse_method, parse_methods, run_posterior
+from ..attribution.spec import parse_method, parse_methods
+from ..run import run_posterior
+from .common import parse_floats
 
 SETTING = ("train_size", "target", "space", "method", "attention", "lam")
 

@@ -19,7 +19,7 @@ from ..metrics.rotation import cam_object_overlap, compare, rotate, rotation_cur
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 
 def rotation_benchmark(posterior, data: str, methods, opts: SuiteOptions, angles=tuple(range(0, 181, 10)),

@@ -18,7 +18,7 @@ from ..metrics.sanity import model_randomisation
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, available_methods, config_of, finish, line_plot,
                      load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 
 def sanity_benchmark(posterior, data: str, methods, opts: SuiteOptions, absolute: bool = True) -> SuiteOutput:

@@ -15,7 +15,7 @@ from ..metrics.sic_aic import pic_metric
 from .base import BENCHES, Bench, markdown_table
 from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
 
 
 def sic_aic_benchmark(posterior, data: str, methods, opts: SuiteOptions,

@@ -21,7 +21,8 @@ from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
 from ..data import load
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import parse_methods, run_posterior
+from ..attribution.spec import parse_methods
+from ..run import run_posterior
 
 FLOOR = "floor (forward + K logit gradients per member)"
 

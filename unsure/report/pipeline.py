@@ -14,7 +14,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..attribution import METHODS, make_method
-from ..bench.common import MethodSpec, parse_methods
+from ..attribution.spec import MethodSpec, parse_methods
 from ..errors import UnsureError
 from ..measures import aleatoric, epistemic, total
 from ..metrics.blurring import SIGMAS, blurring_test
@@ -98,7 +98,7 @@ def run_blurring(posterior: Posterior, x: Tensor, maps: dict[str, Tensor], draw,
                  fractions: Sequence[float] = (0.02,), sigmas: Sequence[float] = DEMO_SIGMAS,
                  seed: int = 0, progress: bool = True) -> Blurring:
     """The blurring test of each method's epistemic map ``{label: [B,H,W]}`` on ``x``."""
-    from ..bench.blurring import plot_curves
+    from ..metrics.blurring_plot import plot_curves
 
     results, curves = {}, {}
     for label in tqdm(list(maps), desc="blurring test", disable=not progress, unit="method"):
