@@ -34,19 +34,22 @@ def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: boo
     from ..posteriors import POSTERIORS
     from ..run import model_factory
     from ..training import TrainConfig
+    from ..training.fitters import FITTERS
 
     cfg = getattr(posterior, "run_config", None)
     if not cfg:
         raise UnsureError("the decoy task needs a posterior loaded from a run (for its architecture); "
                           "pass decoy_posterior= instead")
     pcfg = dict(cfg["posterior"])
-    cls = POSTERIORS.get(pcfg.pop("posterior"))
-    params = inspect.signature(cls.fit).parameters
+    name = pcfg.pop("posterior")
+    POSTERIORS.get(name)  # unknown names fail here, with the list of posteriors
+    fit_fn = FITTERS.get(name)
+    params = inspect.signature(fit_fn).parameters
     options = {k: v for k, v in pcfg.items() if k in params and k not in ("x", "y", "cfg")}
     torch.manual_seed(seed)
-    post = cls.fit(model_factory(cfg["arch"], cfg.get("arch_options", {})), x, y,
-                   TrainConfig(epochs=epochs, progress=progress),
-                   generator=torch.Generator().manual_seed(seed), **options)
+    post = fit_fn(model_factory(cfg["arch"], cfg.get("arch_options", {})), x, y,
+                  TrainConfig(epochs=epochs, progress=progress),
+                  generator=torch.Generator().manual_seed(seed), **options)
     return post.to(posterior.device).eval()
 
 
