@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..data import load
 from ..errors import UnsureError
+from ..measures import decomposable
 from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, common_arguments, output_dir, write_outputs
@@ -76,7 +77,7 @@ class AllBench(Bench):
         p.add_argument("--n", type=int, default=None, help="images per bench (default: each bench's own)")
         p.add_argument("--fractions", default="0.02,0.05")
         p.add_argument("--sigmas", default=None, help="blurring test's sigma grid (default: the spec's)")
-        p.add_argument("--target", default="epistemic", choices=["epistemic", "aleatoric", "total"],
+        p.add_argument("--target", default="epistemic", choices=list(decomposable()),
                        help="uncertainty the uncertainty benches explain (default epistemic; total for a "
                             "single network); class-score benches (SIC/AIC, rotation) are unaffected")
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from ..errors import UnsureError
+from ..measures import decomposable
 from ..run import resolve_device
 from .commands import Command, register
 
-ALL_TARGETS = ("total", "aleatoric", "epistemic")
+ALL_TARGETS = decomposable()  # "all": total, aleatoric, epistemic
 
 
 @contextlib.contextmanager
