@@ -2,7 +2,7 @@
 ablation, sanity, rotation): one options dataclass, method look-up that skips unregistered names
 with a warning, attribution of every method under one frozen draw, outputs and plots.
 
-Every bench module exposes ``NAME_benchmark(posterior, data, methods, opts) -> SuiteOutput`` for
+Every bench module exposes ``NAME_benchmark(posterior, data, methods, opts) -> BenchResult`` for
 programmatic callers (``unsure bench all``) and a :class:`~unsure.bench.base.Bench` for the CLI.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..attribution import METHODS, make_method
 from ..errors import UnsureError
 from ..posteriors import Draw, Posterior
-from .base import common_arguments, output_dir, write_outputs
+from .base import BenchResult, common_arguments, output_dir, write_result
 from ..attribution.spec import MethodSpec, parse_method
 
 
@@ -46,15 +46,7 @@ class SuiteOptions:
         return torch.Generator().manual_seed(self.seed + offset)
 
 
-@dataclass
-class SuiteOutput:
-    """What a bench returns: JSON-able ``results``, a ``markdown`` table, the ``config`` it ran
-    with, and ``plots`` (file name -> function drawing it to a path)."""
-
-    results: dict[str, Any]
-    markdown: str
-    config: dict[str, Any]
-    plots: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+SuiteOutput = BenchResult  # the suite's name for it
 
 
 def available_methods(methods: str | list[str] | list[MethodSpec]) -> list[MethodSpec]:
@@ -123,13 +115,11 @@ def config_of(name: str, posterior: Posterior, data: str, specs: list[MethodSpec
     return cfg
 
 
-def finish(args: argparse.Namespace, name: str, out: SuiteOutput) -> int:
+def finish(args: argparse.Namespace, name: str, out: BenchResult) -> int:
     """Write ``NAME.json``, ``NAME.md`` and the plots into ``--out``; print the table."""
     folder = output_dir(args, name)
     out.config.setdefault("run", getattr(args, "run", None))
-    write_outputs(folder, name, out.results, out.config, out.markdown, getattr(args, "json", None))
-    for fname, draw in out.plots.items():
-        draw(folder / fname)
+    write_result(folder, name, out, getattr(args, "json", None))
     print(out.markdown)
     print(f"wrote {folder}/{name}.json, {name}.md" + "".join(f", {f}" for f in out.plots))
     return 0

@@ -23,8 +23,8 @@ from ..metrics.anomaly import make_anomalies, select_most_increased
 from ..metrics.base import header
 from ..metrics.localization import localization_scores, make_decoy
 from .anomaly import default_patch
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, bar_plot, config_of,
+from .base import BENCHES, Bench, BenchResult, markdown_table
+from ._suite import (SuiteOptions, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
 from ..run import run_posterior
 
@@ -72,7 +72,7 @@ def decoy_reliance(post, x, y, size: int, num_classes: int, generator: torch.Gen
 
 def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, task: str = "anomaly",
                            patch: int | None = None, decoy_size: int | None = None, epochs: int = 2,
-                           decoy_posterior=None) -> SuiteOutput:
+                           decoy_posterior=None) -> BenchResult:
     """Localisation scores of every method's maps against the task's ground-truth masks."""
     specs = available_methods(methods)
     te = load_split(data, opts.split)
@@ -128,12 +128,15 @@ def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, ta
     cfg = config_of("localization", post, data, specs, opts, **extra)
     plots = {"localization.png": lambda p: bar_plot(p, [
         (f"{k} {header(k)[-1]}", {lab: v[k] for lab, v in results.items()}) for k in ("loc-auc", "loc-f1", "loc-mae")])}
-    return SuiteOutput(results, md, cfg, plots)
+    return BenchResult(results, md, cfg, plots)
 
 
 @BENCHES.register("localization", "ROC-AUC / F1 / MAE of maps vs ground truth (anomaly patches or decoy)")
 class LocalizationBench(Bench):
     name = "localization"
+    suite_run = staticmethod(localization_benchmark)
+    suite_n = 200
+    suite_order = 4
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 200)
