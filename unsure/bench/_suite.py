@@ -19,10 +19,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..attribution import METHODS, make_method
+from ..attribution.spec import MethodSpec, parse_method
 from ..errors import UnsureError
 from ..posteriors import Draw, Posterior
 from .base import BenchResult, common_arguments, output_dir, write_result
-from ..attribution.spec import MethodSpec, parse_method
 
 
 @dataclass

@@ -12,10 +12,10 @@ import argparse
 from tqdm.auto import tqdm
 
 from ..metrics.ablation import centre_ablation, topk_ablation
-from .base import BENCHES, Bench, BenchResult, markdown_table
+from ..run import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, select_images, suite_arguments)
-from ..run import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 KINDS = ("topk", "centre")
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..attribution.spec import parse_methods
 from ..data import load
 from ..errors import UnsureError
 from ..measures import decomposable
+from ..measures.selection import most_uncertain
+from ..run import run_posterior
 from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
-from ..attribution.spec import parse_methods
-from ..measures.selection import most_uncertain
-from ..run import run_posterior
 from .common import parse_floats
 
 def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: int, progress: bool,

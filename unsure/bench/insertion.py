@@ -13,10 +13,10 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.insertion_deletion import deletion_curve, insertion_curve
-from .base import BENCHES, Bench, BenchResult, markdown_table
+from ..run import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, select_images, suite_arguments)
-from ..run import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def insertion_benchmark(posterior, data: str, methods, opts: SuiteOptions, steps: int = 100,

@@ -22,11 +22,11 @@ from ..errors import UnsureError
 from ..metrics.anomaly import make_anomalies, select_most_increased
 from ..metrics.base import header
 from ..metrics.localization import localization_scores, make_decoy
-from .anomaly import default_patch
-from .base import BENCHES, Bench, BenchResult, markdown_table
+from ..run import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
-from ..run import run_posterior
+from .anomaly import default_patch
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: bool):

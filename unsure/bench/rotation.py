@@ -16,10 +16,10 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.rotation import cam_object_overlap, compare, rotate, rotation_curve
-from .base import BENCHES, Bench, BenchResult, markdown_table
+from ..run import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, suite_arguments)
-from ..run import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def rotation_benchmark(posterior, data: str, methods, opts: SuiteOptions, angles=tuple(range(0, 181, 10)),

@@ -15,10 +15,10 @@ from ..attribution import make_method
 from ..errors import UnsureError
 from ..metrics.base import header
 from ..metrics.sanity import model_randomisation
-from .base import BENCHES, Bench, BenchResult, markdown_table
+from ..run import run_posterior
 from ._suite import (SuiteOptions, available_methods, config_of, finish, line_plot,
                      load_split, options_from_args, select_images, suite_arguments)
-from ..run import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def sanity_benchmark(posterior, data: str, methods, opts: SuiteOptions, absolute: bool = True) -> BenchResult:

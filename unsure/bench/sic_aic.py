@@ -12,10 +12,10 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.sic_aic import pic_metric
-from .base import BENCHES, Bench, BenchResult, markdown_table
+from ..run import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, select_images, suite_arguments)
-from ..run import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def sic_aic_benchmark(posterior, data: str, methods, opts: SuiteOptions,

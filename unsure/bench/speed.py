@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
-from ..data import load
-from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from ..attribution.spec import parse_methods
+from ..data import load
 from ..run import run_posterior
+from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 
 FLOOR = "floor (forward + K logit gradients per member)"
 

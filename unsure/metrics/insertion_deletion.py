@@ -28,9 +28,9 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures import ClassScore, resolve_target
+from ..ops.blur import gaussian_blur_many as gaussian_blur
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
-from ..ops.blur import gaussian_blur_many as gaussian_blur
 from .base import register_metric
 from .blurring import pixel_order
 
