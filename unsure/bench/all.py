@@ -26,6 +26,7 @@ from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, w
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
 from .common import parse_floats
 
+
 def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: int, progress: bool,
                       folder: Path, sigmas=None, target: str = "epistemic") -> str:
     from .base import markdown_table
