@@ -12,7 +12,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -183,3 +183,22 @@ def load_split(data: str, split: str):
     from ..data import load
 
     return load(data, split)
+
+
+class Selection(NamedTuple):
+    """The first steps most suite benches share (:func:`select`)."""
+
+    specs: list[MethodSpec]  # the registered methods asked for
+    draw: Draw  # one seeded draw (``opts.generator()``) for every method and metric
+    idx: Tensor  # [n] indices of the evaluated images in the split
+    x: Tensor  # [n,C,H,W] those images, on the posterior's device
+
+
+def select(posterior: Posterior, data: str, methods, opts: SuiteOptions) -> Selection:
+    """Method specs, one seeded draw, and the ``opts.n`` images of ``opts.split`` chosen by
+    :func:`select_images` (the most uncertain by ``opts.target`` when it is a measure)."""
+    specs = available_methods(methods)
+    d = load_split(data, opts.split)
+    draw = posterior.draw(opts.generator())
+    idx = select_images(draw, d.x, opts.n, opts.target)
+    return Selection(specs, draw, idx, d.x[idx].to(posterior.device))

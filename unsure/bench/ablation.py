@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from ..metrics.ablation import centre_ablation, topk_ablation
 from ..run import run_posterior
-from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
-                     line_plot, load_split, options_from_args, select_images, suite_arguments)
+from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
+                     suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table
 
 KINDS = ("topk", "centre")
@@ -23,11 +23,7 @@ KINDS = ("topk", "centre")
 def ablation_benchmark(posterior, data: str, methods, opts: SuiteOptions, hows=("mean", "blur"),
                        steps: int = 20, max_fraction: float = 0.5) -> BenchResult:
     """Top-k (up to ``max_fraction`` of the pixels) and centre-of-mass ablation of every method."""
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     results = {}
     for label, m in tqdm(maps.items(), desc="ablation", disable=not opts.progress, leave=False):

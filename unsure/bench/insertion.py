@@ -14,19 +14,15 @@ from tqdm.auto import tqdm
 from ..metrics.base import header
 from ..metrics.insertion_deletion import deletion_curve, insertion_curve
 from ..run import run_posterior
-from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
-                     line_plot, load_split, options_from_args, select_images, suite_arguments)
+from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
+                     suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def insertion_benchmark(posterior, data: str, methods, opts: SuiteOptions, steps: int = 100,
                         blur_sigma: float | None = None) -> BenchResult:
     """Insertion and deletion AUCs of every method's maps of ``opts.target``."""
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     results, curves = {}, {}
     for label, m in tqdm(maps.items(), desc="insertion/deletion", disable=not opts.progress, leave=False):

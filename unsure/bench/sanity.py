@@ -16,8 +16,7 @@ from ..errors import UnsureError
 from ..metrics.base import header
 from ..metrics.sanity import model_randomisation
 from ..run import run_posterior
-from ._suite import (SuiteOptions, available_methods, config_of, finish, line_plot,
-                     load_split, options_from_args, select_images, suite_arguments)
+from ._suite import (SuiteOptions, config_of, finish, line_plot, options_from_args, select, suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
@@ -25,11 +24,7 @@ def sanity_benchmark(posterior, data: str, methods, opts: SuiteOptions, absolute
     """Spearman and SSIM per randomised layer for every method."""
     import warnings
 
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     results = {}
     for spec in tqdm(specs, desc="sanity", disable=not opts.progress, leave=False):
         method = make_method(spec.name, **spec.options)

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from ..metrics.base import header
 from ..metrics.sic_aic import pic_metric
 from ..run import run_posterior
-from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
-                     line_plot, load_split, options_from_args, select_images, suite_arguments)
+from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
+                     suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
@@ -22,11 +22,7 @@ def sic_aic_benchmark(posterior, data: str, methods, opts: SuiteOptions,
                       infos: tuple[str, ...] = ("webp", "msssim"), normalise: str = "ratio",
                       min_score: float | None = None) -> BenchResult:
     """SIC and AIC AUCs (median curves) of every method, for each information measure."""
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     results = {}
     for label, m in tqdm(maps.items(), desc="sic/aic", disable=not opts.progress, leave=False):
