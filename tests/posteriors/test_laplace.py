@@ -196,7 +196,7 @@ def test_fit_trains_and_tunes():
 
     x, y = _data(40)
     post = fit_laplace(lambda: PaperCNN(**ARCH), x.float(), y, TrainConfig(epochs=2, progress=False),
-                                samples=3, hessian="kfac")
+                       samples=3, hessian="kfac")
     assert post.n_data.item() == 40 and post.train_info["prior_precision"] > 0
     assert math.isfinite(post.train_info["log_marglik"])
     assert post.sample_logits(x[:5].float()).shape == (3, 5, K)

@@ -154,7 +154,7 @@ def test_errors():
     from unsure.training import TrainConfig
     with pytest.raises(UnsureError, match="nn.Dropout"):  # refused before training
         fit_mc_dropout(lambda: LeNet5(1, 3, 12, dropout=0), torch.rand(4, 1, 12, 12),
-                      torch.tensor([0, 1, 2, 0]), TrainConfig(epochs=1, progress=False))
+                       torch.tensor([0, 1, 2, 0]), TrainConfig(epochs=1, progress=False))
 
 
 def test_config_state_dict_round_trip(post, tmp_path):

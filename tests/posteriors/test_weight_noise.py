@@ -196,7 +196,7 @@ def test_fit_tiny_dataset_calibrates_sigma():
     xv, yv = toy_data(150, seed=2)
     cfg = TrainConfig(epochs=6, batch_size=32, lr=1e-2, progress=False)
     post = fit_weight_noise(tiny_net, x, y, cfg, x_val=xv, y_val=yv,
-                           generator=torch.Generator().manual_seed(0), samples=3)
+                            generator=torch.Generator().manual_seed(0), samples=3)
     assert post.num_samples == 3 and post.sigma > 0
     cal = post.train_info["calibration"]
     assert cal["sigma"] == post.sigma and post.train_info["calibration_data"] == "val"
