@@ -35,7 +35,7 @@ LEGACY = {
 
 
 def marker_text(kind: str) -> str:
-    from . import __version__
+    from ._version import __version__
 
     return json.dumps({"kind": kind, "unsure_version": __version__}) + "\n"
 

@@ -60,13 +60,21 @@ class Env:
 
     # ---- the CLI -----------------------------------------------------------------------
     def no_training(self) -> None:
-        """Make any training raise :class:`Trained`, so a case shows its check comes first."""
+        """Make any training raise :class:`Trained`, so a case shows its check comes first
+        (the trainer is ``Posterior.fit`` in older trees, ``training.fitters.FITTERS`` now)."""
+        import unsure.training.run as tr
         from unsure.posteriors import DeepEnsemble
 
-        def boom(cls, *a, **k):
+        def boom(*a, **k):
             raise Trained("the command started training before refusing the input")
 
-        self.mp.setattr(DeepEnsemble, "fit", classmethod(boom))
+        if hasattr(DeepEnsemble, "fit"):
+            self.mp.setattr(DeepEnsemble, "fit", classmethod(lambda cls, *a, **k: boom()))
+        if hasattr(tr, "FITTERS"):
+            class NoFitters:
+                def get(self, name):
+                    return boom
+            self.mp.setattr(tr, "FITTERS", NoFitters())
 
     def cli(self, *argv: str) -> tuple[int, list[str]]:
         from unsure.cli.main import main

@@ -13,9 +13,9 @@ from .targets import ClassScore, Target
 
 
 def _registered(target: Target) -> bool:
-    from . import MEASURES
+    from .measure import measure_of
 
-    return any(target is e.obj for e in MEASURES)
+    return measure_of(target) is not None
 
 
 def checked_target(target: Target) -> Target:

@@ -141,7 +141,7 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
     from ..outputs import atomic_dir
 
     path = Path(path)
-    from .. import __version__
+    from .._version import __version__
 
     cfg = {"model": "vae", "vae": vae.config(), **(info or {}),
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__}

@@ -18,6 +18,7 @@ from ..run import model_factory, save_run
 from ..outputs import check_out_dir
 from .checks import check_data, check_settings
 from .classifier import TrainConfig
+from .fitters import FITTERS
 
 
 def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "paper-cnn",
@@ -34,7 +35,8 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     check_out_dir(out, "run", replace=force)
     check_settings(epochs=epochs, batch_size=batch_size, lr=lr, members=members, samples=samples,
                    limit=limit)
-    cls = POSTERIORS.get(posterior)
+    POSTERIORS.get(posterior)  # unknown names fail here, with the list of posteriors
+    fit_fn = FITTERS.get(posterior)
     tr = load(data, "train", seed=seed, limit=limit, subset_seed=subset_seed)
     va = load(data, "val", seed=seed)
     te = load(data, "test")
@@ -47,7 +49,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                       milestones=tuple(milestones), device=device, progress=progress)
     options: dict[str, Any] = dict(extra or {})
-    params = inspect.signature(cls.fit).parameters
+    params = inspect.signature(fit_fn).parameters
     if "members" in params:
         options["members"] = members
     if samples is not None:
@@ -57,7 +59,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    post = cls.fit(make_model, tr.x, tr.y, cfg, x_val=va.x, y_val=va.y, generator=gen, **options)
+    post = fit_fn(make_model, tr.x, tr.y, cfg, x_val=va.x, y_val=va.y, generator=gen, **options)
     seconds = time.perf_counter() - t0
     post.to(device)
     metrics = predictive_metrics(post, te.x, te.y, generator=torch.Generator().manual_seed(seed),
