@@ -15,8 +15,9 @@ from .attribution import Attribution, METHODS, attribute
 from .attribution.captum_bridge import target_function
 from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
-from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI,
-                         Posterior, WeightNoise)
+from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, FunctionPosterior, LaplaceTorch, LastLayerLaplace,
+                         MCDropout, MeanFieldVI, Posterior, StackedEstimators, WeightNoise)
+from .posteriors.protocol import as_posterior
 from .run import load_run
 
 __version__ = "0.1.0"
@@ -25,12 +26,11 @@ __version__ = "0.1.0"
 @torch.no_grad()
 def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """Total, aleatoric and epistemic uncertainty ``[B]`` of ``posterior`` on images ``x [B,C,H,W]``."""
-    from .attribution.base import as_posterior
-
     z = as_posterior(posterior).sample_logits(x, generator)  # [S,B,K]
     return {"total": total(z), "aleatoric": aleatoric(z), "epistemic": epistemic(z)}
 
 
 __all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
-           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run"]
+           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
+           "as_posterior", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

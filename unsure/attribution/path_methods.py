@@ -33,9 +33,12 @@ def path_target(target: Target, draw: Draw, x: Tensor) -> Callable[[Tensor], Ten
     A :class:`ClassScore` of the *predicted* class is frozen to the class predicted at ``x``, so
     every point of an image's path explains the same class.
     """
-    if isinstance(target, ClassScore) and target.cls is None:
-        with torch.no_grad():
-            idx = torch.softmax(draw(x), -1).mean(0).argmax(-1)  # [S,B,K] -> [B]
+    if isinstance(target, ClassScore) and (target.cls is None or isinstance(target.cls, Tensor)):
+        if isinstance(target.cls, Tensor):  # one class per image (Captum's target=tensor)
+            idx = target.for_batch(x.shape[0]).cls.to(device=x.device, dtype=torch.long)
+        else:
+            with torch.no_grad():
+                idx = torch.softmax(draw(x), -1).mean(0).argmax(-1)  # [S,B,K] -> [B]
 
         def fixed(points: Tensor) -> Tensor:
             logits = draw(points)  # [S,n*B,K]
