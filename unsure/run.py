@@ -2,7 +2,9 @@
 
 ``save_run`` writes to a temporary sibling folder and renames it into place, so a run directory
 is never half-written. ``load_run`` rebuilds the architecture and posterior from the JSON config
-and loads the weights with safetensors (no pickle, so loading a run cannot execute code).
+and loads the weights with safetensors (no pickle). A run of a built-in architecture executes no
+code; a run saved with a factory (:func:`unsure.user_model.save_run`, public as
+``unsure.save_run``) imports and calls it.
 """
 from __future__ import annotations
 
@@ -87,11 +89,18 @@ def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Posterior:
-    """Load the posterior saved in ``run_dir``; its config is available as ``posterior.run_config``."""
+    """Load the posterior saved in ``run_dir``; its config is available as ``posterior.run_config``.
+
+    A run written by :func:`unsure.save_run` records a model factory; loading it imports and
+    calls that factory (the user's code, the same trust as ``--model``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     cfg = read_config(run_dir)
+    if "factory" in cfg:  # saved by unsure.save_run: runs the factory's code (user_model.py)
+        from .user_model import load_factory_run
+
+        return load_factory_run(run_dir, cfg, device)
     pcfg = cfg.get("posterior")
     if not isinstance(pcfg, dict) or "posterior" not in pcfg or "arch" not in cfg:
         raise UnsureError(f"{Path(run_dir) / CONFIG} lacks 'posterior' or 'arch'")

@@ -94,11 +94,14 @@ def most_uncertain(draw: Draw, x: Tensor, n: int, target: str | Target = "episte
 
 
 def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
-    """Load ``--run`` on ``--device``; returns the posterior and the data spec (``--data`` or the run's)."""
+    """Load ``--run`` or ``--model`` on ``--device``; returns the posterior and the data spec
+    (``--data`` or the run's)."""
     from ..cli.commands import resolve_device
-    from ..run import load_run
+    from ..cli.source import posterior_from_args
 
-    post = load_run(args.run, device=resolve_device(args.device))
+    if getattr(args, "model", None) and not args.data:
+        raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
+    post = posterior_from_args(args, resolve_device(args.device))
     data = args.data or post.run_config.get("data")
     if not data:
         raise UnsureError("no --data given and the run does not name its data")

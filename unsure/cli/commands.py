@@ -48,7 +48,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="with --limit: a seeded random N images instead of the first N (the subset "
                         "'unsure bench mitigation --subset-seed' trains on)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", help="replace an existing run directory")
     p.add_argument("--no-progress", action="store_true")
