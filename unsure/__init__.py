@@ -19,6 +19,7 @@ from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, FunctionPosterior
                          MCDropout, MeanFieldVI, Posterior, StackedEstimators, WeightNoise)
 from .posteriors.protocol import as_posterior
 from .run import load_run
+from .user_model import save_run
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,4 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
 __all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
-           "as_posterior", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]
+           "as_posterior", "save_run", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

@@ -116,13 +116,13 @@ def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise UnsureError(f"--weights: cannot read {path} as safetensors: {e}") from None
-    last = None
+    first = None
     for target in [module] + ([fallback] if fallback is not None and fallback is not module else []):
         missing, unexpected = target.load_state_dict(state, strict=False)
         if not missing and not unexpected:
             return
-        last = (missing, unexpected)
-    missing, unexpected = last
+        first = first or (missing, unexpected)
+    missing, unexpected = first  # the keys of what the factory returned
     raise UnsureError(f"--weights {path} does not fit the model: missing keys {missing[:3]}, "
                       f"unexpected keys {unexpected[:3]}")
 
