@@ -17,6 +17,7 @@ from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
 from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, FunctionPosterior, LaplaceTorch, LastLayerLaplace,
                          MCDropout, MeanFieldVI, Posterior, StackedEstimators, WeightNoise)
+from .posteriors.preprocess import Normalize, Preprocessed
 from .posteriors.protocol import as_posterior
 from .run import load_run
 from .user_model import save_run
@@ -34,4 +35,4 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
 __all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
-           "as_posterior", "save_run", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]
+           "as_posterior", "save_run", "Normalize", "Preprocessed", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

@@ -15,10 +15,14 @@ def layers_at(draw: Draw, path: str, method: str) -> list[nn.Module]:
     found, roots = [], []
     for root in {id(m): m for m in draw.modules}.values():
         roots.append(type(root).__name__)
-        try:
-            found.append(root.get_submodule(path))
-        except AttributeError:
-            continue
+        for base in (root, getattr(root, "net", None)):  # Preprocessed / sampled-head wrappers
+            if not isinstance(base, nn.Module):
+                continue
+            try:
+                found.append(base.get_submodule(path))
+                break
+            except AttributeError:
+                continue
     if not found:
         hint = ""
         if draw.modules:

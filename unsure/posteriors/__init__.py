@@ -8,9 +8,10 @@ from .variational import MeanFieldVI
 from .function import FunctionPosterior
 from .laplace_torch import LaplaceTorch
 from .stacked import StackedEstimators
+from .preprocess import Normalize, Preprocessed
 from .protocol import as_posterior
 from .weight_noise import WeightNoise
 
 __all__ = ["POSTERIORS", "Draw", "Posterior", "DeepEnsemble", "Evidential", "LastLayerLaplace", "MCDropout",
            "MeanFieldVI", "WeightNoise", "find_feature_layer", "FunctionPosterior", "LaplaceTorch",
-           "StackedEstimators", "as_posterior"]
+           "StackedEstimators", "as_posterior", "Normalize", "Preprocessed"]

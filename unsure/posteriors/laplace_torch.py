@@ -64,9 +64,10 @@ class LastLayerSamplesDraw(Draw):
     """S sampled heads on one trunk: ``draw(x)`` runs the network once."""
 
     def __init__(self, net: nn.Module, head: nn.Linear, head_name: str, heads: list[list[Tensor]],
-                 names: list[str]):
-        self.net, self.head, self.heads = net, head, heads
-        members = [_FunctionalMember(net, {f"{head_name}.{n}": p for n, p in zip(names, h)}) for h in heads]
+                 names: list[str], preprocess=None):
+        self.net, self.head, self.heads, self.preprocess = net, head, heads, preprocess
+        members = [_FunctionalMember(net, {f"{head_name}.{n}": p for n, p in zip(names, h)}, preprocess)
+                   for h in heads]
         self.weight = torch.stack([h[names.index("weight")] for h in heads])  # [S,K,F]
         self.bias = torch.stack([h[names.index("bias")] for h in heads]) if "bias" in names else None  # [S,K]
         super().__init__(members=members, modules=[net] * len(heads),
@@ -75,7 +76,7 @@ class LastLayerSamplesDraw(Draw):
     def __call__(self, x: Tensor) -> Tensor:
         """``x [B,C,H,W] -> logits [S,B,K]``."""
         with _capture_head_input(self.head) as rec:
-            y = self.net(x)
+            y = self.net(x if self.preprocess is None else self.preprocess(x))
         if rec.get("out") is not y:
             raise UnsureError("last-layer Laplace: the network's output is not its last nn.Linear's "
                               "output (something runs after the head)")
@@ -87,11 +88,11 @@ class LastLayerSamplesDraw(Draw):
 class _FunctionalMember:
     """The network with some parameters replaced: ``x [B,C,H,W] -> [B,K]`` (no in-place change)."""
 
-    def __init__(self, net: nn.Module, params: dict[str, Tensor]):
-        self.net, self.params = net, params
+    def __init__(self, net: nn.Module, params: dict[str, Tensor], preprocess=None):
+        self.net, self.params, self.preprocess = net, params, preprocess
 
     def __call__(self, x: Tensor) -> Tensor:
-        return functional_call(self.net, self.params, (x,))
+        return functional_call(self.net, self.params, (x if self.preprocess is None else self.preprocess(x),))
 
 
 class LaplaceTorch(Posterior):
@@ -102,12 +103,15 @@ class LaplaceTorch(Posterior):
     la : ``laplace.Laplace(model, "classification", ...)`` after ``la.fit(loader)`` (and, as
         laplace-torch recommends, ``la.optimize_prior_precision()``)
     samples : S, weight samples per draw
+    preprocess : run on the images before the network (:mod:`.preprocess`), e.g. the
+        normalisation the Laplace was fitted with
     """
 
     name = "laplace-torch"
 
-    def __init__(self, la, samples: int = 20):
+    def __init__(self, la, samples: int = 20, preprocess=None):
         super().__init__()
+        self.preprocess = preprocess
         if not is_laplace_torch(la):
             raise UnsureError(f"LaplaceTorch needs a laplace-torch Laplace object, got {type(la).__name__}")
         if str(getattr(la.likelihood, "value", la.likelihood)) != "classification":
@@ -156,8 +160,8 @@ class LaplaceTorch(Posterior):
         thetas = [_split(t, self._shapes) for t in self.sample_weights(generator)]
         if self.last_layer:
             head = self.la.model.last_layer
-            return LastLayerSamplesDraw(self.net, head, self._head_name, thetas, self._names)
-        members = [_FunctionalMember(self.net, dict(zip(self._names, t))) for t in thetas]
+            return LastLayerSamplesDraw(self.net, head, self._head_name, thetas, self._names, self.preprocess)
+        members = [_FunctionalMember(self.net, dict(zip(self._names, t)), self.preprocess) for t in thetas]
         return Draw(members=members, modules=[self.net] * self.samples,
                     feature_layers=[find_feature_layer(self.net)] * self.samples)
 

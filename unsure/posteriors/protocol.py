@@ -31,8 +31,9 @@ from torch import nn
 from ..errors import UnsureError
 from .base import Posterior
 from .ensemble import DeepEnsemble
-from .function import FunctionPosterior
+from .function import FunctionPosterior, _closure_modules
 from .laplace_torch import LaplaceTorch, is_laplace_torch
+from .preprocess import Preprocessed, as_preprocess
 from .stacked import as_stacked, is_stacked_estimators
 
 
@@ -41,7 +42,8 @@ def _describe(obj: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__name__
 
 
-def as_posterior(obj: Any, *, samples: int | None = None, num_estimators: int | None = None) -> Posterior:
+def as_posterior(obj: Any, *, samples: int | None = None, num_estimators: int | None = None,
+                 preprocess=None) -> Posterior:
     """Turn a model into a :class:`Posterior` (see the module docstring for what is accepted).
 
     Parameters
@@ -49,24 +51,32 @@ def as_posterior(obj: Any, *, samples: int | None = None, num_estimators: int | 
     obj : the model
     samples : S for posteriors that sample weights (laplace-torch; default 20)
     num_estimators : S for a stacked-estimator wrapper (default: its ``num_estimators``)
+    preprocess : ``(mean, std)`` or a callable run on the images inside every member
+        (:mod:`.preprocess`), so that methods, references and metrics stay in pixel space
 
     Raises
     ------
     UnsureError : one line naming what was passed and what is accepted
     """
+    pre = None if preprocess is None else as_preprocess(preprocess)
+    wrap = (lambda m: m) if pre is None else (lambda m: Preprocessed(m, pre))
     if isinstance(obj, Posterior):
+        if pre is not None:
+            raise UnsureError(f"preprocess= cannot be added to a ready {type(obj).__name__}; build it on "
+                              f"unsure.Preprocessed(net, preprocess) instead")
         return obj
     if is_laplace_torch(obj):
-        return LaplaceTorch(obj, samples=20 if samples is None else samples)
+        return LaplaceTorch(obj, samples=20 if samples is None else samples, preprocess=pre)
     if num_estimators is not None or is_stacked_estimators(obj):
         if not isinstance(obj, nn.Module):
             raise UnsureError(f"num_estimators is for a stacked-estimator nn.Module, got {_describe(obj)}")
-        return as_stacked(obj, num_estimators)
+        return as_stacked(obj, num_estimators, wrap)
     if callable(getattr(obj, "sample_logits", None)):
-        return FunctionPosterior(obj.sample_logits, modules=[obj] if isinstance(obj, nn.Module) else (),
+        fn = obj.sample_logits if pre is None else (lambda x, generator=None: obj.sample_logits(pre(x), generator))
+        return FunctionPosterior(fn, modules=[obj] if isinstance(obj, nn.Module) else (),
                                  name=type(obj).__name__, takes_generator=True)
     if isinstance(obj, nn.Module) and not isinstance(obj, nn.ModuleList):
-        return DeepEnsemble([obj])
+        return DeepEnsemble([wrap(obj)])
     if isinstance(obj, (list, tuple, nn.ModuleList)):
         items = list(obj)
         if not items:
@@ -76,9 +86,12 @@ def as_posterior(obj: Any, *, samples: int | None = None, num_estimators: int | 
             i, what = bad[0]
             raise UnsureError(f"as_posterior got a list whose item {i} is a {what}, not an nn.Module; "
                               f"a list is read as an ensemble of networks")
-        return DeepEnsemble(items)
+        return DeepEnsemble([wrap(m) for m in items])
     if callable(obj):
-        return FunctionPosterior(obj, name=getattr(obj, "__name__", type(obj).__name__))
+        name = getattr(obj, "__name__", type(obj).__name__)
+        if pre is None:
+            return FunctionPosterior(obj, name=name)
+        return FunctionPosterior(lambda x: obj(pre(x)), modules=_closure_modules(obj), name=name)
     raise UnsureError(f"as_posterior cannot use a {_describe(obj)}; pass a Posterior, an nn.Module, a "
                       f"list of nn.Module (ensemble), a callable x -> logits [S,B,K], an object with "
                       f"sample_logits(x, generator), a fitted laplace-torch Laplace or a "

@@ -59,11 +59,13 @@ class StackedEstimators(FunctionPosterior):
         super().__init__(unstack, samples=S, modules=[wrapper], name=label)
 
 
-def as_stacked(wrapper: nn.Module, num_estimators: int | None = None):
+def as_stacked(wrapper: nn.Module, num_estimators: int | None = None, wrap=lambda m: m):
     """A :class:`DeepEnsemble` of ``wrapper.core_models`` when it keeps them (and their number is
-    S), else a :class:`StackedEstimators`."""
+    S), else a :class:`StackedEstimators`; ``wrap`` is applied to each network (preprocessing)."""
     members = getattr(wrapper, "core_models", None)
     S = num_estimators if num_estimators is not None else getattr(wrapper, "num_estimators", None)
     if isinstance(members, nn.ModuleList) and len(members) == S:
-        return DeepEnsemble(list(members))
-    return StackedEstimators(wrapper, num_estimators)
+        return DeepEnsemble([wrap(m) for m in members])
+    if S is None:
+        raise UnsureError(f"{type(wrapper).__name__} has no num_estimators; pass num_estimators=S")
+    return StackedEstimators(wrap(wrapper), S)
