@@ -92,6 +92,6 @@ def test_preprocess_keeps_the_black_reference_in_pixel_space():
         expected = logit(norm(x)) - logit(norm(torch.zeros_like(x)))
         in_normalised_space = logit(norm(x)) - logit(torch.zeros_like(x))
     torch.testing.assert_close(res.maps.sum((1, 2)), expected, rtol=2e-2, atol=1e-3)
-    assert (expected - in_normalised_space).abs().item() > 1e-2  # the test tells the two apart
+    assert (expected - in_normalised_space).abs().item() > 5e-3  # several tolerances: the test tells them apart
     with pytest.raises(unsure.UnsureError, match="3 channel"):
         unsure.as_posterior(net, preprocess=CIFAR).sample_logits(torch.rand(1, 1, 32, 32))
