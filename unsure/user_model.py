@@ -5,7 +5,8 @@ arguments) returns anything :func:`unsure.as_posterior` accepts (a network, a li
 a callable ``x -> [S,B,K]``, a fitted laplace-torch object, a torch-uncertainty wrapper, a
 :class:`~unsure.Posterior`). ``--weights FILE.safetensors`` is then loaded into what the factory
 returned: a module's ``state_dict`` keys (``torch.save``-free: safetensors only), a list's as an
-``nn.ModuleList`` (``0.conv1.weight``, ...), or the posterior's (what :func:`save_run` writes).
+``nn.ModuleList`` (``0.conv1.weight``, ...), the posterior's (what :func:`save_run` writes), or
+the network a posterior wraps (``MCDropout(net).net``: the network's own keys).
 
 :func:`save_run` writes a run folder (``config.json`` + ``weights.safetensors``) that records the
 factory, so ``--run DIR`` loads it again for any architecture. Loading such a run, like
@@ -117,7 +118,10 @@ def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module
     except (SafetensorError, OSError) as e:
         raise UnsureError(f"--weights: cannot read {path} as safetensors: {e}") from None
     first = None
-    for target in [module] + ([fallback] if fallback is not None and fallback is not module else []):
+    # what the factory returned, the posterior around it, the network a posterior wraps (.net)
+    targets = [module, fallback, getattr(module, "net", None)]
+    targets = [t for i, t in enumerate(targets) if isinstance(t, nn.Module) and all(t is not u for u in targets[:i])]
+    for target in targets:
         missing, unexpected = target.load_state_dict(state, strict=False)
         if not missing and not unexpected:
             return
