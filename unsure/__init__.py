@@ -19,10 +19,9 @@ from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, FunctionPosterior
                          MCDropout, MeanFieldVI, Posterior, StackedEstimators, WeightNoise)
 from .posteriors.preprocess import Normalize, Preprocessed
 from .posteriors.protocol import as_posterior
+from ._version import __version__
 from .run import load_run
 from .user_model import save_run
-
-__version__ = "0.1.0"
 
 
 @torch.no_grad()

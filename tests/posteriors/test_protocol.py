@@ -99,8 +99,8 @@ def test_a_minimal_posterior_subclass_needs_no_training_hooks():
 
     post = Mine()
     assert post.sample_logits(X).shape == (2, 5, 4)
-    with pytest.raises(UnsureError, match="cannot be trained"):
-        Mine.fit(None, X, None, None)
+    with pytest.raises(UnsureError, match="cannot be rebuilt from a config"):
+        Mine.from_config({}, None)
 
 
 class TupleNet(nn.Module):

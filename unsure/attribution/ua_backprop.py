@@ -20,15 +20,12 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ..measures import aleatoric, decompose, epistemic, total
-from ..metrics._blur import gaussian_blur
+from ..measures import Measure, decompose, decomposable, measure_of
+from ..ops.blur import gaussian_blur_many
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
-
-KINDS = {total: "total", aleatoric: "aleatoric", epistemic: "epistemic"}
-
 
 class Path(str, Enum):
     """How a logit's relevance reaches the pixels (spec step 3)."""
@@ -83,7 +80,7 @@ def logit_terms(logits: Tensor, a_p: Tensor, T1: float, normalise: bool = True) 
     return torch.einsum("sbkj,sbk->sbj", w, a_p)
 
 
-def class_terms(logits: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+def class_terms(logits: Tensor, kind: str | Measure) -> tuple[Tensor, Tensor]:
     """Class-level terms ``a_k = sum_m a(p_k^m)`` and their logit Jacobian (variant ``class``).
 
     Returns ``(a [B, K], D [K, S, B, K])`` with ``D[k, m, b, j] = d a_k(b) / d z_j^m(b)``, from one
@@ -129,7 +126,7 @@ def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
         return torch.zeros_like(x)
     if reference == "white":
         return torch.ones_like(x)
-    return gaussian_blur(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
+    return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
 
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
@@ -287,9 +284,10 @@ class UABackprop(Method):
                 for k in ("path", "T1", "T2", "reference", "blur_sigma")}
 
     def _attribute(self, x: Tensor, target, ctx: Context) -> Attribution:
-        kind = KINDS.get(target)
-        if kind is None:
-            raise UnsureError("ua-backprop explains 'total', 'aleatoric' or 'epistemic' uncertainty "
+        kind = measure_of(target)  # the registered Measure, with its per-probability terms
+        if kind is None or kind.terms is None:
+            names = [repr(n) for n in decomposable()]
+            raise UnsureError(f"ua-backprop explains {', '.join(names[:-1])} or {names[-1]} uncertainty "
                               f"(it needs their per-probability terms), not {getattr(target, '__name__', target)!r}")
         with torch.no_grad():
             z = ctx.draw(x)  # [S,B,K]
@@ -303,7 +301,7 @@ class UABackprop(Method):
                 "settings": st}
         return Attribution(maps, raw, meta)
 
-    def _paper(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
+    def _paper(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
         """Spec steps 1-3: ``M = sum_{m,j} a(z_j^m) rtilde(z_j^m)``."""
         path = Path(st["path"])
         with torch.no_grad():
@@ -332,7 +330,7 @@ class UABackprop(Method):
                     raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
         return maps, raw, kept.sum((0, 2))
 
-    def _class_variant(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
+    def _class_variant(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
         if self.prune is not None:
             raise UnsureError("ua-backprop prune applies to variant 'paper' only")

@@ -21,7 +21,11 @@ from ..data import load
 from ..errors import UnsureError
 from ..metrics.blurring import MEASURE_NAMES, blurring_test, resolve_measure
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import MethodSpec, most_uncertain, parse_floats, parse_methods, run_posterior
+from ..attribution.spec import MethodSpec, parse_methods
+from ..measures.selection import most_uncertain
+from ..metrics.blurring_plot import plot_curves
+from ..run import run_posterior
+from .common import parse_floats
 
 
 def check_measure_nonzero(draw, x, target) -> None:
@@ -89,27 +93,6 @@ def paired_comparison(results: dict, fractions: list[float]) -> list[list]:
                 row.append(f"{float(d.median()):+.3f} / {won:.0%} / {p:.2g}")
         rows.append(row)
     return rows
-
-
-def plot_curves(curves: dict, fractions: list[float], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(fractions), figsize=(5 * len(fractions), 3.8), squeeze=False)
-    for ax, f in zip(axes[0], fractions):
-        for label, by_f in curves.items():
-            c = by_f[str(f)]
-            ax.plot([i / (len(c) - 1) for i in range(len(c))], c, label=label)
-        ax.set_title(f"blurring test, top {f:.0%} pixels")
-        ax.set_xlabel("share of pixels blurred (n / n_max)")
-        ax.set_ylabel("median uncertainty reduction rate (URR)")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 @BENCHES.register("blurring", "blurring test: MURR / AUC-URR of uncertainty maps (paper Sec. 5.2.1)")

@@ -2,8 +2,10 @@
 
 The protocol is one method, ``sample_logits(x, generator=None) -> [S,B,K]`` (differentiable in
 ``x``); :func:`unsure.as_posterior` turns anything that has it, and models of the common
-libraries, into a :class:`Posterior`. The training hooks ``fit`` / ``from_config`` are optional:
-only posteriors that ``unsure train`` builds need them.
+libraries, into a :class:`Posterior`. ``from_config`` is optional: only posteriors that
+``unsure train`` builds (and saves by name) need it.
+A posterior knows no trainer: training one is :mod:`unsure.training.fitters` (``FITTERS``, one
+fitting function per registered posterior name), which imports the posteriors, not the reverse.
 
 A posterior is sampled by :meth:`Posterior.draw`, which freezes S deterministic *members*
 (ensemble members, fixed MC-dropout masks, Laplace or weight-noise draws). Attribution methods
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -22,9 +24,6 @@ from torch import Tensor, nn
 from ..errors import UnsureError
 from ..registry import Registry
 from ..validate import check_images, check_logits
-
-if TYPE_CHECKING:
-    from ..training import TrainConfig
 
 Member = Callable[[Tensor], Tensor]  # x [B,C,H,W] -> logits [B,K], deterministic
 ModelFactory = Callable[[], nn.Module]  # builds a fresh network of the run's architecture
@@ -135,18 +134,6 @@ class Posterior(nn.Module, abc.ABC):
         Optional: posteriors without it are saved with a factory (:func:`unsure.save_run`)."""
         raise UnsureError(f"{cls.__name__} cannot be rebuilt from a config; save it with "
                           f"unsure.save_run(posterior, dir, factory='module:function')")
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: "TrainConfig", *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, **options) -> "Posterior":
-        """Train this posterior on ``(x [N,C,H,W], y [N])``; ``make_model()`` builds a fresh
-        network of the chosen architecture. ``options`` are posterior-specific (e.g.
-        ``members=5``); an unknown option raises :class:`UnsureError`. Training time per
-        member goes into ``self.train_info`` (a JSON-able dict). Optional: only posteriors
-        that ``unsure train`` builds implement it."""
-        raise UnsureError(f"{cls.__name__} cannot be trained by unsure; train it yourself and pass it "
-                          f"to unsure.as_posterior")
 
     @property
     def device(self) -> torch.device:
