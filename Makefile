@@ -4,6 +4,10 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# test-only: laplace-torch and its small deps, torch-uncertainty's wrappers (asdl: tests/asdl_stub.py)
+ADAPTER_PKGS := laplace-torch==0.3 backpack-for-pytorch==1.7.1 curvlinops-for-pytorch==3.0.1 \
+	opt_einsum==3.4.0 einops==0.8.2 torchmetrics==1.9.0 unfoldNd==0.2.3 einconv==0.1.0 \
+	linear_operator==0.6.1 lightning-utilities==0.15.3 torch-uncertainty==0.13.0
 
 .PHONY: demo test install data clean
 
@@ -11,10 +15,13 @@ $(VPY):
 	$(PY) -m venv $(VENV)
 
 # torch is pinned to the CPU wheel: any other torch spec pulls gigabytes of CUDA.
-$(STAMP): $(VPY) pyproject.toml
+$(STAMP): $(VPY) pyproject.toml Makefile
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q torch==2.13.0
 	$(VPY) -m pip install -q -e '.[test]'
+	@# adapter tests run against the real laplace-torch and torch-uncertainty; --no-deps because
+	@# their metadata asks for torchvision and CUDA torch, which they do not need for what we use
+	$(VPY) -m pip install -q --no-deps $(ADAPTER_PKGS)
 	touch $(STAMP)
 
 install: $(STAMP)

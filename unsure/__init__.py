@@ -15,16 +15,19 @@ from .attribution import Attribution, METHODS, attribute
 from .attribution.captum_bridge import target_function
 from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
-from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI,
-                         Posterior, WeightNoise)
+from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, FunctionPosterior, LaplaceTorch, LastLayerLaplace,
+                         MCDropout, MeanFieldVI, Posterior, StackedEstimators, WeightNoise)
+from .posteriors.preprocess import Normalize, Preprocessed
+from .posteriors.protocol import as_posterior
 from ._version import __version__
 from .run import load_run
+from .user_model import save_run
 
 
 @torch.no_grad()
 def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """Total, aleatoric and epistemic uncertainty ``[B]`` of ``posterior`` on images ``x [B,C,H,W]``."""
-    from .attribution.base import as_posterior
+    from .posteriors.protocol import as_posterior
     from .modes import keep_modes
     from .validate import check_images, check_unit_range
 
@@ -37,4 +40,5 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
 
 __all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
-           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run"]
+           "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
+           "as_posterior", "save_run", "Normalize", "Preprocessed", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

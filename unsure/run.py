@@ -1,9 +1,11 @@
 """Run directories: trained posteriors saved as ``weights.safetensors`` plus ``config.json``, and
 the helpers that turn ``--run`` / ``--device`` into a loaded posterior.
 
-``save_run`` writes through :func:`unsure.outputs.atomic_dir`, so a run directory is never
-half-written and ``--force`` replaces only a run directory. ``load_run`` rebuilds the architecture and posterior from the JSON config
-and loads the weights with safetensors (no pickle, so loading a run cannot execute code).
+``save_run`` writes to a temporary sibling folder and renames it into place, so a run directory
+is never half-written (through :func:`unsure.outputs.atomic_dir`; ``--force`` replaces only a run directory). ``load_run`` rebuilds the architecture and posterior from the JSON config
+and loads the weights with safetensors (no pickle). A run of a built-in architecture executes no
+code; a run saved with a factory (:func:`unsure.user_model.save_run`, public as
+``unsure.save_run``) imports and calls it.
 """
 from __future__ import annotations
 
@@ -74,13 +76,20 @@ def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Posterior:
-    """Load the posterior saved in ``run_dir``; its config is available as ``posterior.run_config``."""
+    """Load the posterior saved in ``run_dir``; its config is available as ``posterior.run_config``.
+
+    A run written by :func:`unsure.save_run` records a model factory; loading it imports and
+    calls that factory (the user's code, the same trust as ``--model``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from .run_checks import build_checked, check_config, check_members, weight_shapes
 
     cfg = read_config(run_dir)
+    if "factory" in cfg:  # saved by unsure.save_run: runs the factory's code (user_model.py)
+        from .user_model import load_factory_run
+
+        return load_factory_run(run_dir, cfg, device)
     check_config(cfg, Path(run_dir) / CONFIG)  # types and sizes, before anything is built
     pcfg = cfg["posterior"]
     wpath = Path(run_dir) / WEIGHTS
@@ -117,8 +126,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
-    """Load ``--run`` on ``--device``; returns the posterior and the data spec (``--data`` or the run's)."""
-    post = load_run(args.run, device=resolve_device(args.device))
+    """Load ``--run`` or ``--model`` on ``--device``; returns the posterior and the data spec
+    (``--data`` or the run's)."""
+    from .cli.source import posterior_from_args
+
+    if getattr(args, "model", None) and not args.data:
+        raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
+    post = posterior_from_args(args, resolve_device(args.device))
     data = args.data or post.run_config.get("data")
     if not data:
         raise UnsureError("no --data given and the run does not name its data")

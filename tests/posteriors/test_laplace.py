@@ -210,7 +210,7 @@ def test_train_run_end_to_end(tmp_path):
     train_run(data="digits", out=str(tmp_path / "run"), posterior="laplace", samples=5, limit=200,
               epochs=1, progress=False)
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert cfg["posterior"] == {"posterior": "laplace", "samples": 5, "hessian": "full"}
+    assert cfg["posterior"] == {"posterior": "laplace", "samples": 5, "hessian": "full", "head": "head"}
     assert cfg["train_info"]["prior_precision"] > 0
     back = load_run(tmp_path / "run")
     assert back.num_samples == 5 and back.n_data.item() == 200

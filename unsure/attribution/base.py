@@ -18,9 +18,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..errors import UnsureError
-from ..measures import dissonance, resolve_target, target_name, vacuity
+from ..measures import ClassScore, dissonance, resolve_target, target_name, vacuity
 from ..measures.targets import Target
-from ..posteriors import DeepEnsemble, Draw, Evidential, Posterior
+from ..posteriors import Draw, Evidential, Posterior
+from ..posteriors.protocol import as_posterior
 from ..registry import Registry
 from ..measures.checked import checked_target
 from ..modes import keep_modes
@@ -59,17 +60,6 @@ class Context:
     generator: torch.Generator | None = None
 
 
-def as_posterior(posterior: Posterior | Sequence[nn.Module] | nn.Module) -> Posterior:
-    """Accept a posterior, a list of modules (a deep ensemble) or one module (one member)."""
-    if isinstance(posterior, Posterior):
-        return posterior
-    if isinstance(posterior, nn.Module):
-        return DeepEnsemble([posterior])
-    if isinstance(posterior, (list, tuple)):
-        return DeepEnsemble(posterior)
-    raise UnsureError(f"expected a Posterior or a list of nn.Module, got {type(posterior).__name__}")
-
-
 def warn_if_not_evidential(target: Target, posterior: Posterior) -> None:
     """Vacuity and dissonance read the logits as Dirichlet ``log(alpha)`` (an :class:`Evidential`
     posterior's); for any other posterior their values mean nothing, so say so (a warning, not an
@@ -104,8 +94,8 @@ class Method(abc.ABC):
     complete: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
 
-    def attribute(self, posterior: Posterior | Sequence[nn.Module], x: Tensor,
-                  target: str | int | Target = "epistemic", *,
+    def attribute(self, posterior, x: Tensor,
+                  target: str | int | Tensor | Target = "epistemic", *,
                   generator: torch.Generator | None = None, batch_size: int | None = None,
                   draw: Draw | None = None, progress: bool = False,
                   unit_range: bool = True) -> Attribution:
@@ -115,6 +105,9 @@ class Method(abc.ABC):
         ----------
         unit_range : refuse images outside [0, 1] (every baseline and metric assumes that range);
             ``False`` for inputs on another scale, such as the analytic toy functions of tests
+        posterior : anything :func:`unsure.as_posterior` accepts
+        target : a measure name, a class index, a ``LongTensor [B]`` of classes (one per image, as
+            Captum's ``target=``), a :class:`ClassScore` or a callable ``[S,B,K] -> [B]``
         batch_size : images per chunk (default: all at once). Memory grows with it.
         draw : reuse a frozen posterior draw (default: a fresh ``posterior.draw(generator)``)
         """
@@ -123,6 +116,8 @@ class Method(abc.ABC):
         if unit_range:
             check_unit_range(x)
         tgt = resolve_target(target)
+        if isinstance(tgt, ClassScore):
+            tgt = tgt.for_batch(x.shape[0])
         warn_if_not_evidential(tgt, posterior)
         tgt = checked_target(tgt)  # a user's callable must return finite [B]
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
@@ -130,12 +125,15 @@ class Method(abc.ABC):
         x = x.to(posterior.device)
         with keep_modes(posterior):  # drawing sets eval mode; the caller's modes come back
             ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
+            ctx.draw.prepare(x)
             probe(ctx.draw, x)
             bs = batch_size or x.shape[0]
             starts = range(0, x.shape[0], bs)
             parts = []
             for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
-                parts.append(self._attribute(x[s:s + bs].detach(), tgt, ctx))
+                # a per-image class target [B] is cut with its images
+                t = tgt.chunk(s, s + bs) if isinstance(tgt, ClassScore) else tgt
+                parts.append(self._attribute(x[s:s + bs].detach(), t, ctx))
         maps = torch.cat([p.maps.detach() for p in parts], 0)
         if not torch.isfinite(maps).all():
             raise UnsureError(f"{self.name} maps contain NaN/inf for target {target_name(target)!r}: "

@@ -19,7 +19,7 @@ from ..measures import resolve_target, target_name
 from ..measures.targets import Target
 from ..posteriors import Draw, Posterior
 from ..validate import check_images
-from .base import as_posterior
+from ..posteriors.protocol import as_posterior
 
 
 class TargetFunction:

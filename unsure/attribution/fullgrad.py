@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..errors import UnsureError
 from ..measures.targets import Target
 from ..posteriors.base import Draw
+from ._layers import inside, layers_at
 from ._trace import LayerRecord, record_bias_layers
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import fullgrad_completeness, fullgrad_map
@@ -79,15 +80,29 @@ class FullGrad(Method):
     b_l))`` over all bias layers (linear ones included), ``f_input [B]``.
 
     ``complete`` is False: the *decomposition* is complete, the map (psi-normalised) is not.
+
+    Parameters
+    ----------
+    layer : module path (``"layer4"``, ``"layer4.1"``): the map's bias terms come only from the
+        bias layers inside that module (plus the input-gradient term); default: every spatial
+        bias layer, as in the paper. ``completeness_delta`` always sums over all layers.
     """
 
     name = "fullgrad"
     complete = False
 
+    def __init__(self, layer: str | None = None):
+        self.layer = layer
+
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
         f, g, layers, lg = full_gradients(target, ctx.draw, x)
         with torch.no_grad():
             one = [t.unsqueeze(0) for t in lg]  # J = 1 scalar: [B,...] -> [1,B,...]
-            maps = fullgrad_map(g.unsqueeze(0), x, layers, one)[0]  # [1,B,H,W] -> [B,H,W]
+            keep_l, keep_g = layers, one
+            if self.layer is not None:
+                roots = layers_at(ctx.draw, self.layer, "fullgrad")
+                pairs = [(r, t) for r, t in zip(layers, one) if inside(r.module, roots)]
+                keep_l, keep_g = [p[0] for p in pairs], [p[1] for p in pairs]
+            maps = fullgrad_map(g.unsqueeze(0), x, keep_l, keep_g)[0]  # [1,B,H,W] -> [B,H,W]
             total = fullgrad_completeness(g.unsqueeze(0), x, layers, one)[0]  # [1,B] -> [B]
         return Attribution(maps, None, {"completeness_delta": f - total, "f_input": f})

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ..errors import UnsureError
 from ..measures.targets import Target
 from ..posteriors.base import Draw
+from ._layers import layers_at
 from ._trace import no_inplace
 from .base import METHODS, Attribution, Context, Method
 from .path_methods import path_target
@@ -61,14 +62,24 @@ def feature_layers(draw: Draw) -> list[nn.Module]:
 class GradCAM(Method):
     """Grad-CAM map of the target, ``[B,H,W] >= 0``; raw ``None``.
 
+    Parameters
+    ----------
+    layer : module path of the feature layer (``"layer4.1"``, ``"features.28"``) in each member
+        network; default :func:`~unsure.posteriors.base.find_feature_layer`: the model's declared
+        ``feature_layer`` (unsure's architectures: the last conv block's output), ``layer4`` for
+        torchvision / timm ResNets, timm's last ``stages`` entry, else the last ``nn.Conv2d``
+
     Meta: ``f_input [B]``.
     """
 
     name = "gradcam"
     complete = False
 
+    def __init__(self, layer: str | None = None):
+        self.layer = layer
+
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
-        layers = feature_layers(ctx.draw)
+        layers = feature_layers(ctx.draw) if self.layer is None else layers_at(ctx.draw, self.layer, "gradcam")
         x = x.detach().requires_grad_(True)  # A is in the graph even if no parameter needs grad
         fn = path_target(target, ctx.draw, x)
         with record_outputs(layers, ctx.draw.modules) as acts, torch.enable_grad():

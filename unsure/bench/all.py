@@ -24,6 +24,7 @@ from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
+from ..cli.source import source_label
 from .common import parse_floats
 
 
@@ -102,11 +103,11 @@ class AllBench(Bench):
                 md = res.markdown + notes + "".join(f"\n![{f}]({name}/{f})\n" for f in res.plots)
             seconds[name] = time.perf_counter() - t0
             sections.append(f"## {name}\n\n{md}\n*{seconds[name]:.0f} s*\n")
-        cmd = (f"unsure bench all --run {args.run} --data {data} --methods {args.methods}"
+        cmd = (f"unsure bench all {source_label(args)} --data {data} --methods {args.methods}"
                + (f" --only {args.only}" if args.only else "") + (f" --n {args.n}" if args.n else "")
                + (f" --sigmas {args.sigmas}" if args.sigmas else "") + f" --target {args.target}"
                + f" --seed {args.seed}")
-        report = (f"# Evaluation suite: {args.run} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
+        report = (f"# Evaluation suite: {args.run or args.model} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
         (out / "report.md").write_text(report)
         write_outputs(out, "all", {"seconds": seconds}, {"run": args.run, "data": data, "benches": names,
                                                          "methods": args.methods, "seed": args.seed,

@@ -62,10 +62,12 @@ class Bench(abc.ABC):
 
 def common_arguments(p: argparse.ArgumentParser, run: bool = True, data: bool = True) -> None:
     if run:
-        p.add_argument("--run", required=True, help="run directory made by 'unsure train'")
+        from ..cli.source import add_source_arguments
+
+        add_source_arguments(p)
     if data:
-        p.add_argument("--data", default=None, help="data spec (default: the run's data)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+        p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder for JSON, markdown and PNG (default: bench-out/NAME)")
     p.add_argument("--json", default=None, help="also write the results JSON to this file")

@@ -126,7 +126,7 @@ class BlurringBench(Bench):
                                                       args.batch_size, not args.no_progress, sigmas,
                                                       args.target)
         out = output_dir(args, "blurring")
-        config = {"run": args.run, "data": data, "split": args.split, "target": args.target,
+        config = {"run": args.run, "model": getattr(args, "model", None), "data": data, "split": args.split, "target": args.target,
                   "top": len(idx), "image_indices": idx.tolist(),
                   "fractions": fractions, "methods": [m.label for m in methods], "seed": args.seed,
                   "seconds_per_image": seconds, "device": str(post.device),

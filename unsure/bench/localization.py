@@ -37,9 +37,9 @@ def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: boo
     from ..training.fitters import FITTERS
 
     cfg = getattr(posterior, "run_config", None)
-    if not cfg:
-        raise UnsureError("the decoy task needs a posterior loaded from a run (for its architecture); "
-                          "pass decoy_posterior= instead")
+    if not cfg or "arch" not in cfg or "posterior" not in cfg:
+        raise UnsureError("the decoy task retrains the posterior, so it needs a run made by 'unsure train' "
+                          "(a built-in architecture); pass decoy_posterior= instead")
     pcfg = dict(cfg["posterior"])
     name = pcfg.pop("posterior")
     POSTERIORS.get(name)  # unknown names fail here, with the list of posteriors

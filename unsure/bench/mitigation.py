@@ -332,6 +332,9 @@ class MitigationBench(Bench):
         p.add_argument("--cache", default="bench-out/mitigation-cache", help="folder of cached maps")
 
     def main(self, args: argparse.Namespace) -> int:
+        if getattr(args, "model", None):
+            raise UnsureError("bench mitigation retrains the run's architecture: it needs --run of "
+                              "'unsure train', not --model")
         post, data = run_posterior(args)
         methods = parse_mitigation_methods(args.methods)
         lams = parse_floats(args.lam, "lambda values")

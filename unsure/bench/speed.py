@@ -146,7 +146,7 @@ class SpeedBench(Bench):
               f"images, batch {args.batch_size}, posterior with S={post.num_samples}, target "
               f"{args.target}; best of {args.repeats}.\n\n"
               + markdown_table(["method", "s / image", "peak MiB / image", "time / UA-Backprop"], rows, ".4g"))
-        config = {"run": args.run, "data": data, "n": len(x), "batch_size": args.batch_size,
+        config = {"run": args.run, "model": getattr(args, "model", None), "data": data, "n": len(x), "batch_size": args.batch_size,
                   "repeats": args.repeats, "seed": args.seed, "device": str(post.device),
                   "methods": [m.label for m in methods], "target": args.target}
         write_result(output_dir(args, "speed"), "speed",

@@ -41,7 +41,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrain", action="store_true", help="train again even if a cached run matches")
     p.add_argument("--runs", default="runs", help="where cached runs live (default: runs/)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--screenshot", default=None, metavar="PNG",
                    help="also save a headless-Chromium screenshot of the report (e.g. docs/img/report.png)")
     p.add_argument("--no-progress", action="store_true")

@@ -66,9 +66,13 @@ def command_line(prog: str, args: dict) -> str:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run directory made by 'unsure train' or 'unsure demo'")
+    from .source import add_source_arguments
+
+    add_source_arguments(p, "run directory made by 'unsure train', 'unsure demo' or unsure.save_run")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", default=None, help="explain images of this data spec (default: the run's data)")
+    src.add_argument("--data", default=None,
+                     help="explain images of this data spec (default: the run's data; with --model: required, "
+                          "or --images with --image-shape)")
     src.add_argument("--images", nargs="+", default=None, metavar="FILE",
                      help="explain these image files (PNG, JPEG, ...); resized and converted to the model's input")
     p.add_argument("--method", default="ua-backprop",
@@ -82,11 +86,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=["test", "val", "train"])
     p.add_argument("--pool", type=int, default=2000,
                    help="with --data: look for the most uncertain among the first POOL images (0: all)")
+    p.add_argument("--image-shape", default=None, metavar="C,H,W",
+                   help="with --model and --images: the model's input channels and size, e.g. 3,32,32")
     p.add_argument("--invert", action="store_true",
                    help="with --images: invert the files (dark object on light ground -> MNIST style)")
     p.add_argument("--blurring", action="store_true", help="also run the blurring test of the epistemic maps")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--screenshot", default=None, metavar="PNG", help="also save a Chromium screenshot of the page")
     p.add_argument("--no-progress", action="store_true")
@@ -132,13 +138,26 @@ def save_report(report, results: dict, out: str) -> Path:
         write_report(report, tmp)
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return Path(out) / "index.html"
+def image_shape(text: str | None, cfg: dict) -> tuple[int, tuple[int, int]]:
+    """``(C, (H, W))`` for image files: ``--image-shape C,H,W`` or the run's architecture options."""
+    if text:
+        try:
+            C, H, W = (int(t) for t in text.split(","))
+        except ValueError:
+            raise UnsureError(f"--image-shape must be C,H,W (e.g. 3,32,32), got {text!r}") from None
+        if C not in (1, 3) or H < 1 or W < 1:
+            raise UnsureError(f"--image-shape: 1 or 3 channels and a positive size, got {text!r}")
+        return C, (H, W)
+    opts = cfg.get("arch_options", {})
+    size = int(opts.get("image_size", 28))
+    return int(opts.get("in_channels", 1)), (size, size)
 
 
 def run_explain(args: argparse.Namespace) -> int:
     from ..attribution.spec import parse_methods
     from ..outputs import check_out_dir, check_out_file
     from ..report import build_report, load_images
-    from ..run import load_run
+    from .source import posterior_from_args, source_label
 
     notes: list[str] = []
     check_out_dir(args.out, "report", replace=True)  # before any work: a user's folder is refused
@@ -151,12 +170,15 @@ def run_explain(args: argparse.Namespace) -> int:
             raise UnsureError("--blurring tests epistemic maps: add epistemic to --target")
         if args.batch_size < 1:
             raise UnsureError(f"--batch-size must be >= 1, got {args.batch_size}")
-        post = load_run(args.run, device=resolve_device(args.device))
+        if args.model and not (args.data or (args.images and args.image_shape)):
+            raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...), or "
+                              "--images FILE ... with --image-shape C,H,W")
+        post = posterior_from_args(args, resolve_device(args.device))
         cfg = post.run_config
         data = args.data or (None if args.images else cfg.get("data"))
         if args.images:
-            opts = cfg.get("arch_options", {})
-            x = load_images(args.images, int(opts.get("in_channels", 1)), int(opts.get("image_size", 28)))
+            C, H = image_shape(args.image_shape, cfg)
+            x = load_images(args.images, C, H)
             if args.invert:
                 x = 1 - x
             labels, names = None, [Path(f).name for f in args.images]
@@ -166,23 +188,25 @@ def run_explain(args: argparse.Namespace) -> int:
             x, labels, names = select_images(post, data, args.split, args.n, args.index, args.pool,
                                              targets[0], args.seed, not args.no_progress)
         report, results = build_report(post, x, names, methods=methods, targets=targets, labels=labels,
-                                       data=cfg.get("data"), seed=args.seed, batch_size=args.batch_size,
+                                       data=cfg.get("data") or data, seed=args.seed, batch_size=args.batch_size,
                                        blurring=args.blurring, progress=not args.no_progress,
                                        title="Where does the uncertainty come from?",
                                        intro=f"{', '.join(m.label for m in methods)} explanations of the "
                                              f"{', '.join(targets)} uncertainty of {len(names)} image(s).")
     m = cfg.get("metrics", {})
-    report.model = {"run": args.run, "trained on": cfg.get("data", "?"),
-                    "posterior": f"{cfg.get('posterior', {}).get('posterior', '?')}, "
+    report.model = {"run" if args.run else "model": args.run or args.model,
+                    "trained on": cfg.get("data", "?") if args.run else "(not recorded)",
+                    "posterior": f"{cfg.get('posterior', {}).get('posterior', type(post).__name__)}, "
                                  f"{post.num_samples} samples",
                     "test accuracy": f"{m['accuracy']:.3f}" if "accuracy" in m else "?"}
-    report.settings = {"run": args.run, "images": "files: " + " ".join(args.images) if args.images
+    report.settings = {"source": source_label(args), "images": "files: " + " ".join(args.images) if args.images
                        else f"{data} ({args.split}), " + (f"indices {args.index}" if args.index else
                                                         f"{args.n} most uncertain of the first {args.pool or 'all'}"),
                        "methods": ", ".join(m.label for m in methods), "targets": ", ".join(targets),
                        "seed": args.seed, "device": str(post.device)}
     report.command = command_line("explain", {
-        "run": args.run, "data": args.data, "images": args.images, "method": args.method,
+        "run": args.run, "model": args.model, "weights": args.weights, "data": args.data,
+        "images": args.images, "image_shape": args.image_shape, "method": args.method,
         "target": args.target, "out": args.out, "n": None if args.images or args.index else args.n,
         "index": args.index, "split": None if args.split == "test" else args.split,
         "invert": args.invert, "blurring": args.blurring, "seed": args.seed})

@@ -17,7 +17,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--out", required=True, help="VAE folder to create")
     p.add_argument("--force", action="store_true", help="replace an existing folder")
     p.add_argument("--no-progress", action="store_true")

@@ -18,23 +18,43 @@ from .measure import MEASURES
 Target = Callable[[Tensor], Tensor]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ClassScore:
     """A class score as a target: mean over samples of the logit or probability of a class.
 
     Parameters
     ----------
-    cls : int or None
-        The class index; ``None`` explains the predicted class (argmax of the mean probability).
+    cls : int, ``LongTensor [B]`` or None
+        The class index (one for every image, or one per image as Captum's ``target=tensor``);
+        ``None`` explains the predicted class (argmax of the mean probability).
     kind : "prob" or "logit"
     """
 
-    cls: int | None = None
+    cls: int | Tensor | None = None
     kind: str = "prob"
 
     def __post_init__(self):
         if self.kind not in ("prob", "logit"):
             raise UnsureError(f"ClassScore kind must be 'prob' or 'logit', got {self.kind!r}")
+        c = self.cls
+        if isinstance(c, Tensor):
+            if c.ndim != 1 or c.is_floating_point() or c.dtype == torch.bool:
+                raise UnsureError(f"a class target tensor must be a LongTensor [B], got {c.dtype} "
+                                  f"{tuple(c.shape)}")
+        elif c is not None and (isinstance(c, bool) or not isinstance(c, int)):
+            raise UnsureError(f"ClassScore cls must be an int, a LongTensor [B] or None, got {type(c).__name__}")
+
+    def for_batch(self, B: int) -> "ClassScore":
+        """Check that a per-image class tensor has one class per image of a batch of ``B``."""
+        if isinstance(self.cls, Tensor) and len(self.cls) != B:
+            raise UnsureError(f"the class target has {len(self.cls)} entries for {B} image(s)")
+        return self
+
+    def chunk(self, start: int, stop: int) -> "ClassScore":
+        """The target of images ``start:stop`` (a per-image class tensor is sliced)."""
+        if isinstance(self.cls, Tensor):
+            return ClassScore(self.cls[start:stop], self.kind)
+        return self
 
     def __call__(self, logits: Tensor) -> Tensor:
         check_logits(logits)
@@ -43,6 +63,14 @@ class ClassScore:
         if self.cls is None:
             with torch.no_grad():
                 idx = torch.softmax(logits, -1).mean(0).argmax(-1)  # [B]
+        elif isinstance(self.cls, Tensor):
+            n = len(self.cls)
+            if n == 0 or B % n:
+                raise UnsureError(f"the class target has {n} entries for {B} image(s)")
+            # methods batch n copies of a B-image batch as row j*B+b (paths, noise, masks)
+            idx = self.cls.to(device=logits.device, dtype=torch.long).repeat(B // n)
+            if ((idx < 0) | (idx >= K)).any():
+                raise UnsureError(f"class indices {self.cls.tolist()[:8]} out of range for K={K} classes")
         else:
             if not 0 <= self.cls < K:
                 raise UnsureError(f"class index {self.cls} out of range for K={K} classes")
@@ -51,7 +79,9 @@ class ClassScore:
 
     @property
     def __name__(self) -> str:  # for metadata
-        return f"class-{self.kind}[{'pred' if self.cls is None else self.cls}]"
+        c = self.cls
+        label = "pred" if c is None else ("per-image" if isinstance(c, Tensor) else c)
+        return f"class-{self.kind}[{label}]"
 
     def freeze(self, logits: Tensor) -> "ClassScore | FrozenClass":
         """This score with "the predicted class" fixed per image: the class the logits
@@ -90,7 +120,8 @@ class FrozenClass:
 
 
 def resolve_target(target: Union[str, int, Target]) -> Target:
-    """Turn a name, class index or callable into a ``[S,B,K] -> [B]`` callable."""
+    """Turn a name, class index, ``LongTensor [B]`` of classes or callable into a ``[S,B,K] -> [B]``
+    callable."""
     if isinstance(target, str):
         if target.startswith("class"):
             # "class" (predicted), "class:3", "logit:3", "class:pred"
@@ -99,6 +130,10 @@ def resolve_target(target: Union[str, int, Target]) -> Target:
     if isinstance(target, bool):
         raise UnsureError("target must be a measure name, class index or callable, not a bool")
     if isinstance(target, int):
+        return ClassScore(target)
+    if isinstance(target, Tensor):
+        if target.ndim == 0:
+            return ClassScore(int(target))
         return ClassScore(target)
     if callable(target):
         return target

@@ -97,7 +97,7 @@ def select_most_increased(posterior: Posterior, x: Tensor, x_anom: Tensor, n: in
     draw : the frozen draw used for both (default: ``posterior.draw()``)
     target : measure whose rise is ranked (paper: epistemic uncertainty)
     """
-    from ..attribution.base import as_posterior
+    from ..posteriors.protocol import as_posterior
 
     check_images(x)
     check_images(x_anom, "x_anom")

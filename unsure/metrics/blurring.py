@@ -156,7 +156,7 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     -------
     :class:`BlurringResult`
     """
-    from ..attribution.base import as_posterior
+    from ..posteriors.protocol import as_posterior
 
     fn, name = resolve_measure(measure)
     check_images(x)

@@ -140,7 +140,7 @@ def order_curve(draw: Draw, x: Tensor, maps: Tensor, x_from: Tensor, x_to: Tenso
 
 
 def _prepare(posterior, x: Tensor, maps: Tensor, draw: Draw | None, generator):
-    from ..attribution.base import as_posterior
+    from ..posteriors.protocol import as_posterior
 
     check_images(x)
     check_maps(maps, x)

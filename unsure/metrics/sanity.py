@@ -145,7 +145,7 @@ def model_randomisation(posterior: Posterior, x: Tensor, explain: Explain, *,
     """
     from tqdm.auto import tqdm
 
-    from ..attribution.base import as_posterior
+    from ..posteriors.protocol import as_posterior
 
     check_images(x)
     posterior = as_posterior(posterior)

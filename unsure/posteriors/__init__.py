@@ -5,7 +5,13 @@ from .evidential import Evidential
 from .laplace import LastLayerLaplace
 from .mc_dropout import MCDropout
 from .variational import MeanFieldVI
+from .function import FunctionPosterior
+from .laplace_torch import LaplaceTorch
+from .stacked import StackedEstimators
+from .preprocess import Normalize, Preprocessed
+from .protocol import as_posterior
 from .weight_noise import WeightNoise
 
 __all__ = ["POSTERIORS", "Draw", "Posterior", "DeepEnsemble", "Evidential", "LastLayerLaplace", "MCDropout",
-           "MeanFieldVI", "WeightNoise", "find_feature_layer"]
+           "MeanFieldVI", "WeightNoise", "find_feature_layer", "FunctionPosterior", "LaplaceTorch",
+           "StackedEstimators", "as_posterior", "Normalize", "Preprocessed"]

@@ -1,5 +1,9 @@
 """The posterior interface: every posterior yields logit samples ``Tensor[S, B, K]``.
 
+The protocol is one method, ``sample_logits(x, generator=None) -> [S,B,K]`` (differentiable in
+``x``); :func:`unsure.as_posterior` turns anything that has it, and models of the common
+libraries, into a :class:`Posterior`. ``from_config`` is optional: only posteriors that
+``unsure train`` builds (and saves by name) need it.
 A posterior knows no trainer: training one is :mod:`unsure.training.fitters` (``FITTERS``, one
 fitting function per registered posterior name), which imports the posteriors, not the reverse.
 
@@ -47,6 +51,10 @@ class Draw:
     def __len__(self) -> int:
         return len(self.members)
 
+    def prepare(self, x: Tensor) -> None:
+        """Called once with the images before a method uses the draw (a joint callable learns
+        its S here); a no-op for draws whose members are known."""
+
     def __call__(self, x: Tensor) -> Tensor:
         """``x [B,C,H,W] -> logits [S,B,K]``."""
         from .guard import stack_members
@@ -54,11 +62,48 @@ class Draw:
         return stack_members(self.members, x)  # one-line errors for inputs the model cannot take
 
 
+def check_member_output(out, x: Tensor, what: str, probabilities: bool = True) -> Tensor:
+    """One member's output must be logits ``[B,K]``: a tuple, a dict or (with ``probabilities``)
+    probabilities get a message that says how to fix the model."""
+    if isinstance(out, (tuple, list)):
+        raise UnsureError(f"{what} returned a {type(out).__name__} of {len(out)} items, not a logits "
+                          f"tensor [B,K]; wrap the model so it returns the logits only, e.g. "
+                          f"lambda x: model(x)[0]")
+    if isinstance(out, dict):
+        raise UnsureError(f"{what} returned a dict with keys {sorted(map(str, out))[:5]}, not a logits "
+                          f"tensor [B,K]; wrap the model so it returns the logits, e.g. "
+                          f"lambda x: model(x)['logits']")
+    if not isinstance(out, Tensor):
+        raise UnsureError(f"{what} returned a {type(out).__name__}, not a logits tensor [B,K]")
+    if out.ndim != 2 or out.shape[0] != x.shape[0]:
+        raise UnsureError(f"{what} returned shape {tuple(out.shape)} for {x.shape[0]} image(s); "
+                          f"expected logits [B,K] = [{x.shape[0]}, K]")
+    if probabilities:
+        refuse_probabilities(out, what)
+    return out
+
+
+def refuse_probabilities(z: Tensor, what: str) -> None:
+    """Refuse outputs that are probabilities (every row non-negative and summing to 1, not all
+    one-hot): the measures read logits, and softmax(p) of probabilities flattens them toward
+    uniform. Refused rather than converted: a silent log would hide a model meant to give logits.
+    Exactly one-hot rows (toy models, a saturated logit 1 / 0) are not taken for probabilities."""
+    if z.shape[-1] < 2 or z.numel() == 0:
+        return
+    with torch.no_grad():
+        zd = z.detach()
+        inside = ((zd > 1e-6) & (zd < 1 - 1e-6)).any()
+        if bool(inside) and bool((zd >= 0).all()) and bool(((zd.sum(-1) - 1).abs() < 1e-4).all()):
+            raise UnsureError(f"{what} looks like probabilities (non-negative, each row sums to 1); "
+                              f"unsure needs logits: remove the final softmax, or wrap the model as "
+                              f"lambda x: model(x).clamp_min(1e-12).log()")
+
+
 class Posterior(nn.Module, abc.ABC):
     """Base class. Subclasses implement :meth:`draw`; ``sample_logits`` validates its output."""
 
     name: ClassVar[str] = ""
-    train_info: dict
+    train_info: dict = {}
 
     @property
     @abc.abstractmethod
@@ -83,9 +128,11 @@ class Posterior(nn.Module, abc.ABC):
         return {"posterior": self.name}
 
     @classmethod
-    @abc.abstractmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "Posterior":
-        """Rebuild the structure saved by :meth:`config` (weights are loaded afterwards)."""
+        """Rebuild the structure saved by :meth:`config` (weights are loaded afterwards).
+        Optional: posteriors without it are saved with a factory (:func:`unsure.save_run`)."""
+        raise UnsureError(f"{cls.__name__} cannot be rebuilt from a config; save it with "
+                          f"unsure.save_run(posterior, dir, factory='module:function')")
 
     @property
     def device(self) -> torch.device:
@@ -99,12 +146,25 @@ class Posterior(nn.Module, abc.ABC):
 def find_feature_layer(model: nn.Module) -> nn.Module | None:
     """The module producing the last convolutional feature maps of ``model``.
 
-    Uses ``model.feature_layer`` when the model declares one (all of unsure's models do);
-    otherwise the last ``nn.Conv2d`` in registration order.
+    Defaults, in order:
+
+    * ``model.feature_layer`` when the model declares one (all of unsure's models do);
+    * ResNets (torchvision, timm, unsure's CIFAR ResNet-18): ``layer4``, the output of the last
+      residual stage (after the skip connection and ReLU), as Grad-CAM's authors use;
+    * timm models with ``stages`` (ConvNeXt, RegNet, ...): the last stage;
+    * otherwise the last ``nn.Conv2d`` in registration order.
+
+    Choose another with ``layer="layer4.1"`` (a module path) in Grad-CAM and FullGrad.
     """
     declared = getattr(model, "feature_layer", None)
     if isinstance(declared, nn.Module):
         return declared
+    for name in ("layer4", "stages"):
+        sub = getattr(model, name, None)
+        if isinstance(sub, nn.Sequential) and len(sub) and name == "stages":
+            return sub[-1]
+        if isinstance(sub, nn.Module) and name == "layer4":
+            return sub
     last = None
     for mod in model.modules():
         if isinstance(mod, nn.Conv2d):

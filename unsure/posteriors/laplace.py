@@ -67,9 +67,10 @@ class SampledHeadNet(nn.Module):
     (FullGrad, Grad-CAM) see the trunk's layers and this member's head, once per call.
     """
 
-    def __init__(self, net: nn.Module, weight: Tensor, bias: Tensor | None):
+    def __init__(self, net: nn.Module, weight: Tensor, bias: Tensor | None, features=None):
         super().__init__()
         self.net = net
+        self._features = features if features is not None else net.features
         K, F = weight.shape
         # skip_init: no random initialisation (it would consume the global RNG), filled below
         self.head = torch.nn.utils.skip_init(nn.Linear, F, K, bias=bias is not None,
@@ -86,7 +87,7 @@ class SampledHeadNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B,C,H,W] -> [B,K]``."""
-        return self.head(self.net.features(x))
+        return self.head(self._features(x))
 
 
 class LastLayerDraw(Draw):
@@ -94,15 +95,17 @@ class LastLayerDraw(Draw):
     one batched product. Calling a member alone (as per-member gradient methods do) runs the
     trunk for that member, so hooks then fire once per member call as :class:`Draw` promises."""
 
-    def __init__(self, net: nn.Module, members: list[SampledHeadNet], weight: Tensor, bias: Tensor | None):
+    def __init__(self, net: nn.Module, members: list[SampledHeadNet], weight: Tensor, bias: Tensor | None,
+                 features=None):
         feat = find_feature_layer(net)
         # net first: the distinct trunk modules; then each member (its head) for hooks
         super().__init__(members=list(members), modules=[net, *members], feature_layers=[feat] * len(members))
         self.net, self.weight, self.bias = net, weight, bias  # [S,K,F], [S,K]
+        self._features = features if features is not None else net.features
 
     def __call__(self, x: Tensor) -> Tensor:
         """``x [B,C,H,W] -> logits [S,B,K]``."""
-        h = self.net.features(x)  # [B,F]
+        h = self._features(x)  # [B,F]
         z = torch.einsum("bf,skf->sbk", h, self.weight.to(h.dtype))
         return z if self.bias is None else z + self.bias.to(h.dtype)[:, None, :]  # [S,K] -> [S,1,K]
 
@@ -113,11 +116,19 @@ class LastLayerLaplace(Posterior):
 
     Parameters
     ----------
-    net : a trained network with ``features(x) -> [B,F]`` and ``head`` (its last ``nn.Linear``,
-        ``net(x) == net.head(net.features(x))``); every built-in architecture has both
+    net : a trained network ``x [B,C,H,W] -> [B,K]`` ending in an ``nn.Linear`` head
     samples : S, members per draw
     hessian : ``"full"`` (dense GGN) or ``"kfac"`` (Kronecker-factored); ``None``: full when
         ``D = K * P <= 4096``, else KFAC
+    feature_fn : ``x [B,C,H,W] -> phi [B,F]``, the head's input (default below)
+    head : the head, an ``nn.Linear`` inside ``net`` or its module path (``"fc"``,
+        ``"classifier.1"``); default below
+
+    Defaults, by convention: ``net.features`` / ``net.head`` (unsure's architectures); timm's
+    ``forward_features`` + ``forward_head(pre_logits=True)`` with ``get_classifier()``; else the
+    first of ``net.fc`` (torchvision ResNets), ``net.classifier``, ``net.head`` that is an
+    ``nn.Linear``, whose input is captured by a forward hook while ``net`` runs (so ``net(x)``
+    must end in that head). The head's output must be the network's logits.
 
     Use :meth:`fit_laplace` on the training data, then draws sample the head. The curvature,
     prior precision and data size are buffers, so ``state_dict`` saves them.
@@ -125,12 +136,10 @@ class LastLayerLaplace(Posterior):
 
     name = "laplace"
 
-    def __init__(self, net: nn.Module, samples: int = 20, hessian: str | Hessian | None = None):
+    def __init__(self, net: nn.Module, samples: int = 20, hessian: str | Hessian | None = None, *,
+                 feature_fn=None, head: str | nn.Module | None = None):
         super().__init__()
-        head = getattr(net, "head", None)
-        if not isinstance(head, nn.Linear) or not callable(getattr(net, "features", None)):
-            raise UnsureError(f"last-layer Laplace needs a network with features(x) and a head nn.Linear; "
-                              f"{type(net).__name__} lacks them")
+        self.head_path, self.feature_fn = resolve_head(net, feature_fn, head)
         if samples < 1:
             raise UnsureError(f"laplace needs samples >= 1, got {samples}")
         self.net = net
@@ -156,11 +165,20 @@ class LastLayerLaplace(Posterior):
         self.register_buffer("n_data", torch.tensor(0.0, dtype=torch.float64))  # N, the KFAC normaliser
         self.register_buffer("log_lik", torch.tensor(0.0, dtype=torch.float64))  # log p(D | theta*)
 
+    @property
+    def head(self) -> nn.Linear:
+        """The network's head (the ``nn.Linear`` whose weights are sampled)."""
+        return self.net.get_submodule(self.head_path)
+
+    def features(self, x: Tensor) -> Tensor:
+        """``x [B,C,H,W] -> phi [B,F]``, the head's input."""
+        return self.feature_fn(x)
+
     # ------------------------------------------------------------------ structure
     @property
     def shape(self) -> tuple[int, int]:
         """``(K, P)``: classes and inputs per class of theta (``P = F + 1`` with a bias)."""
-        head = self.net.head
+        head = self.head
         return head.out_features, head.in_features + (head.bias is not None)
 
     @property
@@ -169,7 +187,7 @@ class LastLayerLaplace(Posterior):
 
     def theta_map(self) -> Tensor:
         """The trained head as ``[K, P]`` float64 (bias in the last column)."""
-        head = self.net.head
+        head = self.head
         cols = [head.weight] + ([head.bias[:, None]] if head.bias is not None else [])
         return torch.cat(cols, 1).detach().double()
 
@@ -214,8 +232,8 @@ class LastLayerLaplace(Posterior):
         log_lik = torch.zeros((), dtype=torch.float64, device=dev)
         for s in tqdm(range(0, len(x), batch_size), desc="laplace", disable=not progress, leave=False):
             xb, yb = x[s:s + batch_size].to(dev), y[s:s + batch_size].to(dev)
-            h = self.net.features(xb)  # [n,F]
-            z = self.net.head(h).double()  # [n,K]
+            h = self.features(xb)  # [n,F]
+            z = self.head(h).double()  # [n,K]
             logp = torch.log_softmax(z, -1)
             log_lik += logp.gather(1, yb[:, None].long()).sum()
             p = logp.exp()  # [n,K]
@@ -240,7 +258,7 @@ class LastLayerLaplace(Posterior):
 
     def _homogeneous(self, h: Tensor) -> Tensor:
         """``[n,F] -> [n,P]``: append the constant 1 that multiplies the bias."""
-        if self.net.head.bias is None:
+        if self.head.bias is None:
             return h
         return torch.cat([h, h.new_ones(len(h), 1)], 1)
 
@@ -309,7 +327,7 @@ class LastLayerLaplace(Posterior):
         gdev = generator.device if generator is not None else self.log_lik.device
         z = torch.randn(n, K, P, generator=generator, dtype=torch.float64, device=gdev).to(self.log_lik.device)
         theta = self.theta_map().to(z.device) + self._noise(z)  # [n,K,P]
-        head = self.net.head
+        head = self.head
         theta = theta.to(head.weight.dtype)
         if head.bias is None:
             return theta, None
@@ -318,16 +336,90 @@ class LastLayerLaplace(Posterior):
     def draw(self, generator: torch.Generator | None = None) -> LastLayerDraw:
         self.net.eval()
         W, b = self.sample_heads(self.samples, generator)
-        members = [SampledHeadNet(self.net, W[s], None if b is None else b[s]) for s in range(self.samples)]
-        return LastLayerDraw(self.net, members, W, b)
+        members = [SampledHeadNet(self.net, W[s], None if b is None else b[s], self.features)
+                   for s in range(self.samples)]
+        return LastLayerDraw(self.net, members, W, b, self.features)
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
-        return {"posterior": self.name, "samples": self.samples, "hessian": self.hessian.value}
+        return {"posterior": self.name, "samples": self.samples, "hessian": self.hessian.value,
+                "head": self.head_path}
 
     @classmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "LastLayerLaplace":
-        return cls(make_model(), samples=int(config.get("samples", 20)), hessian=config.get("hessian"))
+        return cls(make_model(), samples=int(config.get("samples", 20)), hessian=config.get("hessian"),
+                   head=config.get("head"))
+
+
+def resolve_head(net: nn.Module, feature_fn, head) -> tuple[str, "callable"]:
+    """``(module path of the head, feature function)`` for :class:`LastLayerLaplace`."""
+    if not isinstance(net, nn.Module):
+        raise UnsureError(f"last-layer Laplace needs an nn.Module, got {type(net).__name__}")
+    names = {id(m): n for n, m in net.named_modules()}
+    if isinstance(head, nn.Module):
+        if id(head) not in names or names[id(head)] == "":
+            raise UnsureError(f"head= must be a submodule of the network ({type(net).__name__})")
+        path = names[id(head)]
+    elif isinstance(head, str):
+        try:
+            net.get_submodule(head)
+        except AttributeError:
+            raise UnsureError(f"{type(net).__name__} has no module {head!r} (head=)") from None
+        path = head
+    elif head is None:
+        path = _default_head(net, feature_fn)
+    else:
+        raise UnsureError(f"head= must be a module path or an nn.Linear, got {type(head).__name__}")
+    mod = net.get_submodule(path)
+    if not isinstance(mod, nn.Linear):
+        raise UnsureError(f"last-layer Laplace needs an nn.Linear head; {path!r} is a {type(mod).__name__}")
+    if feature_fn is not None:
+        if not callable(feature_fn):
+            raise UnsureError(f"feature_fn= must be callable x -> [B,F], got {type(feature_fn).__name__}")
+        return path, feature_fn
+    if path == "head" and callable(getattr(net, "features", None)):
+        return path, net.features
+    if callable(getattr(net, "forward_head", None)) and callable(getattr(net, "forward_features", None)) \
+            and callable(getattr(net, "get_classifier", None)) and net.get_classifier() is mod:
+        return path, lambda x: net.forward_head(net.forward_features(x), pre_logits=True)  # timm
+    return path, HeadInput(net, mod)
+
+
+def _default_head(net: nn.Module, feature_fn) -> str:
+    names = {id(m): n for n, m in net.named_modules()}
+    get_cls = getattr(net, "get_classifier", None)
+    if callable(get_cls) and isinstance(get_cls(), nn.Linear) and id(get_cls()) in names:  # timm
+        return names[id(get_cls())]
+    if isinstance(getattr(net, "head", None), nn.Linear) and callable(getattr(net, "features", None)):
+        return "head"
+    for name in ("fc", "classifier", "head"):
+        if isinstance(getattr(net, name, None), nn.Linear):
+            return name
+    raise UnsureError(f"last-layer Laplace needs to know the head of {type(net).__name__}: pass "
+                      f"head='module.path' of its last nn.Linear (and feature_fn=, x -> features "
+                      f"[B,F], if the head's input is not what net(x) feeds it)")
+
+
+class HeadInput:
+    """``x -> phi [B,F]``: the input of ``head`` while ``net(x)`` runs (hook removed after)."""
+
+    def __init__(self, net: nn.Module, head: nn.Module):
+        self.net, self.head = net, head
+
+    def __call__(self, x: Tensor) -> Tensor:
+        rec = {}
+
+        def hook(_m, inp, _out):
+            rec["phi"] = inp[0]
+
+        h = self.head.register_forward_hook(hook)
+        try:
+            self.net(x)
+        finally:
+            h.remove()
+        if "phi" not in rec:
+            raise UnsureError(f"the head of {type(self.net).__name__} was not called by its forward")
+        return rec["phi"].flatten(1)
 
 
 def check_full_size(K: int, P: int) -> None:

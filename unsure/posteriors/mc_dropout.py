@@ -134,7 +134,9 @@ class MCDropout(Posterior):
             raise UnsureError(f"MC dropout needs at least 1 sample, got {samples}")
         if not dropout_modules(net):
             raise UnsureError(f"MC dropout needs a network with nn.Dropout layers; "
-                              f"{type(net).__name__} has none")
+                              f"{type(net).__name__} has none (functional dropout, such as timm "
+                              f"ResNets' drop_rate in forward_head, is not seen: add an nn.Dropout, "
+                              f"e.g. net.fc = nn.Sequential(nn.Dropout(p), net.fc))")
         self.net = net
         self.samples = int(samples)
         self.train_info = {}
