@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -21,8 +21,11 @@ from unsure.data import load
 from unsure.errors import UnsureError
 from unsure.measures import aleatoric, epistemic, total
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SLOW = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples on every run and machine (CI never flakes); no example database
+_COMMON = dict(deadline=None, derandomize=True, database=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(max_examples=25, **_COMMON)
+SLOW = settings(max_examples=4, **_COMMON)
 
 
 @st.composite
@@ -37,6 +40,9 @@ def logit_samples(draw):
     return z.to(dtype)
 
 
+# six identical float32 members: the mutual information rounds to -1.8e-8 unless clamped
+@example(torch.tensor([[[0.18203648924827576, -0.8264687061309814, -0.7949366569519043, -0.9528351426124573,
+                         0.37172138690948486, 0.40871575474739075, 1.4214179515838623]]]).expand(6, 1, 7).clone())
 @FAST
 @given(logit_samples())
 def test_measures_non_negative_finite_and_decompose(z):
