@@ -123,13 +123,38 @@ def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
 
 # ------------------------------------------------------------------ step 3: logits -> pixels
 def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
-    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white) or the
-    blurred image ``G_sigma x`` (blur; the blur of the blurring test, reflect padding)."""
+    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white), the
+    image's channel mean (mean) or the blurred image ``G_sigma x`` (blur, or ``blur@SIGMA``; the
+    blur of the blurring test, reflect padding)."""
     if reference == "black":
         return torch.zeros_like(x)
     if reference == "white":
         return torch.ones_like(x)
+    if reference == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if reference.startswith("blur@"):
+        blur_sigma = float(reference[5:])
     return gaussian_blur(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
+
+
+def reference_items(reference: str) -> list[str]:
+    """``"blur@1+blur@2+black+mean"`` -> its items, each checked (a one-line UnsureError)."""
+    items = [t.strip() for t in str(reference).split("+")]
+    for t in items:
+        ok = t in ("black", "white", "blur", "mean")
+        if t.startswith("blur@"):
+            try:
+                ok = float(t[5:]) > 0
+            except ValueError:
+                ok = False
+        if not ok:
+            raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white', 'mean', 'blur', "
+                              f"'blur@SIGMA' or a '+'-joined mixture of them, got {reference!r}")
+    return items
+
+
+#: ``reference="mix"``: the reference distribution of the robust variant (docs/ua-backprop.md).
+MIX = "blur@1+blur@2+blur@4+black+mean"
 
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
@@ -227,8 +252,13 @@ class UABackprop(Method):
     T2 : temperature of the pixel distribution (step 3)
     prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost; "paper" only)
     reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
-        "black" (0; inputgrad is then ``grad * x``), "white" (1) or "blur" (``G_blur_sigma x``, the
-        substitute the blurring test puts in). Ignored by ``grad`` and ``fullgrad``.
+        "black" (0; inputgrad is then ``grad * x``), "white" (1), "mean" (the image's channel
+        mean), "blur" (``G_blur_sigma x``, the substitute the blurring test puts in) or
+        "blur@SIGMA". Variant "class" with the inputgrad path also takes a reference *distribution*,
+        a '+'-joined mixture such as ``"blur@1+blur@2+blur@4+black+mean"`` (= ``"mix"``): each
+        class's relevance is then the mean over the references of ``relu(grad a_k * (x - x0))``
+        (an Expected-Gradients-style average at the one gradient at ``x``; still exactly complete).
+        Ignored by ``grad`` and ``fullgrad``.
     blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
     normalise : True (default). False exists **for the ablation only** (paper Appendix D.7: "the
@@ -255,7 +285,8 @@ class UABackprop(Method):
 
     def __init__(self, path: str = "auto", T1: float | str = "auto", T2: float | str = "auto",
                  variant: str = "class", prune: float | None = None, reference: str = "auto",
-                 steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True):
+                 steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True,
+                 grouping: str = "class", combine: str = "mean-of-relu"):
         try:
             self.variant = Variant(variant).value
             self.path = path if path == "auto" else Path(path).value
@@ -266,11 +297,19 @@ class UABackprop(Method):
                               (("T1", T1), ("T2", T2), ("blur_sigma", blur_sigma)))
         if prune is not None and not 0 < prune <= 1:
             raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
-        if reference not in ("auto", "black", "white", "blur"):
-            raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white' or 'blur', "
-                              f"got {reference!r}")
+        if reference == "mix":
+            reference = MIX
+        if reference != "auto":
+            reference_items(reference)
         if not (isinstance(steps, int) and steps >= 1):
             raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
+        if grouping not in ("class", "joint"):
+            raise UnsureError(f"ua-backprop grouping must be 'class' or 'joint', got {grouping!r}")
+        if combine not in ("mean-of-relu", "relu-of-mean"):
+            raise UnsureError(f"ua-backprop combine must be 'mean-of-relu' or 'relu-of-mean', got {combine!r}")
+        if grouping == "joint" and variant != "class":
+            raise UnsureError("ua-backprop grouping='joint' belongs to variant 'class'")
+        self.grouping, self.combine = grouping, combine
         self.T1, self.T2, self.prune = T1, T2, prune
         self.reference, self.steps, self.blur_sigma = reference, steps, blur_sigma
         if not isinstance(normalise, bool):
@@ -338,6 +377,8 @@ class UABackprop(Method):
             raise UnsureError("ua-backprop prune applies to variant 'paper' only")
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
+        if len(reference_items(st["reference"])) > 1 or self.grouping == "joint":
+            return self._class_mixture(x, z, a_k, D, draw, st)
         ref = reference_image(x, st["reference"], st["blur_sigma"])
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
@@ -365,6 +406,39 @@ class UABackprop(Method):
             raw = None if rc is None else torch.einsum("bk,kbhw,kbchw->bchw", a_k, rt, _channel_share(rc))
         K = z.shape[-1]
         return maps, raw, torch.full((x.shape[0],), K * len(draw), device=x.device)
+
+
+    def _class_mixture(self, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict):
+        """Variant ``class`` with a reference distribution: ``r_k = mean_j relu(grad a_k * (x - x0_j))``
+        (channel mean), ``M = sum_k a_k rtilde(r_k)``; one batched backward per member."""
+        if Path(st["path"]) is not Path.INPUTGRAD:
+            raise UnsureError("ua-backprop: a '+'-joined reference mixture needs path='inputgrad'")
+        if not self.normalise:
+            raise UnsureError("ua-backprop: a reference mixture needs normalise=True")
+        g_all = 0.0
+        for m in range(len(draw)):
+            sub = Draw([draw.members[m]], draw.modules)
+            (g,) = per_logit_gradients(sub, x)
+            with torch.no_grad():  # exact d a_k / dx through member m
+                g_all = g_all + torch.einsum("kbj,jbchw->kbchw", D[:, m], g.input_grad.detach())
+        with torch.no_grad():
+            if self.grouping == "joint":  # one group: U itself, d U / dx = sum_k d a_k / dx
+                g_all = g_all.sum(0, keepdim=True)  # [1,B,C,H,W]
+            refs = [reference_image(x, t, st["blur_sigma"]) for t in reference_items(st["reference"])]
+            ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W]
+            if self.combine == "relu-of-mean":
+                ts = [sum(ts) / len(ts)]
+            rc = sum(t.clamp_min(0) for t in ts) / len(ts)
+            r = rc.mean(2)  # [K,B,H,W]
+            none = r.flatten(2).amax(-1) <= 0  # [K,B] a class whose term nothing raises: |T|
+            absc = sum(t.abs() for t in ts) / len(ts)
+            r = torch.where(none[..., None, None], absc.mean(2), r)
+            rc = torch.where(none[..., None, None, None], absc, rc)
+            rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W] ([1,B,H,W] joint)
+            w = a_k.sum(1, keepdim=True) if self.grouping == "joint" else a_k  # [B,K] or [B,1] = U
+            maps = torch.einsum("bk,kbhw->bhw", w, rt)
+            raw = torch.einsum("bk,kbhw,kbchw->bchw", w, rt, _channel_share(rc))
+        return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
 
 
 def _positive(name: str, v) -> float:
