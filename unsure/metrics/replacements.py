@@ -10,12 +10,12 @@ whose reference equals that choice is favoured by it; so every such metric takes
   over the grid is taken by the test);
 - ``zero``: 0 in every channel;
 - ``mean``: each image's own per-channel mean;
-- ``noise``: ``clip(x + e, 0, 1)``, ``e ~ N(0, std^2)`` (std 0.3), ``draws`` seeded draws;
+- ``noise``: ``clip(x + e, 0, 1)``, ``e ~ N(0, std^2)`` (std 0.3), ``n_draws`` (4) seeded draws;
 - ``road``: noisy linear imputation (Rong, Leemann, Borisov, Kasneci & Kasneci, ICML 2022, "A
   Consistent and Efficient Evaluation Strategy for Attribution Methods"): the removed pixels solve
   the sparse linear system in which each equals the weighted mean of its in-image 8 neighbours
-  (direct 1/6, diagonal 1/12), kept pixels fixed, plus ``N(0, 0.01^2)`` noise (``draws`` seeded
-  draws). **(decision)** A set of removed pixels that touches no kept pixel (e.g. every pixel
+  (direct 1/6, diagonal 1/12), kept pixels fixed, plus ``N(0, 0.01^2)`` noise (``n_draws`` (2)
+  seeded draws). **(decision)** A set of removed pixels that touches no kept pixel (e.g. every pixel
   removed) has no unique solution; a tiny pull ``eps = 1e-6`` towards the image's channel mean
   makes it the mean there and changes a bounded system by ~1e-6.
 
@@ -121,7 +121,7 @@ class Noise(Replacement):
 
     name: ClassVar[str] = "noise"
     std: float = 0.3
-    n_draws: int = 8
+    n_draws: int = 4
     seed: int = 0
     lo: float = 0.0
     hi: float = 1.0
@@ -202,7 +202,7 @@ class Road(Replacement):
 
     name: ClassVar[str] = "road"
     std: float = 0.01
-    n_draws: int = 4
+    n_draws: int = 2
     seed: int = 0
 
     def __post_init__(self):
