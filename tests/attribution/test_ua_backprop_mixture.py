@@ -98,3 +98,28 @@ def test_errors():
     with pytest.raises(UnsureError, match="inputgrad"):
         unsure.attribute(DeepEnsemble([make_net(), make_net()]), torch.rand(1, 1, 8, 8, dtype=torch.float64),
                          method="ua-backprop", reference="mix", path="ig")
+
+
+def test_joint_ig_path_matches_loops(ens, x):
+    """grouping joint, path ig: relu of the integrated gradients of U from each reference
+    (midpoint rule), mean over the references, then U times the distribution."""
+    got = unsure.attribute(ens, x, method="ua-backprop", grouping="joint", path="ig", steps=3,
+                           reference="blur@2+black", T2=0.7)
+    nets = list(ens.members)
+    refs = [blur_ref(x, 2.0), torch.zeros_like(x)]
+    for b in range(len(x)):
+        rs, U = [], None
+        for ref in refs:
+            acc = torch.zeros_like(x[b:b + 1])
+            for i in range(3):
+                pt = (ref[b:b + 1] + (i + 0.5) / 3 * (x[b:b + 1] - ref[b:b + 1])).requires_grad_(True)
+                p = torch.softmax(torch.stack([n(pt)[0] for n in nets]), -1)
+                pbar = p.mean(0)
+                u = -(pbar * pbar.log()).sum() + (p * p.log()).sum(1).mean()
+                (g,) = torch.autograd.grad(u, pt)
+                acc += g
+            rs.append((acc / 3 * (x[b:b + 1] - ref[b:b + 1])).clamp_min(0).mean(1)[0])
+        r = sum(rs) / 2
+        e = torch.exp(r / r.max() / 0.7) - 1
+        U = got.meta["uncertainty"][b]
+        assert torch.allclose(got.maps[b], U * e / e.sum(), rtol=1e-9, atol=1e-12)

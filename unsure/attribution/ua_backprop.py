@@ -26,6 +26,7 @@ from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
+from .ua_mixture import MIX, mixture_maps, reference_items
 
 KINDS = {total: "total", aleatoric: "aleatoric", epistemic: "epistemic"}
 
@@ -137,24 +138,6 @@ def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
     return gaussian_blur(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
 
 
-def reference_items(reference: str) -> list[str]:
-    """``"blur@1+blur@2+black+mean"`` -> its items, each checked (a one-line UnsureError)."""
-    items = [t.strip() for t in str(reference).split("+")]
-    for t in items:
-        ok = t in ("black", "white", "blur", "mean")
-        if t.startswith("blur@"):
-            try:
-                ok = float(t[5:]) > 0
-            except ValueError:
-                ok = False
-        if not ok:
-            raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white', 'mean', 'blur', "
-                              f"'blur@SIGMA' or a '+'-joined mixture of them, got {reference!r}")
-    return items
-
-
-#: ``reference="mix"``: the reference distribution of the robust variant (docs/ua-backprop.md).
-MIX = "blur@1+blur@2+blur@4+black+mean"
 
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
@@ -378,7 +361,7 @@ class UABackprop(Method):
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
         if len(reference_items(st["reference"])) > 1 or self.grouping == "joint":
-            return self._class_mixture(x, z, a_k, D, draw, st)
+            return mixture_maps(self, x, z, a_k, D, draw, st, kind)
         ref = reference_image(x, st["reference"], st["blur_sigma"])
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
@@ -406,39 +389,6 @@ class UABackprop(Method):
             raw = None if rc is None else torch.einsum("bk,kbhw,kbchw->bchw", a_k, rt, _channel_share(rc))
         K = z.shape[-1]
         return maps, raw, torch.full((x.shape[0],), K * len(draw), device=x.device)
-
-
-    def _class_mixture(self, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict):
-        """Variant ``class`` with a reference distribution: ``r_k = mean_j relu(grad a_k * (x - x0_j))``
-        (channel mean), ``M = sum_k a_k rtilde(r_k)``; one batched backward per member."""
-        if Path(st["path"]) is not Path.INPUTGRAD:
-            raise UnsureError("ua-backprop: a '+'-joined reference mixture needs path='inputgrad'")
-        if not self.normalise:
-            raise UnsureError("ua-backprop: a reference mixture needs normalise=True")
-        g_all = 0.0
-        for m in range(len(draw)):
-            sub = Draw([draw.members[m]], draw.modules)
-            (g,) = per_logit_gradients(sub, x)
-            with torch.no_grad():  # exact d a_k / dx through member m
-                g_all = g_all + torch.einsum("kbj,jbchw->kbchw", D[:, m], g.input_grad.detach())
-        with torch.no_grad():
-            if self.grouping == "joint":  # one group: U itself, d U / dx = sum_k d a_k / dx
-                g_all = g_all.sum(0, keepdim=True)  # [1,B,C,H,W]
-            refs = [reference_image(x, t, st["blur_sigma"]) for t in reference_items(st["reference"])]
-            ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W]
-            if self.combine == "relu-of-mean":
-                ts = [sum(ts) / len(ts)]
-            rc = sum(t.clamp_min(0) for t in ts) / len(ts)
-            r = rc.mean(2)  # [K,B,H,W]
-            none = r.flatten(2).amax(-1) <= 0  # [K,B] a class whose term nothing raises: |T|
-            absc = sum(t.abs() for t in ts) / len(ts)
-            r = torch.where(none[..., None, None], absc.mean(2), r)
-            rc = torch.where(none[..., None, None, None], absc, rc)
-            rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W] ([1,B,H,W] joint)
-            w = a_k.sum(1, keepdim=True) if self.grouping == "joint" else a_k  # [B,K] or [B,1] = U
-            maps = torch.einsum("bk,kbhw->bhw", w, rt)
-            raw = torch.einsum("bk,kbhw,kbchw->bchw", w, rt, _channel_share(rc))
-        return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
 
 
 def _positive(name: str, v) -> float:
