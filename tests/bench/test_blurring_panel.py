@@ -33,7 +33,10 @@ def test_panel_json_layout_and_means(run_dir, tmp_path):
     methods = ["inputgrad", "random", "grad"]
     for f in ("0.02", "0.05"):
         for m in methods:
-            assert got["results"][m][f] == got["by_replacement"]["blur"][m][f]
+            blur = got["by_replacement"]["blur"][m][f]
+            assert {k: v for k, v in got["results"][m][f].items() if "per_image" not in k} == \
+                {k: v for k, v in blur.items() if "per_image" not in k}
+            assert blur["murr_per_image"] == pytest.approx(got["results"][m][f]["murr_per_image"], abs=1e-5)
             cell = got["panel"][m][f]
             murrs = [got["by_replacement"][r][m][f]["murr"] for r in reps]
             aucs = [got["by_replacement"][r][m][f]["auc"] for r in reps]

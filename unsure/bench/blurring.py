@@ -123,8 +123,17 @@ def plot_curves(curves: dict, fractions: list[float], path, rows: dict | None = 
             ax.grid(alpha=0.3)
         axrow[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120 if len(rows) == 1 else 70)
     plt.close(fig)
+
+
+def _rounded(tree, digits: int = 5):
+    """``tree`` with every per-image list rounded to ``digits`` decimals (keeps the JSON small;
+    ``results`` keeps full precision)."""
+    if isinstance(tree, dict):
+        return {k: ([round(v, digits) for v in x] if k.endswith("_per_image") else _rounded(x, digits))
+                for k, x in tree.items()}
+    return tree
 
 
 @BENCHES.register("blurring", "blurring test: MURR / AUC-URR of uncertainty maps (paper Sec. 5.2.1)")
@@ -185,7 +194,7 @@ class BlurringBench(Bench):
         if len(by_rep) > 1:
             md += "\n" + panel_markdown(by_rep, panel, fractions, paired_comparison)
         write_outputs(out, "blurring", results, config, md, args.json,
-                      extra={"by_replacement": by_rep, "panel": panel})
+                      extra={"by_replacement": _rounded(by_rep), "panel": _rounded(panel)})
         plot_curves(curves, fractions, out / "blurring.png")
         if len(by_rep) > 1:
             plot_curves(curves, fractions, out / "blurring-panel.png", rows=run["curves"])
