@@ -242,6 +242,12 @@ class UABackprop(Method):
         class's relevance is then the mean over the references of ``relu(grad a_k * (x - x0))``
         (an Expected-Gradients-style average at the one gradient at ``x``; still exactly complete).
         Ignored by ``grad`` and ``fullgrad``.
+    grouping : variant "class" only: "class" (the terms ``a_k``, each with its own pixel
+        distribution) or "joint" (one group, ``U`` itself: its exact gradient ``sum_k d a_k / dx``
+        keeps the cancellations across classes, and the map is ``U`` times one distribution; the
+        class split is then not in the map). Joint takes ``path`` "inputgrad" or "ig".
+    combine : with a reference mixture, "mean-of-relu" (mean over the references of the relu'd
+        terms) or "relu-of-mean" (relu of the mean term; equal to the mean reference for inputgrad)
     blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
     normalise : True (default). False exists **for the ablation only** (paper Appendix D.7: "the
