@@ -7,8 +7,9 @@ paper's; "total" for a single network, whose epistemic uncertainty is 0, paper T
 names what a removed pixel becomes; every substitute of a step goes through one batched forward.
 
 Writes ``blurring.json`` = ``{"results": {METHOD: {"0.02": {"murr", "auc", "murr_per_image",
-"auc_per_image"}, ...}}, "by_replacement": {R: {METHOD: {"0.02": ...}}}, "panel": {METHOD: {"0.02":
-{"murr", "auc", "mean_rank", ...}}}, "config": ...}``: ``results`` is the ``blur`` substitute (the
+"auc_per_image"}, ...}}, "by_replacement": {R: {METHOD: {"0.02": {"murr", "auc", "n_max"}}}}, "panel": {METHOD: {"0.02":
+{"murr", "auc", "mean_rank", "mean_rank_auc"}}}, "config": ...}`` (per-image values only in
+``results``): ``results`` is the ``blur`` substitute (the
 paper's test; the first substitute when blur is not in the panel), ``panel`` the means over the
 substitutes (``bench.panel``); ``config.image_indices`` names the images of the split,
 ``config.replacements`` the substitutes' settings and seeds, ``config.test_seconds_per_image`` the
@@ -127,12 +128,11 @@ def plot_curves(curves: dict, fractions: list[float], path, rows: dict | None = 
     plt.close(fig)
 
 
-def _rounded(tree, digits: int = 5):
-    """``tree`` with every per-image list rounded to ``digits`` decimals (keeps the JSON small;
-    ``results`` keeps full precision)."""
+def _medians_only(tree):
+    """``tree`` without the per-image lists (keeps the JSON small: the paired tests are in the
+    markdown, and ``results`` keeps blur's per-image values)."""
     if isinstance(tree, dict):
-        return {k: ([round(v, digits) for v in x] if k.endswith("_per_image") else _rounded(x, digits))
-                for k, x in tree.items()}
+        return {k: _medians_only(x) for k, x in tree.items() if not k.endswith("_per_image")}
     return tree
 
 
@@ -194,7 +194,7 @@ class BlurringBench(Bench):
         if len(by_rep) > 1:
             md += "\n" + panel_markdown(by_rep, panel, fractions, paired_comparison)
         write_outputs(out, "blurring", results, config, md, args.json,
-                      extra={"by_replacement": _rounded(by_rep), "panel": _rounded(panel)})
+                      extra={"by_replacement": _medians_only(by_rep), "panel": _medians_only(panel)})
         plot_curves(curves, fractions, out / "blurring.png")
         if len(by_rep) > 1:
             plot_curves(curves, fractions, out / "blurring-panel.png", rows=run["curves"])
