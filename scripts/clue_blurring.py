@@ -23,7 +23,9 @@ import torch
 torch.set_num_threads(1)
 from unsure.attribution import make_method  # noqa: E402
 from unsure.bench.base import environment, markdown_table  # noqa: E402
-from unsure.bench.common import most_uncertain, parse_floats, parse_methods  # noqa: E402
+from unsure.attribution.spec import parse_methods  # noqa: E402
+from unsure.bench.common import parse_floats  # noqa: E402
+from unsure.measures.selection import most_uncertain  # noqa: E402
 from unsure.data import load  # noqa: E402
 from unsure.measures import epistemic  # noqa: E402
 from unsure.metrics.blurring import blurred_uncertainty, n_pixels, pixel_order, summarise  # noqa: E402

@@ -22,8 +22,8 @@ import unsure  # noqa: E402
 from unsure.attribution._trace import per_logit_gradients  # noqa: E402
 from unsure.attribution.ua_backprop import logit_terms, pixel_distribution  # noqa: E402
 from unsure.data.load import load  # noqa: E402
-from unsure.measures import decompose, epistemic  # noqa: E402
-from unsure.metrics._blur import gaussian_blur  # noqa: E402
+from unsure.measures import decompose, epistemic, selection  # noqa: E402
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur  # noqa: E402
 from unsure.metrics.blurring import SIGMAS, blurred_uncertainty, n_pixels, pixel_order, summarise  # noqa: E402
 
 COARSE = (0.2, 0.4, 0.6, 1.0, 1.6, 2.4, 3.6, 5.0, 8.0, 12.0, 20.0)
@@ -41,10 +41,9 @@ def load_posterior(run: str | None):
 
 
 def most_uncertain(draw, x, n):
+    idx = selection.most_uncertain(draw, x, n, "epistemic", batch_size=1000)
     with torch.no_grad():
-        u = torch.cat([epistemic(draw(x[s:s + 1000])) for s in range(0, len(x), 1000)])
-    idx = u.argsort(descending=True)[:n]
-    return x[idx], u[idx]
+        return x[idx], epistemic(draw(x[idx]))
 
 
 def main(argv=None):

@@ -17,9 +17,8 @@ from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
 from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI,
                          Posterior, WeightNoise)
+from ._version import __version__
 from .run import load_run
-
-__version__ = "0.1.0"
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
-"""Run directories: trained posteriors saved as ``weights.safetensors`` plus ``config.json``.
+"""Run directories: trained posteriors saved as ``weights.safetensors`` plus ``config.json``, and
+the helpers that turn ``--run`` / ``--device`` into a loaded posterior.
 
 ``save_run`` writes to a temporary sibling folder and renames it into place, so a run directory
 is never half-written. ``load_run`` rebuilds the architecture and posterior from the JSON config
@@ -6,6 +7,7 @@ and loads the weights with safetensors (no pickle, so loading a run cannot execu
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ._version import __version__
 from .errors import UnsureError
 from .models import ARCHS
 from .posteriors import POSTERIORS, Posterior
@@ -43,8 +46,6 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     full = dict(config)
     full["posterior"] = posterior.config()
     full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
-    from . import __version__
-
     full.setdefault("unsure_version", __version__)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
     try:
@@ -110,3 +111,25 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     post.to(device).eval()
     post.run_config = cfg
     return post
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available) -> a device; one clear error
+    when CUDA is asked for and missing."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsureError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UnsureError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+
+
+def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
+    """Load ``--run`` on ``--device``; returns the posterior and the data spec (``--data`` or the run's)."""
+    post = load_run(args.run, device=resolve_device(args.device))
+    data = args.data or post.run_config.get("data")
+    if not data:
+        raise UnsureError("no --data given and the run does not name its data")
+    return post, data

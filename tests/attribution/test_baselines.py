@@ -420,7 +420,7 @@ def test_gradcam_without_feature_layer():
 
 def test_inputgrad_reference_blur_is_gradient_times_difference_to_blur():
     from unsure.attribution import make_method
-    from unsure.metrics._blur import gaussian_blur
+    from unsure.ops.blur import gaussian_blur_many as gaussian_blur
     from unsure.errors import UnsureError
 
     torch.manual_seed(0)

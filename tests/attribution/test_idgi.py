@@ -5,7 +5,7 @@ import torch
 
 from _pathkit import LOGIT0, Linear, Scalar, images, member_fn, tiny_ensemble
 from unsure.attribution import attribute
-from unsure.attribution._blur import gaussian_blur
+from unsure.ops.blur import gaussian_blur
 
 
 @pytest.mark.parametrize("steps", [4, 16, 100])

@@ -5,7 +5,7 @@ import torch
 from scipy import ndimage
 
 from _pathkit import Quadratic, images
-from unsure.attribution._blur import gaussian_blur, gaussian_blur_dsigma
+from unsure.ops.blur import gaussian_blur, gaussian_blur_dsigma
 from unsure.attribution.baselines import make_reference, sample_baselines
 from unsure.attribution.integrators import IDGI, Riemann, integrate, value_and_grad
 from unsure.attribution.paths import BlurPath, GuidedPath, StraightLine

@@ -7,7 +7,7 @@ from _toykit import one_model
 
 from unsure.errors import UnsureError
 from unsure.metrics import METRICS, centre_ablation, topk_ablation
-from unsure.metrics._blur import gaussian_blur
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur
 from unsure.metrics.ablation import ablated_images, centre_of_mass
 
 H = W = 8

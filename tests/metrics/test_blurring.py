@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from unsure.metrics import blurring_test
-from unsure.metrics._blur import gaussian_blur
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur
 from unsure.metrics.blurring import SIGMAS, n_pixels, pixel_order, summarise
 from unsure.models.paper_cnn import PaperCNN
 from unsure.posteriors import DeepEnsemble
@@ -250,7 +250,7 @@ def test_callable_measure_equals_its_name():
 
 def test_bench_refuses_a_measure_that_is_zero_everywhere():
     from unsure.bench.blurring import blurring_benchmark
-    from unsure.bench.common import MethodSpec
+    from unsure.attribution.spec import MethodSpec
     from unsure.errors import UnsureError
 
     region, x = _region_images()

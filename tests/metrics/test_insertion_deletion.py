@@ -7,7 +7,7 @@ from _toykit import disagreeing_ensemble, one_model, ref_epistemic_2, region_wei
 
 from unsure.errors import UnsureError
 from unsure.metrics import METRICS, deletion_curve, insertion_curve
-from unsure.metrics._blur import gaussian_blur
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur
 
 H = W = 8
 

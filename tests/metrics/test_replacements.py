@@ -11,7 +11,7 @@ import torch
 
 from unsure.errors import UnsureError
 from unsure.metrics import blurring_test
-from unsure.metrics._blur import gaussian_blur
+from unsure.ops.blur import gaussian_blur_many as gaussian_blur
 from unsure.metrics.ablation import topk_ablation
 from unsure.metrics.blurring import pixel_order, summarise
 from unsure.metrics.insertion_deletion import deletion_curve, insertion_curve

@@ -63,7 +63,7 @@ def test_bench_rejects_bad_options(run_dir, tmp_path, capsys):
 
 
 def test_method_key_resolves_auto_settings():
-    from unsure.bench.common import parse_method
+    from unsure.attribution.spec import parse_method
     from unsure.bench.mitigation import method_key
 
     key = method_key(parse_method("ua-backprop"), 1)

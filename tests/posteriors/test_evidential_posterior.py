@@ -15,6 +15,7 @@ from unsure.models import PaperCNN
 from unsure.posteriors import POSTERIORS, Evidential
 from unsure.run import load_run, save_run
 from unsure.training import TrainConfig
+from unsure.training.fitters import fit_evidential
 from unsure.training.evidential import (annealing_coefficient, evidential_mse_loss,
                                         kl_dirichlet_uniform)
 
@@ -145,7 +146,7 @@ def test_fit_decreases_the_loss():
     net0 = PaperCNN(1, 2, 10, filters=4, hidden=16).eval()
     with torch.no_grad():
         before = evidential_mse_loss(net0(x), y, epoch=10).item()
-    post = Evidential.fit(lambda: copy.deepcopy(net0), x, y,
+    post = fit_evidential(lambda: copy.deepcopy(net0), x, y,
                           TrainConfig(epochs=5, batch_size=16, lr=1e-2, progress=False),
                           generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

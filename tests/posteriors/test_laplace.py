@@ -12,6 +12,7 @@ from unsure.measures.entropy import epistemic
 from unsure.models import ARCHS, PaperCNN
 from unsure.posteriors import POSTERIORS, LastLayerLaplace
 from unsure.run import load_run, save_run
+from unsure.training.fitters import fit_laplace
 
 K, F, N = 5, 6, 23  # distinct sizes: D = K * (F + 1) = 35
 ARCH = {"in_channels": 1, "num_classes": K, "image_size": 8, "filters": 3, "hidden": F}
@@ -194,8 +195,8 @@ def test_fit_trains_and_tunes():
     from unsure.training import TrainConfig
 
     x, y = _data(40)
-    post = LastLayerLaplace.fit(lambda: PaperCNN(**ARCH), x.float(), y, TrainConfig(epochs=2, progress=False),
-                                samples=3, hessian="kfac")
+    post = fit_laplace(lambda: PaperCNN(**ARCH), x.float(), y, TrainConfig(epochs=2, progress=False),
+                       samples=3, hessian="kfac")
     assert post.n_data.item() == 40 and post.train_info["prior_precision"] > 0
     assert math.isfinite(post.train_info["log_marglik"])
     assert post.sample_logits(x[:5].float()).shape == (3, 5, K)

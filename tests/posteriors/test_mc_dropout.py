@@ -12,6 +12,7 @@ from unsure.models import PaperCNN
 from unsure.posteriors import POSTERIORS, MCDropout
 from unsure.posteriors.mc_dropout import dropout_modules
 from unsure.run import load_run, save_run
+from unsure.training.fitters import fit_mc_dropout
 
 
 def gen(seed=0):
@@ -152,8 +153,8 @@ def test_errors():
     from unsure.models import LeNet5
     from unsure.training import TrainConfig
     with pytest.raises(UnsureError, match="nn.Dropout"):  # refused before training
-        MCDropout.fit(lambda: LeNet5(1, 3, 12, dropout=0), torch.rand(4, 1, 12, 12),
-                      torch.tensor([0, 1, 2, 0]), TrainConfig(epochs=1, progress=False))
+        fit_mc_dropout(lambda: LeNet5(1, 3, 12, dropout=0), torch.rand(4, 1, 12, 12),
+                       torch.tensor([0, 1, 2, 0]), TrainConfig(epochs=1, progress=False))
 
 
 def test_config_state_dict_round_trip(post, tmp_path):

@@ -13,6 +13,7 @@ from unsure.posteriors._bayes_layers import (BayesConv2d, BayesLayer, BayesLinea
                                              inverse_softplus, sample_network, to_bayesian, total_kl)
 from unsure.run import load_run, save_run
 from unsure.training import TrainConfig
+from unsure.training.fitters import fit_variational
 
 K = 5
 ARCH = {"in_channels": 1, "num_classes": K, "image_size": 8, "filters": 3, "hidden": 6}
@@ -132,7 +133,7 @@ def test_fit_lowers_the_loss():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(64, 1, 8, 8, generator=g)
     y = (x.mean((1, 2, 3)) > x.mean()).long()  # learnable: bright vs dark
-    post = MeanFieldVI.fit(lambda: PaperCNN(1, 2, 8, filters=4, hidden=8), x, y,
+    post = fit_variational(lambda: PaperCNN(1, 2, 8, filters=4, hidden=8), x, y,
                            TrainConfig(epochs=15, batch_size=16, lr=1e-2, progress=False),
                            samples=4, prior_sigma=1.0)
     losses = post.train_info["losses"]  # the negative ELBO per example, same objective every epoch
@@ -147,7 +148,7 @@ def test_bad_options():
     with pytest.raises(UnsureError, match="prior_sigma"):
         to_bayesian(PaperCNN(**ARCH), prior_sigma=0.0)
     with pytest.raises(UnsureError, match="kl_anneal"):
-        MeanFieldVI.fit(lambda: PaperCNN(**ARCH), torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long),
+        fit_variational(lambda: PaperCNN(**ARCH), torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long),
                         TrainConfig(epochs=1, progress=False), kl_anneal_epochs=-1)
 
 

@@ -12,6 +12,7 @@ from unsure.posteriors import POSTERIORS, WeightNoise
 from unsure.posteriors._noise import calibrate, calibrate_sigma, perturbed
 from unsure.training import TrainConfig
 from unsure.training.classifier import fit
+from unsure.training.fitters import fit_weight_noise
 
 K, SIDE = 3, 6
 
@@ -194,17 +195,17 @@ def test_fit_tiny_dataset_calibrates_sigma():
     x, y = toy_data(240, seed=1)
     xv, yv = toy_data(150, seed=2)
     cfg = TrainConfig(epochs=6, batch_size=32, lr=1e-2, progress=False)
-    post = WeightNoise.fit(tiny_net, x, y, cfg, x_val=xv, y_val=yv,
-                           generator=torch.Generator().manual_seed(0), samples=3)
+    post = fit_weight_noise(tiny_net, x, y, cfg, x_val=xv, y_val=yv,
+                            generator=torch.Generator().manual_seed(0), samples=3)
     assert post.num_samples == 3 and post.sigma > 0
     cal = post.train_info["calibration"]
     assert cal["sigma"] == post.sigma and post.train_info["calibration_data"] == "val"
     assert abs(cal["accuracy_drop"] - 0.05) <= 0.02
     assert post.sample_logits(xv[:4]).shape == (3, 4, K)
     # without validation data: a training slice; an explicit sigma skips calibration
-    post2 = WeightNoise.fit(tiny_net, x, y, cfg, generator=torch.Generator().manual_seed(0))
+    post2 = fit_weight_noise(tiny_net, x, y, cfg, generator=torch.Generator().manual_seed(0))
     assert post2.train_info["calibration_data"] == "train" and post2.num_samples == 10
-    post3 = WeightNoise.fit(tiny_net, x, y, cfg, sigma=0.2, samples=2)
+    post3 = fit_weight_noise(tiny_net, x, y, cfg, sigma=0.2, samples=2)
     assert post3.sigma == 0.2 and "calibration" not in post3.train_info
 
 
@@ -214,7 +215,7 @@ def test_fit_tiny_dataset_calibrates_sigma():
 def test_fit_rejects_bad_options(kwargs, match):
     x, y = toy_data(20)
     with pytest.raises(UnsureError, match=match):
-        WeightNoise.fit(tiny_net, x, y, TrainConfig(epochs=1, progress=False), **kwargs)
+        fit_weight_noise(tiny_net, x, y, TrainConfig(epochs=1, progress=False), **kwargs)
 
 
 def test_constructor_errors():

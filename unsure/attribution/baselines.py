@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ._blur import gaussian_blur
+from ..ops.blur import gaussian_blur
 
 
 class Baseline(str, Enum):

@@ -200,12 +200,10 @@ class _Counterfactual(Method):
                     or (self.direction == Direction.AUTO.value and isinstance(target, ClassScore)))
         if isinstance(target, ClassScore) and target.cls is None:
             # fix "the predicted class" at x's prediction, so the search cannot switch classes
-            cls = torch.softmax(logits, -1).mean(0).argmax(-1)  # [S,B,K] -> [B]
-            kind = target.kind
+            frozen = target.freeze(logits)
 
             def objective(lg: Tensor, rows: Tensor) -> Tensor:
-                score = torch.softmax(lg, -1) if kind == "prob" else lg
-                return score.mean(0).gather(-1, cls[rows, None]).squeeze(-1)  # [S,n,K] -> [n]
+                return frozen.pick(lg, rows)  # [S,n,K] -> [n]
         else:
             def objective(lg: Tensor, rows: Tensor) -> Tensor:
                 return target(lg)

@@ -35,15 +35,8 @@ def path_target(target: Target, draw: Draw, x: Tensor) -> Callable[[Tensor], Ten
     """
     if isinstance(target, ClassScore) and target.cls is None:
         with torch.no_grad():
-            idx = torch.softmax(draw(x), -1).mean(0).argmax(-1)  # [S,B,K] -> [B]
-
-        def fixed(points: Tensor) -> Tensor:
-            logits = draw(points)  # [S,n*B,K]
-            score = torch.softmax(logits, -1) if target.kind == "prob" else logits
-            rows = idx.repeat(points.shape[0] // x.shape[0])  # point j*B+b explains idx[b]
-            return score.mean(0).gather(-1, rows[:, None]).squeeze(-1)
-
-        return fixed
+            frozen = target.freeze(draw(x))  # point j*B+b explains the class of image b
+        return lambda points: frozen(draw(points))  # [S,n*B,K] -> [n*B]
     return lambda points: target(draw(points))
 
 

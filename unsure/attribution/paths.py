@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ._blur import gaussian_blur, gaussian_blur_dsigma
+from ..ops.blur import gaussian_blur, gaussian_blur_dsigma
 from .baselines import Baseline, make_reference, scaled_sigma
 
 
@@ -115,7 +115,7 @@ class BlurPath(Path):
     sigma_max : largest blur; ``None`` scales the paper's 50 (224-px ImageNet) linearly with the
         image side: ``50 * max(H,W) / 224``
     derivative : ``"fd"`` forward difference ``(L(sigma + grad_step) - L(sigma)) / grad_step``
-        (Xu et al.; PAIR), or ``"analytic"`` (:func:`~unsure.attribution._blur.gaussian_blur_dsigma`)
+        (Xu et al.; PAIR), or ``"analytic"`` (:func:`~unsure.ops.blur.gaussian_blur_dsigma`)
     grad_step : finite-difference step of ``"fd"`` (0.01)
     truncate : blur kernel radius in sigmas (4, as scipy)
     """

@@ -20,27 +20,11 @@ from ..posteriors.base import Draw
 from .base import METHODS, Attribution, Context, Method, make_method
 
 
-class FrozenClass:
-    """A class-score target whose class is fixed per image (the class predicted at the clean
-    images), so noisy copies all explain the same class. Accepts logits ``[S, n*B, K]`` for
-    ``n`` stacked copies of the ``B`` images (path methods stack path points that way)."""
-
-    def __init__(self, idx: Tensor, kind: str):
-        self.idx, self.kind = idx, kind
-        self.__name__ = f"class-{kind}[pred]"
-
-    def __call__(self, logits: Tensor) -> Tensor:
-        score = torch.softmax(logits, -1) if self.kind == "prob" else logits
-        rows = self.idx.repeat(logits.shape[1] // self.idx.shape[0])  # copy j*B+b explains idx[b]
-        return score.mean(0).gather(-1, rows[:, None]).squeeze(-1)  # [S,n*B,K] -> [n*B]
-
-
 def freeze_class(target: Target, draw: Draw, x: Tensor) -> Target:
     """``target`` itself, or for the predicted-class score the class predicted at ``x [B,C,H,W]``."""
     if isinstance(target, ClassScore) and target.cls is None:
         with torch.no_grad():
-            idx = torch.softmax(draw(x), -1).mean(0).argmax(-1)  # [S,B,K] -> [B]
-        return FrozenClass(idx, target.kind)
+            return target.freeze(draw(x))  # [S,B,K]
     return target
 
 

@@ -20,16 +20,13 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ..measures import aleatoric, decompose, epistemic, total
-from ..metrics._blur import gaussian_blur
+from ..measures import Measure, decompose, decomposable, measure_of
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
-from .ua_mixture import MIX, mixture_maps, reference_items
-
-KINDS = {total: "total", aleatoric: "aleatoric", epistemic: "epistemic"}
-
+from .ua_mixture import (MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
+                         reference_image, reference_items)
 
 class Path(str, Enum):
     """How a logit's relevance reaches the pixels (spec step 3)."""
@@ -84,7 +81,7 @@ def logit_terms(logits: Tensor, a_p: Tensor, T1: float, normalise: bool = True) 
     return torch.einsum("sbkj,sbk->sbj", w, a_p)
 
 
-def class_terms(logits: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+def class_terms(logits: Tensor, kind: str | Measure) -> tuple[Tensor, Tensor]:
     """Class-level terms ``a_k = sum_m a(p_k^m)`` and their logit Jacobian (variant ``class``).
 
     Returns ``(a [B, K], D [K, S, B, K])`` with ``D[k, m, b, j] = d a_k(b) / d z_j^m(b)``, from one
@@ -123,22 +120,6 @@ def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
 
 
 # ------------------------------------------------------------------ step 3: logits -> pixels
-def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
-    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white), the
-    image's channel mean (mean) or the blurred image ``G_sigma x`` (blur, or ``blur@SIGMA``; the
-    blur of the blurring test, reflect padding)."""
-    if reference == "black":
-        return torch.zeros_like(x)
-    if reference == "white":
-        return torch.ones_like(x)
-    if reference == "mean":
-        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
-    if reference.startswith("blur@"):
-        blur_sigma = float(reference[5:])
-    return gaussian_blur(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
-
-
-
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
                 steps: int):
@@ -185,27 +166,6 @@ def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Te
         acc = gsum if acc is None else acc + gsum
     return acc / steps * (x - ref).unsqueeze(0)
 
-
-def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
-    """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
-
-    Dividing by ``max r`` **(decision)** makes ``T2`` mean the same for every path; an all-zero
-    ``r`` gives the uniform distribution. ``floor=False`` (variant ``class``) uses
-    ``exp(r / max r / T2) - 1`` instead, so zero relevance gets exactly zero.
-    """
-    J, B, H, W = r.shape
-    flat = r.reshape(J, B, H * W)  # [J,B,H,W] -> [J,B,HW]
-    scale = flat.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
-    v = flat / scale  # in [0, 1], max 1 unless r == 0
-    if floor:
-        return torch.softmax(v / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
-    # exp((v-1)/T2) - exp(-1/T2) = (exp(v/T2) - 1) * exp(-1/T2), without overflow
-    e = torch.exp((v - 1) / T2) - torch.exp(torch.tensor(-1 / T2, dtype=r.dtype))
-    e = e.clamp_min(0)
-    tot = e.sum(-1, keepdim=True)
-    out = torch.where(tot > 0, e / tot.clamp_min(torch.finfo(r.dtype).tiny),
-                      torch.full_like(e, 1 / (H * W)))
-    return out.reshape(J, B, H, W)  # [J,B,HW] -> [J,B,H,W]
 
 
 #: Settings that ``"auto"`` resolves to, per (variant, image kind); chosen by the blurring test on
@@ -315,9 +275,10 @@ class UABackprop(Method):
                 for k in ("path", "T1", "T2", "reference", "blur_sigma")}
 
     def _attribute(self, x: Tensor, target, ctx: Context) -> Attribution:
-        kind = KINDS.get(target)
-        if kind is None:
-            raise UnsureError("ua-backprop explains 'total', 'aleatoric' or 'epistemic' uncertainty "
+        kind = measure_of(target)  # the registered Measure, with its per-probability terms
+        if kind is None or kind.terms is None:
+            names = [repr(n) for n in decomposable()]
+            raise UnsureError(f"ua-backprop explains {', '.join(names[:-1])} or {names[-1]} uncertainty "
                               f"(it needs their per-probability terms), not {getattr(target, '__name__', target)!r}")
         with torch.no_grad():
             z = ctx.draw(x)  # [S,B,K]
@@ -331,7 +292,7 @@ class UABackprop(Method):
                 "settings": st}
         return Attribution(maps, raw, meta)
 
-    def _paper(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
+    def _paper(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
         """Spec steps 1-3: ``M = sum_{m,j} a(z_j^m) rtilde(z_j^m)``."""
         path = Path(st["path"])
         with torch.no_grad():
@@ -360,7 +321,7 @@ class UABackprop(Method):
                     raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
         return maps, raw, kept.sum((0, 2))
 
-    def _class_variant(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
+    def _class_variant(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
         if self.prune is not None:
             raise UnsureError("ua-backprop prune applies to variant 'paper' only")
@@ -406,10 +367,3 @@ def _positive(name: str, v) -> float:
         msg = "temperatures" if name in ("T1", "T2") else name
         raise UnsureError(f"ua-backprop {msg} must be > 0, got {name}={v}")
     return v
-
-
-def _channel_share(rc: Tensor) -> Tensor:
-    """Each channel's share of a pixel's relevance ``[J,B,C,H,W]`` (uniform where it is 0)."""
-    tot = rc.sum(2, keepdim=True)
-    return torch.where(tot > 0, rc / tot.clamp_min(torch.finfo(rc.dtype).tiny),
-                       torch.full_like(rc, 1 / rc.shape[2]))

@@ -1,4 +1,5 @@
-"""UA-Backprop (variant ``class``) with a reference *distribution* and the ``joint`` grouping.
+"""UA-Backprop (variant ``class``) with a reference *distribution* and the ``joint`` grouping, and
+the step-3 helpers both use (references, the pixel distribution, channel shares).
 
 - reference distribution: a '+'-joined mixture of references ("blur@1+blur@2+blur@4+black+mean",
   :data:`MIX`); each group's relevance is the mean over the references of ``relu(T_j)``
@@ -19,8 +20,53 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures import decompose
+from ..ops.blur import gaussian_blur_many
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
+
+def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
+    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white), the
+    image's channel mean (mean) or the blurred image ``G_sigma x`` (blur, or ``blur@SIGMA``; the
+    blur of the blurring test, reflect padding)."""
+    if reference == "black":
+        return torch.zeros_like(x)
+    if reference == "white":
+        return torch.ones_like(x)
+    if reference == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if reference.startswith("blur@"):
+        blur_sigma = float(reference[5:])
+    return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
+
+
+def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
+    """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
+
+    Dividing by ``max r`` **(decision)** makes ``T2`` mean the same for every path; an all-zero
+    ``r`` gives the uniform distribution. ``floor=False`` (variant ``class``) uses
+    ``exp(r / max r / T2) - 1`` instead, so zero relevance gets exactly zero.
+    """
+    J, B, H, W = r.shape
+    flat = r.reshape(J, B, H * W)  # [J,B,H,W] -> [J,B,HW]
+    scale = flat.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
+    v = flat / scale  # in [0, 1], max 1 unless r == 0
+    if floor:
+        return torch.softmax(v / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
+    # exp((v-1)/T2) - exp(-1/T2) = (exp(v/T2) - 1) * exp(-1/T2), without overflow
+    e = torch.exp((v - 1) / T2) - torch.exp(torch.tensor(-1 / T2, dtype=r.dtype))
+    e = e.clamp_min(0)
+    tot = e.sum(-1, keepdim=True)
+    out = torch.where(tot > 0, e / tot.clamp_min(torch.finfo(r.dtype).tiny),
+                      torch.full_like(e, 1 / (H * W)))
+    return out.reshape(J, B, H, W)  # [J,B,HW] -> [J,B,H,W]
+
+
+def _channel_share(rc: Tensor) -> Tensor:
+    """Each channel's share of a pixel's relevance ``[J,B,C,H,W]`` (uniform where it is 0)."""
+    tot = rc.sum(2, keepdim=True)
+    return torch.where(tot > 0, rc / tot.clamp_min(torch.finfo(rc.dtype).tiny),
+                       torch.full_like(rc, 1 / rc.shape[2]))
+
 
 def reference_items(reference: str) -> list[str]:
     """``"blur@1+blur@2+black+mean"`` -> its items, each checked (a one-line UnsureError)."""
@@ -58,8 +104,6 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
     -------
     ``(maps [B,H,W], raw [B,C,H,W], kept_logits [B])``; ``maps.sum((1, 2)) == sum_k a_k == U``
     """
-    from .ua_backprop import _channel_share, pixel_distribution, reference_image
-
     joint = method.grouping == "joint"
     path = st["path"]
     if path != "inputgrad" and not (joint and path == "ig"):

@@ -2,7 +2,7 @@
 ablation, sanity, rotation): one options dataclass, method look-up that skips unregistered names
 with a warning, attribution of every method under one frozen draw, outputs and plots.
 
-Every bench module exposes ``NAME_benchmark(posterior, data, methods, opts) -> SuiteOutput`` for
+Every bench module exposes ``NAME_benchmark(posterior, data, methods, opts) -> BenchResult`` for
 programmatic callers (``unsure bench all``) and a :class:`~unsure.bench.base.Bench` for the CLI.
 """
 from __future__ import annotations
@@ -12,17 +12,17 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..attribution import METHODS, make_method
+from ..attribution.spec import MethodSpec, parse_method
 from ..errors import UnsureError
 from ..posteriors import Draw, Posterior
-from .base import common_arguments, output_dir, write_outputs
-from .common import MethodSpec, parse_method
+from .base import BenchResult, common_arguments, output_dir, write_result
 
 
 @dataclass
@@ -46,15 +46,7 @@ class SuiteOptions:
         return torch.Generator().manual_seed(self.seed + offset)
 
 
-@dataclass
-class SuiteOutput:
-    """What a bench returns: JSON-able ``results``, a ``markdown`` table, the ``config`` it ran
-    with, and ``plots`` (file name -> function drawing it to a path)."""
-
-    results: dict[str, Any]
-    markdown: str
-    config: dict[str, Any]
-    plots: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+SuiteOutput = BenchResult  # the suite's name for it
 
 
 def available_methods(methods: str | list[str] | list[MethodSpec]) -> list[MethodSpec]:
@@ -123,13 +115,11 @@ def config_of(name: str, posterior: Posterior, data: str, specs: list[MethodSpec
     return cfg
 
 
-def finish(args: argparse.Namespace, name: str, out: SuiteOutput) -> int:
+def finish(args: argparse.Namespace, name: str, out: BenchResult) -> int:
     """Write ``NAME.json``, ``NAME.md`` and the plots into ``--out``; print the table."""
     folder = output_dir(args, name)
     out.config.setdefault("run", getattr(args, "run", None))
-    write_outputs(folder, name, out.results, out.config, out.markdown, getattr(args, "json", None))
-    for fname, draw in out.plots.items():
-        draw(folder / fname)
+    write_result(folder, name, out, getattr(args, "json", None))
     print(out.markdown)
     print(f"wrote {folder}/{name}.json, {name}.md" + "".join(f", {f}" for f in out.plots))
     return 0
@@ -182,7 +172,7 @@ def select_images(draw: Draw, x: Tensor, n: int, target) -> Tensor:
     """Indices of the images to evaluate: the ``n`` with the largest ``target`` when it is an
     uncertainty measure (the paper's "most uncertain" selection), else the first ``n``."""
     from ..measures import MEASURES
-    from .common import most_uncertain
+    from ..measures.selection import most_uncertain
 
     if isinstance(target, str) and target in MEASURES:
         return most_uncertain(draw, x, n, target)
@@ -193,3 +183,22 @@ def load_split(data: str, split: str):
     from ..data import load
 
     return load(data, split)
+
+
+class Selection(NamedTuple):
+    """The first steps most suite benches share (:func:`select`)."""
+
+    specs: list[MethodSpec]  # the registered methods asked for
+    draw: Draw  # one seeded draw (``opts.generator()``) for every method and metric
+    idx: Tensor  # [n] indices of the evaluated images in the split
+    x: Tensor  # [n,C,H,W] those images, on the posterior's device
+
+
+def select(posterior: Posterior, data: str, methods, opts: SuiteOptions) -> Selection:
+    """Method specs, one seeded draw, and the ``opts.n`` images of ``opts.split`` chosen by
+    :func:`select_images` (the most uncertain by ``opts.target`` when it is a measure)."""
+    specs = available_methods(methods)
+    d = load_split(data, opts.split)
+    draw = posterior.draw(opts.generator())
+    idx = select_images(draw, d.x, opts.n, opts.target)
+    return Selection(specs, draw, idx, d.x[idx].to(posterior.device))

@@ -12,22 +12,18 @@ import argparse
 from tqdm.auto import tqdm
 
 from ..metrics.ablation import centre_ablation, topk_ablation
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
-                     line_plot, load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
+from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
+                     suite_arguments)
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 KINDS = ("topk", "centre")
 
 
 def ablation_benchmark(posterior, data: str, methods, opts: SuiteOptions, hows=("mean", "blur"),
-                       steps: int = 20, max_fraction: float = 0.5) -> SuiteOutput:
+                       steps: int = 20, max_fraction: float = 0.5) -> BenchResult:
     """Top-k (up to ``max_fraction`` of the pixels) and centre-of-mass ablation of every method."""
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     results = {}
     for label, m in tqdm(maps.items(), desc="ablation", disable=not opts.progress, leave=False):
@@ -49,12 +45,14 @@ def ablation_benchmark(posterior, data: str, methods, opts: SuiteOptions, hows=(
     panels = lambda: [(f"{k} ablation ({h})", "share of pixels ablated", f"mean {opts.target}",  # noqa: E731
                        {lab: (v[f"{k}-{h}"]["fractions"], v[f"{k}-{h}"]["curve"]) for lab, v in results.items()})
                       for k, h in cols]
-    return SuiteOutput(results, md, cfg, {"ablation.png": lambda p: line_plot(p, panels())})
+    return BenchResult(results, md, cfg, {"ablation.png": lambda p: line_plot(p, panels())})
 
 
 @BENCHES.register("ablation", "top-k and centre-of-mass ablation curves, mean or blur (Distill 2020)")
 class AblationBench(Bench):
     name = "ablation"
+    suite_run = staticmethod(ablation_benchmark)
+    suite_order = 5
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 100)

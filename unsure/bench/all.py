@@ -14,24 +14,17 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..attribution.spec import parse_methods
 from ..data import load
 from ..errors import UnsureError
-from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic
+from ..measures import decomposable
+from ..measures.selection import most_uncertain
+from ..run import run_posterior
+from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
 from ._suite import SuiteOptions
-from .base import BENCHES, Bench, common_arguments, output_dir, write_outputs
+from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
-from .common import most_uncertain, parse_floats, parse_methods, run_posterior
-
-# name -> (function, target the bench explains, default number of images)
-SUITE = {
-    "anomaly": (anomaly.anomaly_benchmark, "epistemic", 200),
-    "insertion": (insertion.insertion_benchmark, "epistemic", 100),
-    "sic-aic": (sic_aic.sic_aic_benchmark, "class", 100),
-    "localization": (localization.localization_benchmark, "epistemic", 200),
-    "ablation": (ablation.ablation_benchmark, "epistemic", 100),
-    "sanity": (sanity.sanity_benchmark, "epistemic", 20),
-    "rotation": (rotation.rotation_benchmark, "class", 200),
-}
+from .common import parse_floats
 
 
 def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: int, progress: bool,
@@ -69,22 +62,23 @@ class AllBench(Bench):
         common_arguments(p)
         p.add_argument("--methods", default="ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random",
                        help="methods for every bench (each bench skips those that do not apply)")
-        p.add_argument("--only", default=None, help="comma-separated subset of: blurring," + ",".join(SUITE))
+        p.add_argument("--only", default=None, help="comma-separated subset of: blurring," + ",".join(n for n, _ in suite_benches()))
         p.add_argument("--n", type=int, default=None, help="images per bench (default: each bench's own)")
         p.add_argument("--fractions", default="0.02,0.05")
         p.add_argument("--sigmas", default=None, help="blurring test's sigma grid (default: the spec's)")
-        p.add_argument("--target", default="epistemic", choices=["epistemic", "aleatoric", "total"],
+        p.add_argument("--target", default="epistemic", choices=list(decomposable()),
                        help="uncertainty the uncertainty benches explain (default epistemic; total for a "
                             "single network); class-score benches (SIC/AIC, rotation) are unaffected")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
-        names = ["blurring", *SUITE]
+        suite = dict(suite_benches())  # name -> bench class, in report order
+        names = ["blurring", *suite]
         if args.only:
             names = [n.strip() for n in args.only.split(",") if n.strip()]
-            bad = [n for n in names if n != "blurring" and n not in SUITE]
+            bad = [n for n in names if n != "blurring" and n not in suite]
             if bad:
-                raise UnsureError(f"unknown bench(es) {bad}; choose from blurring, {', '.join(SUITE)}")
+                raise UnsureError(f"unknown bench(es) {bad}; choose from blurring, {', '.join(suite)}")
         out = output_dir(args, "all")
         progress = not args.no_progress
         sections, seconds = [], {}
@@ -97,17 +91,13 @@ class AllBench(Bench):
                                        parse_floats(args.fractions, "fractions"), args.seed, progress,
                                        folder, sigmas, args.target)
             else:
-                fn, target, n = SUITE[name]
-                target = "class" if target == "class" else args.target
-                opts = SuiteOptions(n=args.n or n, target=target, seed=args.seed, progress=progress)
-                methods = args.methods if name != "rotation" else "gradcam," + args.methods
+                bench = suite[name]
+                target = "class" if bench.suite_target == "class" else args.target
+                opts = SuiteOptions(n=args.n or bench.suite_n, target=target, seed=args.seed, progress=progress)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    res = fn(post, data, methods, opts)
-                folder.mkdir(parents=True, exist_ok=True)
-                write_outputs(folder, name, res.results, res.config, res.markdown)
-                for fname, draw in res.plots.items():
-                    draw(folder / fname)
+                    res = bench.suite_run(post, data, bench.suite_methods + args.methods, opts)
+                write_result(folder, name, res)
                 notes = "".join(f"\n> note: {w.message}\n" for w in caught)
                 md = res.markdown + notes + "".join(f"\n![{f}]({name}/{f})\n" for f in res.plots)
             seconds[name] = time.perf_counter() - t0

@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 
 from ..metrics.anomaly import anomaly_localisation, make_anomalies, select_most_increased
 from ..metrics.base import header
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, bar_plot, config_of,
+from ..run import run_posterior
+from ._suite import (SuiteOptions, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
-from .common import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def default_patch(H: int) -> int:
@@ -26,7 +26,7 @@ def default_patch(H: int) -> int:
 
 
 def anomaly_benchmark(posterior, data: str, methods, opts: SuiteOptions,
-                      patch: int | None = None, pool: int = 2000) -> SuiteOutput:
+                      patch: int | None = None, pool: int = 2000) -> BenchResult:
     """Run the anomaly benchmark; ``pool`` test images are corrupted, the ``opts.n`` with the
     largest rise of ``opts.target`` are explained."""
     specs = available_methods(methods)
@@ -51,12 +51,15 @@ def anomaly_benchmark(posterior, data: str, methods, opts: SuiteOptions,
                     selected=sel.tolist(), boxes=boxes[sel].tolist())
     plots = {"anomaly.png": lambda p: bar_plot(p, [("ADA (IoU > 0.5) ↑", {k: v["ada"] for k, v in results.items()}),
                                                    ("mean IoU ↑", {k: v["anomaly-iou"] for k, v in results.items()})])}
-    return SuiteOutput(results, md, cfg, plots)
+    return BenchResult(results, md, cfg, plots)
 
 
 @BENCHES.register("anomaly", "anomaly-patch localisation: ADA and IoU of uncertainty maps (paper App. C)")
 class AnomalyBench(Bench):
     name = "anomaly"
+    suite_run = staticmethod(anomaly_benchmark)
+    suite_n = 200
+    suite_order = 1
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 200)

@@ -1,7 +1,9 @@
 """Benchmarks behind ``unsure bench NAME``: each registers a :class:`Bench` in ``BENCHES``.
 
 A bench adds its CLI arguments, runs, and writes its outputs (JSON, a markdown table, PNG plots)
-with :func:`write_outputs`. Outputs record the seeds and settings used.
+with :func:`write_outputs`; a bench that returns a :class:`BenchResult` writes it with
+:func:`write_result`. Outputs record the seeds and settings used. Benches that set ``suite_run``
+take part in ``unsure bench all``, which loops over the registry.
 """
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -20,10 +23,33 @@ from ..registry import Registry
 BENCHES: Registry = Registry("benchmark")
 
 
+@dataclass
+class BenchResult:
+    """What a bench returns: JSON-able ``results``, a ``markdown`` table, the ``config`` it ran
+    with, and ``plots`` (file name -> function drawing it to a path)."""
+
+    results: dict[str, Any]
+    markdown: str
+    config: dict[str, Any]
+    plots: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+
+
 class Bench(abc.ABC):
-    """One benchmark. ``main(args)`` is called by the CLI."""
+    """One benchmark. ``main(args)`` is called by the CLI.
+
+    A bench of the evaluation suite also sets ``suite_run`` (``staticmethod`` of its
+    ``NAME_benchmark(posterior, data, methods, opts) -> BenchResult``), ``suite_target``
+    ("uncertainty": it explains ``bench all --target``; "class": the predicted class),
+    ``suite_n`` (its default image count), ``suite_methods`` (methods it always adds) and
+    ``suite_order`` (its place in the ``bench all`` report).
+    """
 
     name: ClassVar[str] = ""
+    suite_run: ClassVar[Callable[..., BenchResult] | None] = None
+    suite_target: ClassVar[str] = "uncertainty"
+    suite_n: ClassVar[int] = 100
+    suite_methods: ClassVar[str] = ""
+    suite_order: ClassVar[int] = 0
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         """Add the bench's own arguments; call ``common_arguments(p)`` for the shared ones."""
@@ -77,6 +103,23 @@ def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[st
     if markdown is not None:
         (out / f"{name}.md").write_text(markdown)
     return path
+
+
+def write_result(folder: Path, name: str, result: BenchResult, json_path: str | None = None) -> list[str]:
+    """Write ``NAME.json``, ``NAME.md`` and the plots of ``result`` into ``folder``; returns the
+    plot file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_outputs(folder, name, result.results, result.config, result.markdown, json_path)
+    for fname, draw in result.plots.items():
+        draw(folder / fname)
+    return list(result.plots)
+
+
+def suite_benches() -> list[tuple[str, "Bench"]]:
+    """``(name, bench class)`` of the registered benches that take part in ``bench all``, in
+    report order."""
+    entries = [(e.name, e.obj) for e in BENCHES if getattr(e.obj, "suite_run", None) is not None]
+    return sorted(entries, key=lambda e: e[1].suite_order)
 
 
 def markdown_table(header: list[str], rows: list[list[Any]], floatfmt: str = ".3f") -> str:

@@ -29,22 +29,15 @@ from tqdm.auto import tqdm
 from ..attribution import make_method
 from ..data import load
 from ..errors import UnsureError
-from ..metrics.blurring import MEASURE_NAMES, blurring_test, resolve_measure
+from ..metrics.blurring import MEASURE_NAMES, blurring_test
+from ..attribution.spec import MethodSpec, parse_methods
+from ..measures.selection import most_uncertain
+from ..metrics.blurring_plot import plot_curves
+from ..run import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import MethodSpec, most_uncertain, parse_floats, parse_methods, run_posterior
-from .panel import panel_benchmark, panel_markdown, panel_scores
+from .common import parse_floats
+from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401
 
-
-def check_measure_nonzero(draw, x, target) -> None:
-    """Refuse a blurring test whose uncertainty is identically 0 on every image ``x``: nothing can
-    be reduced, and MURR 0 would read as a result (e.g. epistemic of a one-member posterior)."""
-    fn, name = resolve_measure(target)
-    with torch.no_grad():
-        u = torch.cat([fn(draw(x[s:s + 500])) for s in range(0, len(x), 500)])  # [B]
-    if len(u) and bool((u == 0).all()):
-        raise UnsureError(f"the {name} uncertainty is 0 on all {len(u)} selected images, so the "
-                          "blurring test has nothing to reduce (a single network has no epistemic "
-                          "uncertainty); choose another --target, e.g. total")
 
 
 def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float],
@@ -100,32 +93,6 @@ def paired_comparison(results: dict, fractions: list[float]) -> list[list]:
                 row.append(f"{float(d.median()):+.3f} / {won:.0%} / {p:.2g}")
         rows.append(row)
     return rows
-
-
-def plot_curves(curves: dict, fractions: list[float], path, rows: dict | None = None) -> None:
-    """Median URR curves, one panel per fraction; ``rows = {substitute: curves}`` draws one row of
-    panels per substitute instead."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = rows or {"blur": curves}
-    fig, axes = plt.subplots(len(rows), len(fractions), figsize=(5 * len(fractions), 3.8 * len(rows)),
-                             squeeze=False)
-    for axrow, (name, cur) in zip(axes, rows.items()):
-        for ax, f in zip(axrow, fractions):
-            for label, by_f in cur.items():
-                c = by_f[str(f)]
-                ax.plot([i / (len(c) - 1) for i in range(len(c))], c, label=label)
-            ax.set_title(f"substitute {name}, top {f:.0%} pixels")
-            ax.set_xlabel("share of pixels removed (n / n_max)")
-            ax.set_ylabel("median uncertainty reduction rate (URR)")
-            ax.grid(alpha=0.3)
-        axrow[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120 if len(rows) == 1 else 70)
-    plt.close(fig)
 
 
 def _medians_only(tree):

@@ -13,20 +13,16 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.insertion_deletion import deletion_curve, insertion_curve
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
-                     line_plot, load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
+from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
+                     suite_arguments)
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def insertion_benchmark(posterior, data: str, methods, opts: SuiteOptions, steps: int = 100,
-                        blur_sigma: float | None = None) -> SuiteOutput:
+                        blur_sigma: float | None = None) -> BenchResult:
     """Insertion and deletion AUCs of every method's maps of ``opts.target``."""
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     results, curves = {}, {}
     for label, m in tqdm(maps.items(), desc="insertion/deletion", disable=not opts.progress, leave=False):
@@ -50,12 +46,14 @@ def insertion_benchmark(posterior, data: str, methods, opts: SuiteOptions, steps
     plots = {"insertion.png": lambda p: line_plot(p, [
         ("insertion (higher is better)", "share of pixels inserted", f"mean {opts.target}", series("insertion_curve")),
         ("deletion (lower is better)", "share of pixels deleted", f"mean {opts.target}", series("deletion_curve"))])}
-    return SuiteOutput(results, md, cfg, plots)
+    return BenchResult(results, md, cfg, plots)
 
 
 @BENCHES.register("insertion", "insertion and deletion curves / AUC of any target (Petsiuk et al. 2018)")
 class InsertionBench(Bench):
     name = "insertion"
+    suite_run = staticmethod(insertion_benchmark)
+    suite_order = 2
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 100)

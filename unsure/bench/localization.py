@@ -22,11 +22,11 @@ from ..errors import UnsureError
 from ..metrics.anomaly import make_anomalies, select_most_increased
 from ..metrics.base import header
 from ..metrics.localization import localization_scores, make_decoy
-from .anomaly import default_patch
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, bar_plot, config_of,
+from ..run import run_posterior
+from ._suite import (SuiteOptions, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
-from .common import run_posterior
+from .anomaly import default_patch
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: bool):
@@ -34,19 +34,22 @@ def train_decoy_posterior(posterior, x, y, epochs: int, seed: int, progress: boo
     from ..posteriors import POSTERIORS
     from ..run import model_factory
     from ..training import TrainConfig
+    from ..training.fitters import FITTERS
 
     cfg = getattr(posterior, "run_config", None)
     if not cfg:
         raise UnsureError("the decoy task needs a posterior loaded from a run (for its architecture); "
                           "pass decoy_posterior= instead")
     pcfg = dict(cfg["posterior"])
-    cls = POSTERIORS.get(pcfg.pop("posterior"))
-    params = inspect.signature(cls.fit).parameters
+    name = pcfg.pop("posterior")
+    POSTERIORS.get(name)  # unknown names fail here, with the list of posteriors
+    fit_fn = FITTERS.get(name)
+    params = inspect.signature(fit_fn).parameters
     options = {k: v for k, v in pcfg.items() if k in params and k not in ("x", "y", "cfg")}
     torch.manual_seed(seed)
-    post = cls.fit(model_factory(cfg["arch"], cfg.get("arch_options", {})), x, y,
-                   TrainConfig(epochs=epochs, progress=progress),
-                   generator=torch.Generator().manual_seed(seed), **options)
+    post = fit_fn(model_factory(cfg["arch"], cfg.get("arch_options", {})), x, y,
+                  TrainConfig(epochs=epochs, progress=progress),
+                  generator=torch.Generator().manual_seed(seed), **options)
     return post.to(posterior.device).eval()
 
 
@@ -69,7 +72,7 @@ def decoy_reliance(post, x, y, size: int, num_classes: int, generator: torch.Gen
 
 def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, task: str = "anomaly",
                            patch: int | None = None, decoy_size: int | None = None, epochs: int = 2,
-                           decoy_posterior=None) -> SuiteOutput:
+                           decoy_posterior=None) -> BenchResult:
     """Localisation scores of every method's maps against the task's ground-truth masks."""
     specs = available_methods(methods)
     te = load_split(data, opts.split)
@@ -125,12 +128,15 @@ def localization_benchmark(posterior, data: str, methods, opts: SuiteOptions, ta
     cfg = config_of("localization", post, data, specs, opts, **extra)
     plots = {"localization.png": lambda p: bar_plot(p, [
         (f"{k} {header(k)[-1]}", {lab: v[k] for lab, v in results.items()}) for k in ("loc-auc", "loc-f1", "loc-mae")])}
-    return SuiteOutput(results, md, cfg, plots)
+    return BenchResult(results, md, cfg, plots)
 
 
 @BENCHES.register("localization", "ROC-AUC / F1 / MAE of maps vs ground truth (anomaly patches or decoy)")
 class LocalizationBench(Bench):
     name = "localization"
+    suite_run = staticmethod(localization_benchmark)
+    suite_n = 200
+    suite_order = 4
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 200)

@@ -33,14 +33,16 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attribution import make_method
+from ..attribution.spec import parse_method, parse_methods
 from ..data import load, subset_order
 from ..errors import UnsureError
 from ..evaluate import metrics_from_logits
 from ..mitigation import (MapCache, MapKey, RetrainConfig, attended_logits, attention_weights, cached_maps,
                           fit_temperature, retrain, run_id)
 from ..mitigation.attention import Attention, Space, _enum
+from ..run import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import parse_floats, parse_method, parse_methods, run_posterior
+from .common import parse_floats
 
 SETTING = ("train_size", "target", "space", "method", "attention", "lam")
 

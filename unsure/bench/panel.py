@@ -15,10 +15,23 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attribution import make_method
-from ..metrics.blurring import blurring_test
+from ..attribution.spec import MethodSpec
+from ..errors import UnsureError
+from ..metrics.blurring import blurring_test, resolve_measure
 from ..metrics.replacements import make_replacements
 from .base import markdown_table
-from .common import MethodSpec
+
+
+def check_measure_nonzero(draw, x, target) -> None:
+    """Refuse a blurring test whose uncertainty is identically 0 on every image ``x``: nothing can
+    be reduced, and MURR 0 would read as a result (e.g. epistemic of a one-member posterior)."""
+    fn, name = resolve_measure(target)
+    with torch.no_grad():
+        u = torch.cat([fn(draw(x[s:s + 500])) for s in range(0, len(x), 500)])  # [B]
+    if len(u) and bool((u == 0).all()):
+        raise UnsureError(f"the {name} uncertainty is 0 on all {len(u)} selected images, so the "
+                          "blurring test has nothing to reduce (a single network has no epistemic "
+                          "uncertainty); choose another --target, e.g. total")
 
 
 def panel_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float], replacements,
@@ -30,8 +43,6 @@ def panel_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[flo
     (attribution, per image), "test_seconds" (the panel's test, per image), "replacements" (each
     substitute's settings)}``. The noise and road draws are seeded with ``seed``.
     """
-    from .blurring import check_measure_nonzero
-
     reps = make_replacements(replacements, sigmas=sigmas, seed=seed)
     draw = draw if draw is not None else posterior.draw(torch.Generator().manual_seed(seed))
     check_measure_nonzero(draw, x, target)

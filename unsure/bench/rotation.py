@@ -16,15 +16,15 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.rotation import cam_object_overlap, compare, rotate, rotation_curve
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
+from ..run import run_posterior
+from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, suite_arguments)
-from .common import run_posterior
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def rotation_benchmark(posterior, data: str, methods, opts: SuiteOptions, angles=tuple(range(0, 181, 10)),
                        rotated: float = 90.0, map_threshold: float = 0.5,
-                       object_threshold: float = 0.5, digit: int | None = None) -> SuiteOutput:
+                       object_threshold: float = 0.5, digit: int | None = None) -> BenchResult:
     """Prediction/uncertainty vs angle and upright-vs-rotated Dice/IoU of every method's maps."""
     specs = available_methods(methods)
     d = load_split(data, opts.split)
@@ -67,12 +67,17 @@ def rotation_benchmark(posterior, data: str, methods, opts: SuiteOptions, angles
                        {k: (curve["angles"], curve[k]) for k in ["accuracy", "max_prob"]}),
                       ("uncertainty vs rotation", "degrees", "mean over images",
                        {m: (curve["angles"], curve[m]) for m in measures})]
-    return SuiteOutput(results, md, cfg, {"rotation.png": lambda p: line_plot(p, panels())})
+    return BenchResult(results, md, cfg, {"rotation.png": lambda p: line_plot(p, panels())})
 
 
 @BENCHES.register("rotation", "rotated digits: uncertainty vs angle, Grad-CAM Dice/IoU upright vs rotated")
 class RotationBench(Bench):
     name = "rotation"
+    suite_run = staticmethod(rotation_benchmark)
+    suite_target = "class"
+    suite_n = 200
+    suite_methods = "gradcam,"
+    suite_order = 7
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "gradcam", "class", 200)

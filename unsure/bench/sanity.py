@@ -15,21 +15,16 @@ from ..attribution import make_method
 from ..errors import UnsureError
 from ..metrics.base import header
 from ..metrics.sanity import model_randomisation
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, available_methods, config_of, finish, line_plot,
-                     load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
+from ._suite import (SuiteOptions, config_of, finish, line_plot, options_from_args, select, suite_arguments)
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
-def sanity_benchmark(posterior, data: str, methods, opts: SuiteOptions, absolute: bool = True) -> SuiteOutput:
+def sanity_benchmark(posterior, data: str, methods, opts: SuiteOptions, absolute: bool = True) -> BenchResult:
     """Spearman and SSIM per randomised layer for every method."""
     import warnings
 
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     results = {}
     for spec in tqdm(specs, desc="sanity", disable=not opts.progress, leave=False):
         method = make_method(spec.name, **spec.options)
@@ -64,12 +59,15 @@ def sanity_benchmark(posterior, data: str, methods, opts: SuiteOptions, absolute
                         {k: (list(range(1, len(v[key]) + 1)), v[key]) for k, v in results.items()}))
         return out
 
-    return SuiteOutput(results, md, cfg, {"sanity.png": lambda p: line_plot(p, panels())})
+    return BenchResult(results, md, cfg, {"sanity.png": lambda p: line_plot(p, panels())})
 
 
 @BENCHES.register("sanity", "cascading model-parameter randomisation: Spearman and SSIM (Adebayo 2018)")
 class SanityBench(Bench):
     name = "sanity"
+    suite_run = staticmethod(sanity_benchmark)
+    suite_n = 20
+    suite_order = 6
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam", "epistemic", 20)

@@ -12,21 +12,17 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.sic_aic import pic_metric
-from .base import BENCHES, Bench, markdown_table
-from ._suite import (SuiteOptions, SuiteOutput, attribute_all, available_methods, config_of, finish,
-                     line_plot, load_split, options_from_args, select_images, suite_arguments)
-from .common import run_posterior
+from ..run import run_posterior
+from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
+                     suite_arguments)
+from .base import BENCHES, Bench, BenchResult, markdown_table
 
 
 def sic_aic_benchmark(posterior, data: str, methods, opts: SuiteOptions,
                       infos: tuple[str, ...] = ("webp", "msssim"), normalise: str = "ratio",
-                      min_score: float | None = None) -> SuiteOutput:
+                      min_score: float | None = None) -> BenchResult:
     """SIC and AIC AUCs (median curves) of every method, for each information measure."""
-    specs = available_methods(methods)
-    d = load_split(data, opts.split)
-    draw = posterior.draw(opts.generator())
-    idx = select_images(draw, d.x, opts.n, opts.target)
-    x = d.x[idx].to(posterior.device)
+    specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     results = {}
     for label, m in tqdm(maps.items(), desc="sic/aic", disable=not opts.progress, leave=False):
@@ -48,12 +44,15 @@ def sic_aic_benchmark(posterior, data: str, methods, opts: SuiteOptions,
     panels = lambda: [(f"{k.upper()} ({i})", "normalised information level", "median score",  # noqa: E731
                        {lab: (v[f"{k}-{i}"]["curve_x"], v[f"{k}-{i}"]["median_curve"])
                         for lab, v in results.items()}) for k, i in cols]
-    return SuiteOutput(results, md, cfg, {"sic-aic.png": lambda p: line_plot(p, panels())})
+    return BenchResult(results, md, cfg, {"sic-aic.png": lambda p: line_plot(p, panels())})
 
 
 @BENCHES.register("sic-aic", "softmax / accuracy information curves SIC and AIC (XRAI, PAIR pic.py)")
 class SicAicBench(Bench):
     name = "sic-aic"
+    suite_run = staticmethod(sic_aic_benchmark)
+    suite_target = "class"
+    suite_order = 3
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,xrai,random", "class", 100)

@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 
 from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
+from ..attribution.spec import parse_methods
 from ..data import load
-from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
-from .common import parse_methods, run_posterior
+from ..run import run_posterior
+from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
 
 FLOOR = "floor (forward + K logit gradients per member)"
 
@@ -148,7 +149,7 @@ class SpeedBench(Bench):
         config = {"run": args.run, "data": data, "n": len(x), "batch_size": args.batch_size,
                   "repeats": args.repeats, "seed": args.seed, "device": str(post.device),
                   "methods": [m.label for m in methods], "target": args.target}
-        write_outputs(output_dir(args, "speed"), "speed", {"methods": res, "ratio_to_ua_backprop": ratios},
-                      config, md, args.json)
+        write_result(output_dir(args, "speed"), "speed",
+                     BenchResult({"methods": res, "ratio_to_ua_backprop": ratios}, md, config), args.json)
         print(md)
         return 0

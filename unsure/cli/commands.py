@@ -7,9 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-
 from ..errors import UnsureError
+from ..run import resolve_device
 
 
 @dataclass
@@ -18,17 +17,6 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int | None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UnsureError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UnsureError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
 
 
 # ---- train ---------------------------------------------------------------------------------

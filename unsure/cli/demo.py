@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import DataError, UnsureError
-from .commands import Command, register, resolve_device
+from ..run import resolve_device
+from .commands import Command, register
 from .explain import ALL_TARGETS, command_line, select_images, user_warnings
 
 DEFAULT_METHODS = "ua-backprop,grad,inputgrad"

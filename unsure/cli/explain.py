@@ -13,9 +13,11 @@ from pathlib import Path
 import torch
 
 from ..errors import UnsureError
-from .commands import Command, register, resolve_device
+from ..measures import decomposable
+from ..run import resolve_device
+from .commands import Command, register
 
-ALL_TARGETS = ("total", "aleatoric", "epistemic")
+ALL_TARGETS = decomposable()  # "all": total, aleatoric, epistemic
 
 
 @contextlib.contextmanager
@@ -90,28 +92,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-@torch.no_grad()
-def most_uncertain(post, x: torch.Tensor, n: int, target: str, seed: int, progress: bool,
-                   batch_size: int = 250) -> torch.Tensor:
-    """Indices ``[n]`` of the images of ``x [N,C,H,W]`` with the largest ``target``, under one
-    seeded draw, with a progress bar (5 members x 2,000 images take ~15 s on one CPU thread)."""
-    from tqdm.auto import tqdm
-
-    from ..measures import resolve_target
-
-    fn, draw = resolve_target(target), post.draw(torch.Generator().manual_seed(seed))
-    u = [fn(draw(x[s:s + batch_size].to(post.device))).cpu()  # [S,b,K] -> [b]
-         for s in tqdm(range(0, len(x), batch_size), desc="finding uncertain images",
-                       disable=not progress, unit="batch")]
-    return torch.cat(u).topk(min(n, len(x))).indices
-
-
 def select_images(post, data: str, split: str, n: int, index: list[int] | None, pool: int,
                   target: str, seed: int, progress: bool = False):
     """Images ``[B,C,H,W]``, labels ``[B]`` and names from a data spec: ``index`` or the ``n``
     most uncertain (by ``target`` if it is a measure, else epistemic) among the first ``pool``."""
     from ..data import load
     from ..measures import MEASURES
+    from ..measures.selection import most_uncertain
 
     d = load(data, split)
     if index is not None:
@@ -123,13 +110,15 @@ def select_images(post, data: str, split: str, n: int, index: list[int] | None, 
         if n < 1:
             raise UnsureError(f"--n must be >= 1, got {n}")
         m = len(d.y) if pool <= 0 else min(pool, len(d.y))
-        idx = most_uncertain(post, d.x[:m], n, target if target in MEASURES else "epistemic", seed, progress)
+        draw = post.draw(torch.Generator().manual_seed(seed))
+        idx = most_uncertain(draw, d.x[:m], n, target if target in MEASURES else "epistemic",
+                             batch_size=250, progress=progress)
     names = [f"{split} #{int(i)}" for i in idx]
     return d.x[idx], d.y[idx], names
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from ..bench.common import parse_methods
+    from ..attribution.spec import parse_methods
     from ..report import build_report, load_images, write_report
     from ..run import load_run
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .commands import Command, register, resolve_device
+from ..run import resolve_device
+from .commands import Command, register
 
 
 def _args(p: argparse.ArgumentParser) -> None:

@@ -1,17 +1,11 @@
-"""Uncertainty measures ``[S,B,K] -> [B]`` and attribution targets."""
-from ..registry import Registry
-from .entropy import aleatoric, decompose, epistemic, total
+"""Uncertainty measures ``[S,B,K] -> [B]`` (registered as :class:`Measure` objects in ``MEASURES``)
+and attribution targets."""
+from .entropy import aleatoric, epistemic, total
 from .evidential import dissonance, vacuity
+from .measure import MEASURES, Measure, decompose, decomposable, measure_of, register_measure
 from .targets import ClassScore, resolve_target, target_name
 
-MEASURES: Registry = Registry("measure")
-MEASURES.register("total", "entropy of the mean prediction H(pbar)")(total)
-MEASURES.register("aleatoric", "expected entropy mean_m H(p^m)")(aleatoric)
-MEASURES.register("epistemic", "mutual information H(pbar) - mean_m H(p^m)")(epistemic)
-MEASURES.register("vacuity", "evidential vacuity K / sum(alpha)")(vacuity)
-MEASURES.register("dissonance", "evidential dissonance of the Dirichlet beliefs")(dissonance)
-
 __all__ = [
-    "MEASURES", "total", "aleatoric", "epistemic", "decompose", "vacuity", "dissonance",
-    "ClassScore", "resolve_target", "target_name",
+    "MEASURES", "Measure", "register_measure", "decomposable", "measure_of", "total", "aleatoric",
+    "epistemic", "decompose", "vacuity", "dissonance", "ClassScore", "resolve_target", "target_name",
 ]

@@ -7,7 +7,8 @@ With ``p^m = softmax(z^m)`` for samples m = 1..S and ``pbar = mean_m p^m``:
 - epistemic  ``U_e = U_t - U_a`` (mutual information)
 
 Each is also a sum of per-probability terms ``a(p_k^m)`` (paper Eq. 4), returned by
-:func:`decompose`; UA-Backprop starts from those terms.
+:func:`total_terms`, :func:`aleatoric_terms` and :func:`epistemic_terms` (registered with their
+measures, see :func:`unsure.measures.measure.decompose`); UA-Backprop starts from those terms.
 """
 from __future__ import annotations
 
@@ -48,28 +49,31 @@ def epistemic(logits: Tensor) -> Tensor:
     Computed as ``mean_m KL(p^m || pbar)``, which equals the difference but is a sum of
     non-negative terms, so it is >= 0 up to rounding and exactly 0 for one sample.
     """
-    return decompose(logits, "epistemic").sum(dim=(0, 2))
+    return epistemic_terms(logits).sum(dim=(0, 2))
 
 
-def decompose(logits: Tensor, kind: str) -> Tensor:
-    """Per-probability terms ``a(p_k^m)`` of paper Eq. 4: ``[S,B,K] -> [S,B,K]``.
-
-    ``a.sum((0, 2))`` equals the chosen uncertainty exactly.
-
-    - total:      ``a = -(1/S) p_k^m log pbar_k``
-    - aleatoric:  ``a = -(1/S) p_k^m log p_k^m``
-    - epistemic:  ``a = (1/S) p_k^m (log p_k^m - log pbar_k)`` (a single term may be negative)
-    """
+# ---- per-probability terms a(p_k^m), paper Eq. 4: [S,B,K] -> [S,B,K], a.sum((0, 2)) = U ---------
+def _terms(logits: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+    """``(p, log p [S,B,K], log pbar [1,B,K], S)``."""
     p, pbar = _probs(logits)
-    S = logits.shape[0]
     logp = torch.log(p.clamp_min(EPS))
     logpbar = torch.log(pbar.clamp_min(EPS)).unsqueeze(0)  # [B,K] -> [1,B,K]
-    if kind == "total":
-        return -p * logpbar / S
-    if kind == "aleatoric":
-        return -p * logp / S
-    if kind == "epistemic":
-        return p * (logp - logpbar) / S
-    from ..errors import UnsureError
+    return p, logp, logpbar, logits.shape[0]
 
-    raise UnsureError(f"no per-probability decomposition for {kind!r}; use total, aleatoric or epistemic")
+
+def total_terms(logits: Tensor) -> Tensor:
+    """``a = -(1/S) p_k^m log pbar_k``."""
+    p, _, logpbar, S = _terms(logits)
+    return -p * logpbar / S
+
+
+def aleatoric_terms(logits: Tensor) -> Tensor:
+    """``a = -(1/S) p_k^m log p_k^m``."""
+    p, logp, _, S = _terms(logits)
+    return -p * logp / S
+
+
+def epistemic_terms(logits: Tensor) -> Tensor:
+    """``a = (1/S) p_k^m (log p_k^m - log pbar_k)`` (a single term may be negative)."""
+    p, logp, logpbar, S = _terms(logits)
+    return p * (logp - logpbar) / S

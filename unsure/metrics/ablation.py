@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
+from ..ops.blur import gaussian_blur_many as gaussian_blur
 from ..posteriors import Draw, Posterior
-from ._blur import gaussian_blur
 from .base import register_metric
 from .insertion_deletion import (CurveResult, _prepare, bind_target, mask_curve, order_curve,
                                  replaced_order_curve, step_counts, trapezoid)

@@ -17,14 +17,15 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ..measures import resolve_target, target_name
+from ..measures import decomposable
+from ..measures.measure import resolve_measure as _resolve_measure
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
 from .perturbation import replaced_uncertainty
 from .replacements import Blur, Replacement, make_replacements
 
 #: Measure names the test accepts (any ``[S,B,K] -> [B]`` callable is accepted as well).
-MEASURE_NAMES: tuple[str, ...] = ("total", "aleatoric", "epistemic")
+MEASURE_NAMES: tuple[str, ...] = decomposable()  # the measures with per-probability terms
 
 SIGMAS: tuple[float, ...] = tuple(round(0.2 * i, 6) for i in range(1, 101))  # 0.2, 0.4, ..., 20
 
@@ -61,16 +62,8 @@ Measure = Callable[[Tensor], Tensor]
 
 def resolve_measure(measure: str | Measure) -> tuple[Measure, str]:
     """``"total"`` / ``"aleatoric"`` / ``"epistemic"`` or a ``[S,B,K] -> [B]`` callable ->
-    ``(callable, name)``."""
-    if isinstance(measure, str):
-        if measure not in MEASURE_NAMES:
-            raise UnsureError(f"blurring test measure must be one of {list(MEASURE_NAMES)} or a "
-                              f"callable [S,B,K] -> [B], got {measure!r}")
-        return resolve_target(measure), measure
-    if not callable(measure):
-        raise UnsureError("blurring test measure must be a name or a callable [S,B,K] -> [B], got "
-                          f"{type(measure).__name__}")
-    return measure, target_name(measure)
+    ``(callable, name)`` (:func:`unsure.measures.measure.resolve_measure`)."""
+    return _resolve_measure(measure, "blurring test measure")
 
 
 def pixel_order(maps: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -28,9 +28,9 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures import ClassScore, resolve_target
+from ..ops.blur import gaussian_blur_many as gaussian_blur
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
-from ._blur import gaussian_blur
 from .base import register_metric
 from .blurring import pixel_order
 from .perturbation import pixel_ranks, replaced_curves
@@ -75,14 +75,9 @@ def bind_target(target, draw: Draw, x: Tensor, batch_size: int = 500) -> BoundTa
     fn = resolve_target(target)
     if isinstance(fn, ClassScore) and fn.cls is None:
         with torch.no_grad():
-            cls = torch.cat([torch.softmax(draw(x[s:s + batch_size]), -1).mean(0).argmax(-1)
-                             for s in range(0, len(x), batch_size)])  # [B]
-
-        def bound(logits: Tensor, idx: Tensor) -> Tensor:
-            score = torch.softmax(logits, -1) if fn.kind == "prob" else logits
-            return score.mean(0).gather(-1, cls[idx][:, None]).squeeze(-1)  # [S,N,K] -> [N,K] -> [N]
-
-        return bound
+            frozen = fn.freeze(torch.cat([draw(x[s:s + batch_size]) for s in range(0, len(x), batch_size)],
+                                         dim=1))  # [S,B,K]
+        return frozen.pick  # (logits [S,N,K], idx [N]) -> [N]
     return lambda logits, idx: fn(logits)
 
 

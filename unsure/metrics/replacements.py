@@ -35,7 +35,7 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..registry import Registry
-from ._blur import gaussian_blur
+from ..ops.blur import gaussian_blur_many as gaussian_blur
 
 REPLACEMENTS: Registry = Registry("replacement")
 
@@ -77,7 +77,7 @@ class Replacement:
 @REPLACEMENTS.register("blur", "the Gaussian-blurred image, one copy per sigma (the paper's)")
 @dataclass
 class Blur(Replacement):
-    """``G_sigma x`` for every sigma of ``sigmas`` (reflect padding, ``metrics._blur``)."""
+    """``G_sigma x`` for every sigma of ``sigmas`` (reflect padding, ``ops.blur``)."""
 
     name: ClassVar[str] = "blur"
     sigmas: Sequence[float] = (2.0,)
@@ -243,7 +243,7 @@ def make_replacement(item: str | Replacement, **defaults) -> Replacement:
         return item
     if not isinstance(item, str):
         raise UnsureError(f"replacement must be a name or a Replacement, got {type(item).__name__}")
-    from ..bench.common import parse_method  # NAME[:key=value...], the methods' syntax
+    from ..attribution.spec import parse_method  # NAME[:key=value...], the methods' syntax
 
     spec = parse_method(item.strip())
     cls = REPLACEMENTS.get(spec.name)

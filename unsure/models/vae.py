@@ -144,7 +144,7 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
     if path.exists() and not overwrite:
         raise UnsureError(f"VAE folder {path} already exists (pass --force to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .. import __version__
+    from .._version import __version__
 
     cfg = {"model": "vae", "vae": vae.config(), **(info or {}),
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__}

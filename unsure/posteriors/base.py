@@ -1,5 +1,8 @@
 """The posterior interface: every posterior yields logit samples ``Tensor[S, B, K]``.
 
+A posterior knows no trainer: training one is :mod:`unsure.training.fitters` (``FITTERS``, one
+fitting function per registered posterior name), which imports the posteriors, not the reverse.
+
 A posterior is sampled by :meth:`Posterior.draw`, which freezes S deterministic *members*
 (ensemble members, fixed MC-dropout masks, Laplace or weight-noise draws). Attribution methods
 take one draw and use it for every forward and backward pass of one call, so an integrated-gradient
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -17,9 +20,6 @@ from torch import Tensor, nn
 from ..errors import UnsureError
 from ..registry import Registry
 from ..validate import check_images, check_logits
-
-if TYPE_CHECKING:
-    from ..training import TrainConfig
 
 Member = Callable[[Tensor], Tensor]  # x [B,C,H,W] -> logits [B,K], deterministic
 ModelFactory = Callable[[], nn.Module]  # builds a fresh network of the run's architecture
@@ -84,16 +84,6 @@ class Posterior(nn.Module, abc.ABC):
     @abc.abstractmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "Posterior":
         """Rebuild the structure saved by :meth:`config` (weights are loaded afterwards)."""
-
-    @classmethod
-    @abc.abstractmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: "TrainConfig", *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, **options) -> "Posterior":
-        """Train this posterior on ``(x [N,C,H,W], y [N])``; ``make_model()`` builds a fresh
-        network of the chosen architecture. ``options`` are posterior-specific (e.g.
-        ``members=5``); an unknown option raises :class:`UnsureError`. Training time per
-        member goes into ``self.train_info`` (a JSON-able dict)."""
 
     @property
     def device(self) -> torch.device:

@@ -4,10 +4,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from ..errors import UnsureError
-from ..training.classifier import TrainConfig, fit
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, as_module_list, find_feature_layer
 
 
@@ -45,22 +43,3 @@ class DeepEnsemble(Posterior):
     @classmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "DeepEnsemble":
         return cls([make_model() for _ in range(int(config["members"]))])
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, members: int = 5) -> "DeepEnsemble":
-        """Train ``members`` networks from independent random initialisations and data orders."""
-        if members < 1:
-            raise UnsureError(f"an ensemble needs at least 1 member, got {members}")
-        gen = generator or torch.Generator().manual_seed(0)
-        nets, seconds = [], []
-        for i in range(members):
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-            net = make_model()
-            log = fit(net, x, y, cfg, generator=gen, desc=f"member {i + 1}/{members}")
-            nets.append(net)
-            seconds.append(log.seconds)
-        post = cls(nets)
-        post.train_info = {"seconds_per_member": seconds}
-        return post

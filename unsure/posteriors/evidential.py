@@ -12,8 +12,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UnsureError
-from ..training.classifier import TrainConfig, fit
-from ..training.evidential import evidential_mse_loss
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 
 
@@ -64,20 +62,3 @@ class Evidential(Posterior):
     @classmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "Evidential":
         return cls(make_model(), annealing_epochs=int(config.get("annealing_epochs", 10)))
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, annealing_epochs: int = 10) -> "Evidential":
-        """Train one network with the evidential MSE loss and KL annealing over ``annealing_epochs``."""
-        gen = generator or torch.Generator().manual_seed(0)
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-        net = make_model()
-
-        def loss_fn(model: nn.Module, xb: Tensor, yb: Tensor, epoch: int) -> Tensor:
-            return evidential_mse_loss(model(xb), yb, epoch, annealing_epochs)
-
-        log = fit(net, x, y, cfg, loss_fn=loss_fn, generator=gen, desc="evidential")
-        post = cls(net, annealing_epochs=annealing_epochs)
-        post.train_info = {"seconds": log.seconds, "losses": log.losses}
-        return post

@@ -42,7 +42,6 @@ Prediction samples ``theta_s = theta* + Lambda^{-1/2} z_s``, ``z_s ~ N(0, I)`` f
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from enum import Enum
 
@@ -51,7 +50,6 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..errors import UnsureError
-from ..training.classifier import TrainConfig, fit
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 
 FULL_MAX_PARAMS = 4096  # D above this: a dense D x D GGN (128 MB at 4096) is refused; use kfac
@@ -323,41 +321,13 @@ class LastLayerLaplace(Posterior):
         members = [SampledHeadNet(self.net, W[s], None if b is None else b[s]) for s in range(self.samples)]
         return LastLayerDraw(self.net, members, W, b)
 
-    # ------------------------------------------------------------------ persistence / training
+    # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
         return {"posterior": self.name, "samples": self.samples, "hessian": self.hessian.value}
 
     @classmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "LastLayerLaplace":
         return cls(make_model(), samples=int(config.get("samples", 20)), hessian=config.get("hessian"))
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, samples: int = 20, hessian: str | None = None,
-            prior_precision: float | None = None) -> "LastLayerLaplace":
-        """Train the MAP network (cross-entropy, ``cfg``), fit the last-layer Laplace on the
-        training data and tune the prior precision by marginal likelihood (or fix it with
-        ``prior_precision``)."""
-        if prior_precision is not None and not prior_precision > 0:
-            raise UnsureError(f"laplace prior_precision must be > 0, got {prior_precision}")
-        gen = generator or torch.Generator().manual_seed(0)
-        net = make_model()
-        post = cls(net, samples=samples, hessian=hessian)  # validates options before training
-        log = fit(net, x, y, cfg, generator=gen, desc="laplace MAP")
-        post.to(cfg.device)
-        t0 = time.perf_counter()
-        post.fit_laplace(x, y, batch_size=max(cfg.batch_size, 256), progress=cfg.progress)
-        if prior_precision is None:
-            post.optimize_prior_precision()
-        else:
-            post.prior_precision.fill_(float(prior_precision))
-        post.train_info = {
-            "seconds_map": log.seconds, "seconds_laplace": time.perf_counter() - t0,
-            "prior_precision": float(post.prior_precision),
-            "log_marglik": float(post.log_marginal_likelihood()), "hessian": post.hessian.value,
-        }
-        return post
 
 
 def check_full_size(K: int, P: int) -> None:

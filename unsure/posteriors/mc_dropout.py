@@ -21,7 +21,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UnsureError
-from ..training.classifier import TrainConfig, fit
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 
 _ELEMENTWISE = (nn.Dropout,)
@@ -158,16 +157,3 @@ class MCDropout(Posterior):
     @classmethod
     def from_config(cls, config: dict, make_model: ModelFactory) -> "MCDropout":
         return cls(make_model(), samples=int(config.get("samples", 20)))
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, samples: int = 20) -> "MCDropout":
-        """Train one network with its own dropout (cross-entropy), then sample ``samples`` masks."""
-        gen = generator or torch.Generator().manual_seed(0)
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-        net = make_model()
-        post = cls(net, samples=samples)  # checks for dropout before spending time on training
-        log = fit(net, x, y, cfg, generator=gen, desc="mc-dropout")
-        post.train_info = {"seconds": log.seconds, "losses": log.losses}
-        return post

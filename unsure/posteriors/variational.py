@@ -22,11 +22,9 @@ from __future__ import annotations
 
 
 import torch
-import torch.nn.functional as Fn
 from torch import Tensor, nn
 
 from ..errors import UnsureError
-from ..training.classifier import TrainConfig, fit
 from ._bayes_layers import bayes_layers, sample_network, to_bayesian, total_kl
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 
@@ -76,27 +74,3 @@ class MeanFieldVI(Posterior):
     def from_config(cls, config: dict, make_model: ModelFactory) -> "MeanFieldVI":
         net = to_bayesian(make_model(), float(config.get("prior_sigma", 1.0)), float(config.get("init_sigma", 1e-2)))
         return cls(net, samples=int(config.get("samples", 20)))
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, samples: int = 20, prior_sigma: float = 1.0,
-            init_sigma: float = 1e-2, kl_anneal_epochs: int = 0) -> "MeanFieldVI":
-        """Train by Bayes by Backprop (module docstring); ``N = len(x)``."""
-        if kl_anneal_epochs < 0:
-            raise UnsureError(f"kl_anneal_epochs must be >= 0, got {kl_anneal_epochs}")
-        gen = generator or torch.Generator().manual_seed(0)
-        post = cls(to_bayesian(make_model(), prior_sigma, init_sigma), samples=samples)
-        n = len(x)
-
-        def loss_fn(model: nn.Module, xb: Tensor, yb: Tensor, epoch: int) -> Tensor:
-            beta = 1.0 if kl_anneal_epochs == 0 else min(1.0, (epoch + 1) / kl_anneal_epochs)
-            return Fn.cross_entropy(model(xb), yb) + beta * total_kl(model) / n
-
-        log = fit(post.net, x, y, cfg, loss_fn=loss_fn, generator=gen, desc="variational")
-        with torch.no_grad():
-            kl = float(post.kl())
-            sig = torch.cat([m.weight_sigma.flatten() for m in bayes_layers(post.net)])
-        post.train_info = {"seconds": log.seconds, "losses": log.losses, "kl_per_example": kl / n,
-                           "median_weight_sigma": float(sig.median())}
-        return post

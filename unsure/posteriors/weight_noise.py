@@ -11,11 +11,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..errors import UnsureError
-from ..training.classifier import TrainConfig, fit
-from ._noise import _check_sigma, calibrate, noise_factors, perturbed_parameters
+from ._noise import _check_sigma, noise_factors, perturbed_parameters
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 
-CALIBRATION_FALLBACK = 1000  # training images used for sigma when no validation split is given
 
 
 class NoisyMember:
@@ -85,42 +83,3 @@ class WeightNoise(Posterior):
             return cls(make_model(), sigma=float(config["sigma"]), samples=int(config["samples"]))
         except KeyError as e:
             raise UnsureError(f"weight-noise config lacks {e.args[0]!r}") from None
-
-    @classmethod
-    def fit(cls, make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
-            x_val: Tensor | None = None, y_val: Tensor | None = None,
-            generator: torch.Generator | None = None, samples: int = 10,
-            sigma: float | None = None, **unknown) -> "WeightNoise":
-        """Train one network, then choose sigma on ``(x_val, y_val)`` unless ``sigma`` is given.
-
-        Without a validation split, sigma is calibrated on the first
-        ``CALIBRATION_FALLBACK`` (1000) training images (their accuracy is optimistic, so the
-        5 % drop is measured from a higher ``ACC(0)``). Calibration uses 3 seeded noise draws per
-        level; its result goes into ``train_info["calibration"]``.
-        """
-        if unknown:
-            raise UnsureError(f"weight-noise has no option(s) {sorted(unknown)}; options: samples, sigma")
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise UnsureError(f"weight-noise samples must be a positive int, got {samples!r}")
-        if sigma is not None:
-            sigma = _check_sigma(sigma)
-        if (x_val is None) != (y_val is None):
-            raise UnsureError("pass both x_val and y_val, or neither")
-        gen = generator or torch.Generator().manual_seed(0)
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-        net = make_model()
-        log = fit(net, x, y, cfg, generator=gen, desc="weight-noise net")
-        info: dict = {"seconds_per_member": [log.seconds]}
-        if sigma is None:
-            if x_val is None or len(x_val) == 0:
-                x_val, y_val = x[:CALIBRATION_FALLBACK], y[:CALIBRATION_FALLBACK]
-                info["calibration_data"] = "train"
-            else:
-                info["calibration_data"] = "val"
-            cal = calibrate(net, x_val, y_val, 0.05, draws=3, generator=gen,
-                            batch_size=max(cfg.batch_size, 256))
-            sigma = cal.sigma
-            info["calibration"] = cal.as_dict()
-        post = cls(net, sigma=sigma, samples=samples)
-        post.train_info = info
-        return post

@@ -177,7 +177,7 @@ def _blurring(report: Report) -> str:
 
 def render(report: Report) -> str:
     """The page as a string."""
-    from .. import __version__
+    from .._version import __version__
 
     model = _facts(report.model) if report.model else ""
     notes = ("" if not report.notes else '<aside class="notes"><h2>Notes</h2><ul>'

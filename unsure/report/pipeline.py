@@ -14,15 +14,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..attribution import METHODS, make_method
-from ..bench.common import MethodSpec, parse_methods
+from ..attribution.spec import MethodSpec, parse_methods
 from ..errors import UnsureError
-from ..measures import aleatoric, epistemic, total
+from ..measures import MEASURES, decomposable
 from ..metrics.blurring import SIGMAS, blurring_test
 from ..posteriors import Posterior
 from .model import Blurring, Item, Report, ReportWarning
 from .overlay import is_signed, scale_for
 
-UNCERTAINTIES = ("total", "aleatoric", "epistemic")
+UNCERTAINTIES = decomposable()  # total, aleatoric, epistemic
 DEMO_SIGMAS = SIGMAS[9::10]  # 2, 4, ..., 20: a coarse grid so the demo stays fast
 CLASS_NAMES = {
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -73,8 +73,8 @@ def predict(draw, x: Tensor, batch_size: int = 256) -> tuple[Tensor, dict[str, T
     for s in range(0, len(x), batch_size):
         z = draw(x[s:s + batch_size])  # [S,b,K]
         probs.append(torch.softmax(z, -1).mean(0).cpu())  # [S,b,K] -> [b,K]
-        for name, fn in zip(UNCERTAINTIES, (total, aleatoric, epistemic)):
-            unc[name].append(fn(z).cpu())
+        for name in UNCERTAINTIES:
+            unc[name].append(MEASURES.get(name)(z).cpu())
     return torch.cat(probs), {k: torch.cat(v) for k, v in unc.items()}
 
 
@@ -98,7 +98,7 @@ def run_blurring(posterior: Posterior, x: Tensor, maps: dict[str, Tensor], draw,
                  fractions: Sequence[float] = (0.02,), sigmas: Sequence[float] = DEMO_SIGMAS,
                  seed: int = 0, progress: bool = True) -> Blurring:
     """The blurring test of each method's epistemic map ``{label: [B,H,W]}`` on ``x``."""
-    from ..bench.blurring import plot_curves
+    from ..metrics.blurring_plot import plot_curves
 
     results, curves = {}, {}
     for label in tqdm(list(maps), desc="blurring test", disable=not progress, unit="method"):

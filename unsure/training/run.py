@@ -14,6 +14,7 @@ from ..evaluate import predictive_metrics
 from ..posteriors import POSTERIORS
 from ..run import model_factory, save_run
 from .classifier import TrainConfig
+from .fitters import FITTERS
 
 
 def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "paper-cnn",
@@ -27,7 +28,8 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
 
     if Path(out).exists() and not force:
         raise UnsureError(f"run directory {out} already exists (pass --force to replace it)")
-    cls = POSTERIORS.get(posterior)
+    POSTERIORS.get(posterior)  # unknown names fail here, with the list of posteriors
+    fit_fn = FITTERS.get(posterior)
     tr = load(data, "train", seed=seed, limit=limit, subset_seed=subset_seed)
     va = load(data, "val", seed=seed)
     te = load(data, "test")
@@ -40,7 +42,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                       milestones=tuple(milestones), device=device, progress=progress)
     options: dict[str, Any] = dict(extra or {})
-    params = inspect.signature(cls.fit).parameters
+    params = inspect.signature(fit_fn).parameters
     if "members" in params:
         options["members"] = members
     if samples is not None:
@@ -50,7 +52,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    post = cls.fit(make_model, tr.x, tr.y, cfg, x_val=va.x, y_val=va.y, generator=gen, **options)
+    post = fit_fn(make_model, tr.x, tr.y, cfg, x_val=va.x, y_val=va.y, generator=gen, **options)
     seconds = time.perf_counter() - t0
     post.to(device)
     metrics = predictive_metrics(post, te.x, te.y, generator=torch.Generator().manual_seed(seed),

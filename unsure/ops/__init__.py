@@ -1,0 +1,1 @@
+"""Tensor operations shared by several layers (attribution methods and metrics alike)."""
