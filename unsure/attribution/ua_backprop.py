@@ -21,11 +21,12 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..measures import Measure, decompose, decomposable, measure_of
-from ..ops.blur import gaussian_blur_many
 from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
+from .ua_mixture import (MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
+                         reference_image, reference_items)
 
 class Path(str, Enum):
     """How a logit's relevance reaches the pixels (spec step 3)."""
@@ -119,15 +120,6 @@ def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
 
 
 # ------------------------------------------------------------------ step 3: logits -> pixels
-def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
-    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white) or the
-    blurred image ``G_sigma x`` (blur; the blur of the blurring test, reflect padding)."""
-    if reference == "black":
-        return torch.zeros_like(x)
-    if reference == "white":
-        return torch.ones_like(x)
-    return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
-
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
                 steps: int):
@@ -175,27 +167,6 @@ def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Te
     return acc / steps * (x - ref).unsqueeze(0)
 
 
-def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
-    """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
-
-    Dividing by ``max r`` **(decision)** makes ``T2`` mean the same for every path; an all-zero
-    ``r`` gives the uniform distribution. ``floor=False`` (variant ``class``) uses
-    ``exp(r / max r / T2) - 1`` instead, so zero relevance gets exactly zero.
-    """
-    J, B, H, W = r.shape
-    flat = r.reshape(J, B, H * W)  # [J,B,H,W] -> [J,B,HW]
-    scale = flat.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
-    v = flat / scale  # in [0, 1], max 1 unless r == 0
-    if floor:
-        return torch.softmax(v / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
-    # exp((v-1)/T2) - exp(-1/T2) = (exp(v/T2) - 1) * exp(-1/T2), without overflow
-    e = torch.exp((v - 1) / T2) - torch.exp(torch.tensor(-1 / T2, dtype=r.dtype))
-    e = e.clamp_min(0)
-    tot = e.sum(-1, keepdim=True)
-    out = torch.where(tot > 0, e / tot.clamp_min(torch.finfo(r.dtype).tiny),
-                      torch.full_like(e, 1 / (H * W)))
-    return out.reshape(J, B, H, W)  # [J,B,HW] -> [J,B,H,W]
-
 
 #: Settings that ``"auto"`` resolves to, per (variant, image kind); chosen by the blurring test on
 #: the validation split of Fashion-MNIST with the 5-member paper-CNN ensemble (docs/ua-backprop.md:
@@ -224,8 +195,19 @@ class UABackprop(Method):
     T2 : temperature of the pixel distribution (step 3)
     prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost; "paper" only)
     reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
-        "black" (0; inputgrad is then ``grad * x``), "white" (1) or "blur" (``G_blur_sigma x``, the
-        substitute the blurring test puts in). Ignored by ``grad`` and ``fullgrad``.
+        "black" (0; inputgrad is then ``grad * x``), "white" (1), "mean" (the image's channel
+        mean), "blur" (``G_blur_sigma x``, the substitute the blurring test puts in) or
+        "blur@SIGMA". Variant "class" with the inputgrad path also takes a reference *distribution*,
+        a '+'-joined mixture such as ``"blur@1+blur@2+blur@4+black+mean"`` (= ``"mix"``): each
+        class's relevance is then the mean over the references of ``relu(grad a_k * (x - x0))``
+        (an Expected-Gradients-style average at the one gradient at ``x``; still exactly complete).
+        Ignored by ``grad`` and ``fullgrad``.
+    grouping : variant "class" only: "class" (the terms ``a_k``, each with its own pixel
+        distribution) or "joint" (one group, ``U`` itself: its exact gradient ``sum_k d a_k / dx``
+        keeps the cancellations across classes, and the map is ``U`` times one distribution; the
+        class split is then not in the map). Joint takes ``path`` "inputgrad" or "ig".
+    combine : with a reference mixture, "mean-of-relu" (mean over the references of the relu'd
+        terms) or "relu-of-mean" (relu of the mean term; equal to the mean reference for inputgrad)
     blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
     normalise : True (default). False exists **for the ablation only** (paper Appendix D.7: "the
@@ -252,7 +234,8 @@ class UABackprop(Method):
 
     def __init__(self, path: str = "auto", T1: float | str = "auto", T2: float | str = "auto",
                  variant: str = "class", prune: float | None = None, reference: str = "auto",
-                 steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True):
+                 steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True,
+                 grouping: str = "class", combine: str = "mean-of-relu"):
         try:
             self.variant = Variant(variant).value
             self.path = path if path == "auto" else Path(path).value
@@ -263,11 +246,19 @@ class UABackprop(Method):
                               (("T1", T1), ("T2", T2), ("blur_sigma", blur_sigma)))
         if prune is not None and not 0 < prune <= 1:
             raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
-        if reference not in ("auto", "black", "white", "blur"):
-            raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white' or 'blur', "
-                              f"got {reference!r}")
+        if reference == "mix":
+            reference = MIX
+        if reference != "auto":
+            reference_items(reference)
         if not (isinstance(steps, int) and steps >= 1):
             raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
+        if grouping not in ("class", "joint"):
+            raise UnsureError(f"ua-backprop grouping must be 'class' or 'joint', got {grouping!r}")
+        if combine not in ("mean-of-relu", "relu-of-mean"):
+            raise UnsureError(f"ua-backprop combine must be 'mean-of-relu' or 'relu-of-mean', got {combine!r}")
+        if grouping == "joint" and variant != "class":
+            raise UnsureError("ua-backprop grouping='joint' belongs to variant 'class'")
+        self.grouping, self.combine = grouping, combine
         self.T1, self.T2, self.prune = T1, T2, prune
         self.reference, self.steps, self.blur_sigma = reference, steps, blur_sigma
         if not isinstance(normalise, bool):
@@ -336,6 +327,8 @@ class UABackprop(Method):
             raise UnsureError("ua-backprop prune applies to variant 'paper' only")
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
+        if len(reference_items(st["reference"])) > 1 or self.grouping == "joint":
+            return mixture_maps(self, x, z, a_k, D, draw, st, kind)
         ref = reference_image(x, st["reference"], st["blur_sigma"])
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
@@ -374,10 +367,3 @@ def _positive(name: str, v) -> float:
         msg = "temperatures" if name in ("T1", "T2") else name
         raise UnsureError(f"ua-backprop {msg} must be > 0, got {name}={v}")
     return v
-
-
-def _channel_share(rc: Tensor) -> Tensor:
-    """Each channel's share of a pixel's relevance ``[J,B,C,H,W]`` (uniform where it is 0)."""
-    tot = rc.sum(2, keepdim=True)
-    return torch.where(tot > 0, rc / tot.clamp_min(torch.finfo(rc.dtype).tiny),
-                       torch.full_like(rc, 1 / rc.shape[2]))

@@ -94,11 +94,13 @@ def output_dir(args: argparse.Namespace, name: str) -> Path:
 
 
 def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
-                  markdown: str | None = None, json_path: str | None = None) -> Path:
-    """Write ``NAME.json`` = ``{"results": ..., "config": ..., "environment": ...}`` and ``NAME.md``."""
+                  markdown: str | None = None, json_path: str | None = None,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """Write ``NAME.json`` = ``{"results": ..., "config": ..., "environment": ...}`` (plus the
+    top-level keys of ``extra``) and ``NAME.md``."""
     from ..outputs import atomic_write, mark
 
-    payload = {"results": results, "config": config, "environment": environment()}
+    payload = {"results": results, **(extra or {}), "config": config, "environment": environment()}
     text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "bench")

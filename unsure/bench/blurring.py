@@ -3,10 +3,20 @@
 ``--target`` picks the uncertainty that is explained and blurred away (default epistemic, the
 paper's; "total" for a single network, whose epistemic uncertainty is 0, paper Table 12).
 
+``--replacements`` (default: the whole panel ``blur,zero,mean,noise,road``, ``metrics.replacements``)
+names what a removed pixel becomes; every substitute of a step goes through one batched forward.
+
 Writes ``blurring.json`` = ``{"results": {METHOD: {"0.02": {"murr", "auc", "murr_per_image",
-"auc_per_image"}, ...}}, "config": ...}`` (``config.image_indices`` names the images of the split),
-``blurring.md`` (medians, and every method paired image by image against the first one: median
-difference, share of images won, Wilcoxon signed-rank p) and ``blurring.png`` (median URR curves).
+"auc_per_image"}, ...}}, "by_replacement": {R: {METHOD: {"0.02": {"murr", "auc", "n_max"}}}}, "panel": {METHOD: {"0.02":
+{"murr", "auc", "mean_rank", "mean_rank_auc"}}}, "config": ...}`` (per-image values only in
+``results``): ``results`` is the ``blur`` substitute (the
+paper's test; the first substitute when blur is not in the panel), ``panel`` the means over the
+substitutes (``bench.panel``); ``config.image_indices`` names the images of the split,
+``config.replacements`` the substitutes' settings and seeds, ``config.test_seconds_per_image`` the
+cost of the test. ``blurring.md``: the blur table with every method paired image by image against
+the first one (median difference, share of images won, Wilcoxon signed-rank p), then the panel
+table, each substitute's winner, one table and one paired table per substitute;
+``blurring.png``: median URR curves (blur), ``blurring-panel.png``: one row per substitute.
 """
 from __future__ import annotations
 
@@ -19,25 +29,15 @@ from tqdm.auto import tqdm
 from ..attribution import make_method
 from ..data import load
 from ..errors import UnsureError
-from ..metrics.blurring import MEASURE_NAMES, blurring_test, resolve_measure
-from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
+from ..metrics.blurring import MEASURE_NAMES, blurring_test
 from ..attribution.spec import MethodSpec, parse_methods
 from ..measures.selection import most_uncertain
 from ..metrics.blurring_plot import plot_curves
 from ..run import run_posterior
+from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats
+from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401
 
-
-def check_measure_nonzero(draw, x, target) -> None:
-    """Refuse a blurring test whose uncertainty is identically 0 on every image ``x``: nothing can
-    be reduced, and MURR 0 would read as a result (e.g. epistemic of a one-member posterior)."""
-    fn, name = resolve_measure(target)
-    with torch.no_grad():
-        u = torch.cat([fn(draw(x[s:s + 500])) for s in range(0, len(x), 500)])  # [B]
-    if len(u) and bool((u == 0).all()):
-        raise UnsureError(f"the {name} uncertainty is 0 on all {len(u)} selected images, so the "
-                          "blurring test has nothing to reduce (a single network has no epistemic "
-                          "uncertainty); choose another --target, e.g. total")
 
 
 def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float],
@@ -95,6 +95,14 @@ def paired_comparison(results: dict, fractions: list[float]) -> list[list]:
     return rows
 
 
+def _medians_only(tree):
+    """``tree`` without the per-image lists (keeps the JSON small: the paired tests are in the
+    markdown, and ``results`` keeps blur's per-image values)."""
+    if isinstance(tree, dict):
+        return {k: _medians_only(x) for k, x in tree.items() if not k.endswith("_per_image")}
+    return tree
+
+
 @BENCHES.register("blurring", "blurring test: MURR / AUC-URR of uncertainty maps (paper Sec. 5.2.1)")
 class BlurringBench(Bench):
     name = "blurring"
@@ -112,6 +120,9 @@ class BlurringBench(Bench):
         p.add_argument("--batch-size", type=int, default=25)
         p.add_argument("--sigmas", default=None,
                        help="blur grid as comma-separated values (default: the spec's 0.2, 0.4, ..., 20)")
+        p.add_argument("--replacements", default="blur,zero,mean,noise,road",
+                       help="what a removed pixel becomes, comma-separated NAME[:key=value...] "
+                            "(default: the whole panel; 'blur' alone is the paper's test)")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
@@ -122,28 +133,38 @@ class BlurringBench(Bench):
         idx = most_uncertain(draw, d.x, args.top, args.target)
         x = d.x[idx].to(post.device)
         sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
-        results, curves, seconds = blurring_benchmark(post, x, methods, fractions, args.seed,
-                                                      args.batch_size, not args.no_progress, sigmas,
-                                                      args.target)
+        run = panel_benchmark(post, x, methods, fractions, args.replacements, args.seed,
+                              args.batch_size, not args.no_progress, sigmas, args.target, draw)
+        by_rep = run["by_replacement"]
+        first = "blur" if "blur" in by_rep else next(iter(by_rep))
+        results, curves = by_rep[first], run["curves"][first]
+        panel = panel_scores(by_rep, fractions)
         out = output_dir(args, "blurring")
         config = {"run": args.run, "model": getattr(args, "model", None), "data": data, "split": args.split, "target": args.target,
                   "top": len(idx), "image_indices": idx.tolist(),
                   "fractions": fractions, "methods": [m.label for m in methods], "seed": args.seed,
-                  "seconds_per_image": seconds, "device": str(post.device),
+                  "seconds_per_image": run["seconds"], "test_seconds_per_image": run["test_seconds"],
+                  "device": str(post.device), "replacements": run["replacements"],
+                  "results_replacement": first,
                   "sigmas": "0.2,0.4,...,20 (spec)" if sigmas is None else sigmas}
         rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")]
                 for m in results]
         header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
         md = (f"Blurring test of {args.target} uncertainty on {data} ({args.split}): maps of the "
               f"{args.target} uncertainty, the {len(idx)} images with the largest {args.target} "
-              f"uncertainty; medians over images.\n\n" + markdown_table(header, rows))
+              f"uncertainty; medians over images. Substitute `{first}`.\n\n" + markdown_table(header, rows))
         if len(results) > 1:
             header = ["pair"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR", "AUC-URR")]
             md += ("\nPaired over the same images, first method vs each other: median difference "
                    "(first - other) / share of images where the first is better / Wilcoxon p.\n\n"
                    + markdown_table(header, paired_comparison(results, fractions)))
-        write_outputs(out, "blurring", results, config, md, args.json)
+        if len(by_rep) > 1:
+            md += "\n" + panel_markdown(by_rep, panel, fractions, paired_comparison)
+        write_outputs(out, "blurring", results, config, md, args.json,
+                      extra={"by_replacement": _medians_only(by_rep), "panel": _medians_only(panel)})
         plot_curves(curves, fractions, out / "blurring.png")
+        if len(by_rep) > 1:
+            plot_curves(curves, fractions, out / "blurring-panel.png", rows=run["curves"])
         print(md)
         print(f"wrote {out}/blurring.json, blurring.md, blurring.png")
         return 0

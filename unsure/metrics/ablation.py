@@ -27,7 +27,7 @@ from ..ops.blur import gaussian_blur_many as gaussian_blur
 from ..posteriors import Draw, Posterior
 from .base import register_metric
 from .insertion_deletion import (CurveResult, _prepare, bind_target, mask_curve, order_curve,
-                                 step_counts, trapezoid)
+                                 replaced_order_curve, step_counts, trapezoid)
 
 
 class Ablation(str, Enum):
@@ -52,7 +52,8 @@ def ablated_images(x: Tensor, how: Ablation | str = "mean", blur_sigma: float | 
 def topk_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                   how: Ablation | str = "mean", steps: int = 20, max_fraction: float = 1.0,
                   blur_sigma: float | None = None, draw: Draw | None = None,
-                  generator: torch.Generator | None = None, batch_size: int = 1024) -> CurveResult:
+                  generator: torch.Generator | None = None, batch_size: int = 1024,
+                  replacement=None, replacement_seed: int = 0):
     """Ablate the top-k pixels of each map, k from 0 to ``max_fraction * H * W``.
 
     Parameters
@@ -62,6 +63,11 @@ def topk_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class",
     how : ``"mean"`` (mean imputation) or ``"blur"``
     steps : the curve has ``steps + 1`` points, evenly spaced in ``[0, max_fraction]``
     generator : seeds the order among tied map values (and the draw, if none is given)
+    replacement : None (``how``), or the substitute of the ablated pixels, overriding ``how``:
+        "blur" (sigma ``blur_sigma``), "zero", "mean", "noise", "road" (``metrics.replacements``,
+        one draw each unless the item says ``n_draws``; mean over draws), a :class:`Replacement`
+        or a list of them (returns ``{name: CurveResult}``)
+    replacement_seed : seed of the noise and road draws
 
     Returns
     -------
@@ -76,6 +82,15 @@ def topk_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class",
     step_counts(steps, 1)  # validates steps
     counts = torch.round(torch.arange(steps + 1, dtype=torch.float64) / steps
                          * max_fraction * H * W).long()  # [steps+1] pixels ablated
+    if replacement is not None:
+        sigma = float(blur_sigma) if blur_sigma is not None else 20 * H / 224
+        res = replaced_order_curve(draw, x, maps, counts, False, replacement, target, generator,
+                                   batch_size, "topk", sigmas=[sigma], seed=replacement_seed, n_draws=1)
+        one = isinstance(res, CurveResult)
+        res = {res.mode: res} if one else res
+        res = {k: CurveResult(r.fractions, r.curves, trapezoid(r.curves, r.fractions) / float(r.fractions[-1]),
+                              r.mode) for k, r in res.items()}
+        return next(iter(res.values())) if one else res
     res = order_curve(draw, x, maps, x, ablated_images(x, how, blur_sigma), target, counts,
                       generator, batch_size, f"topk-{Ablation(how).value}")
     fr, cu = res.fractions, res.curves

@@ -21,7 +21,8 @@ from ..measures import decomposable
 from ..measures.measure import resolve_measure as _resolve_measure
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
-from ..ops.blur import gaussian_blur_many as gaussian_blur
+from .perturbation import replaced_uncertainty
+from .replacements import Blur, Replacement, make_replacements
 
 #: Measure names the test accepts (any ``[S,B,K] -> [B]`` callable is accepted as well).
 MEASURE_NAMES: tuple[str, ...] = decomposable()  # the measures with per-probability terms
@@ -81,7 +82,6 @@ def n_pixels(fraction: float, H: int, W: int) -> int:
     return max(1, int(round(fraction * H * W)))
 
 
-@torch.no_grad()
 def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
                         sigmas: Sequence[float] = SIGMAS, batch_size: int = 4096,
                         measure: str | Measure = "epistemic") -> Tensor:
@@ -97,21 +97,7 @@ def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
         ``[S,B,K] -> [B]``
     """
     fn, _ = resolve_measure(measure)
-    B, C, H, W = x.shape
-    G = len(sigmas)
-    blurred = gaussian_blur(x, sigmas)  # [G,B,C,H,W]
-    rank = torch.empty_like(order).scatter_(
-        1, order, torch.arange(H * W, device=x.device).expand(B, -1))  # [B,HW] rank of each pixel
-    per = max(1, batch_size // (G * B))  # values of n per forward chunk
-    out = []
-    for n0 in range(1, n_max + 1, per):
-        ns = torch.arange(n0, min(n_max, n0 + per - 1) + 1, device=x.device)  # [N]
-        mask = (rank.unsqueeze(0) < ns[:, None, None]).reshape(len(ns), 1, B, 1, H, W)  # [N,B,HW] -> [N,1,B,1,H,W]
-        imgs = torch.where(mask, blurred.unsqueeze(0), x[None, None])  # [N,G,B,C,H,W]
-        flat = imgs.reshape(-1, C, H, W)  # [N,G,B,C,H,W] -> [N*G*B,C,H,W]
-        u = torch.cat([fn(draw(flat[s:s + batch_size])) for s in range(0, len(flat), batch_size)])
-        out.append(u.reshape(len(ns), G, B).amin(1))  # [N*G*B] -> [N,G,B] -> [N,B]
-    return torch.cat(out, 0).T  # [n_max,B] -> [B,n_max]
+    return replaced_uncertainty(draw, x, order, n_max, [Blur(sigmas)], batch_size, fn)["blur"]
 
 
 def summarise(u: Tensor, u0: Tensor, fraction: float, measure: str = "epistemic") -> BlurringResult:
@@ -134,7 +120,9 @@ def summarise(u: Tensor, u0: Tensor, fraction: float, measure: str = "epistemic"
 def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float | Sequence[float] = 0.02,
                   sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
                   draw: Draw | None = None, batch_size: int = 4096,
-                  measure: str | Measure = "epistemic") -> BlurringResult:
+                  measure: str | Measure = "epistemic",
+                  replacement: str | Replacement | Sequence[str | Replacement] = "blur",
+                  replacement_seed: int = 0):
     """Run the blurring test of uncertainty maps (epistemic by default).
 
     Parameters
@@ -151,10 +139,17 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     measure : the uncertainty the maps explain and the blur should remove: "epistemic" (default,
         the paper's test), "total", "aleatoric" or a callable ``[S,B,K] -> [B]``. A single network
         has ``U_e = 0`` (every ratio is then 1): test it on "total" (paper Table 12).
+    replacement : what a removed pixel becomes (``metrics.replacements``): "blur" (default, the
+        paper's test: ``sigmas`` is its grid), "zero", "mean", "noise", "road", an item with
+        options ("noise:n_draws=4") or a :class:`Replacement`; ``u_n`` is the min over its draws. A
+        list (or a comma-separated string) runs every substitute of a step in one batched forward
+        and returns ``{name: result}``.
+    replacement_seed : seed of the noise and road draws (unless an item names its own ``seed``)
 
     Returns
     -------
-    :class:`BlurringResult`
+    :class:`BlurringResult` (a list of them for a list of fractions); for a list of replacements,
+    ``{name: that}``
     """
     from ..posteriors.protocol import as_posterior
 
@@ -172,7 +167,12 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     with torch.no_grad():
         u0 = fn(draw(x))  # [B]
     order = pixel_order(maps.detach().to(x.device), generator)
-    # a smaller fraction is a prefix of the larger one's sequence: blur once, up to the largest
-    u = blurred_uncertainty(draw, x, order, max(n_maxes), sigmas, batch_size, fn)
-    results = [summarise(u[:, :n], u0, f, name) for f, n in zip(fractions, n_maxes)]
-    return results[0] if isinstance(fraction, (int, float)) else results
+    many = not isinstance(replacement, (str, Replacement)) or (isinstance(replacement, str) and "," in replacement)
+    reps = make_replacements(replacement, sigmas=sigmas, seed=replacement_seed)
+    # a smaller fraction is a prefix of the larger one's sequence: substitute once, up to the largest
+    us = replaced_uncertainty(draw, x, order, max(n_maxes), reps, batch_size, fn)
+    out = {}
+    for r in reps:
+        res = [summarise(us[r.name][:, :n], u0, f, name) for f, n in zip(fractions, n_maxes)]
+        out[r.name] = res[0] if isinstance(fraction, (int, float)) else res
+    return out if many else out[reps[0].name]

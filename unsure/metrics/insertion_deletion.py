@@ -33,6 +33,8 @@ from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
 from .base import register_metric
 from .blurring import pixel_order
+from .perturbation import pixel_ranks, replaced_curves
+from .replacements import Replacement, make_replacements
 
 BoundTarget = Callable[[Tensor, Tensor], Tensor]  # (logits [S,N,K], image index [N]) -> [N]
 
@@ -139,6 +141,33 @@ def order_curve(draw: Draw, x: Tensor, maps: Tensor, x_from: Tensor, x_to: Tenso
     return CurveResult(fractions, curves, trapezoid(curves, fractions), mode)
 
 
+def replaced_order_curve(draw: Draw, x: Tensor, maps: Tensor, counts: Tensor, insertion: bool,
+                         replacement, target, generator: torch.Generator | None, batch_size: int,
+                         mode: str, **defaults):
+    """Curves with the first ``counts[t]`` pixels in map order removed (``insertion``: all the
+    others removed) and substituted by ``replacement`` (one or several, ``metrics.replacements``;
+    the target is averaged over a substitute's draws). ``defaults`` fill the substitutes' settings
+    (e.g. the metric's blur ``sigmas``). Returns a :class:`CurveResult` for one replacement (a name
+    without a comma or a :class:`Replacement`), else ``{name: CurveResult}``, ``mode`` suffixed
+    with the name."""
+    many = not isinstance(replacement, (str, Replacement)) or (isinstance(replacement, str) and "," in replacement)
+    reps = make_replacements(replacement, **defaults)
+    B, C, H, W = x.shape
+    rank = pixel_ranks(pixel_order(maps.detach().to(x.device), generator))  # [B,HW]
+    counts = counts.to(x.device)
+
+    def removed_at(ts: Tensor) -> Tensor:
+        first = (rank[None] < counts[ts][:, None, None]).reshape(len(ts), B, H, W)  # [t,B,H,W]
+        return ~first if insertion else first
+
+    curves = replaced_curves(draw, x, removed_at, len(counts), reps, bind_target(target, draw, x),
+                             batch_size)
+    fractions = counts.double().cpu() / (H * W)
+    out = {n: CurveResult(fractions, c.cpu(), trapezoid(c.cpu(), fractions), f"{mode}-{n}")
+           for n, c in curves.items()}
+    return out if many else out[reps[0].name]
+
+
 def _prepare(posterior, x: Tensor, maps: Tensor, draw: Draw | None, generator):
     from ..posteriors.protocol import as_posterior
 
@@ -152,7 +181,7 @@ def _prepare(posterior, x: Tensor, maps: Tensor, draw: Draw | None, generator):
 def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                     steps: int = 100, blur_sigma: float | None = None, substrate: Tensor | None = None,
                     draw: Draw | None = None, generator: torch.Generator | None = None,
-                    batch_size: int = 1024) -> CurveResult:
+                    batch_size: int = 1024, replacement=None, replacement_seed: int = 0):
     """Insertion curve: pixels move from ``substrate`` into the image in map order.
 
     Parameters
@@ -163,12 +192,25 @@ def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class
     blur_sigma : substrate blur (default ``H / 8``); ignored when ``substrate`` is given
     substrate : ``[B, C, H, W]`` explicit start image
     generator : seeds the order among tied map values (and the draw, if none is given)
+    replacement : None (the substrate above), or the substitute of the pixels not yet inserted:
+        "blur" (sigma ``blur_sigma``), "zero", "mean", "noise", "road" (``metrics.replacements``;
+        one draw each unless the item says ``n_draws``, the curve is the mean over draws), a
+        :class:`Replacement`, or a list of them (returns ``{name: CurveResult}``). The road
+        substitute is re-imputed from the inserted pixels at every step.
+    replacement_seed : seed of the noise and road draws
 
     Returns
     -------
     :class:`CurveResult`, ``curves [B, steps+1]`` from the substrate's target to ``x``'s
     """
     x, draw = _prepare(posterior, x, maps, draw, generator)
+    if replacement is not None:
+        if substrate is not None:
+            raise UnsureError("give either substrate or replacement, not both")
+        sigma = float(blur_sigma) if blur_sigma is not None else x.shape[2] / 8
+        return replaced_order_curve(draw, x, maps, step_counts(steps, x.shape[2] * x.shape[3]), True,
+                                    replacement, target, generator, batch_size, "insertion",
+                                    sigmas=[sigma], seed=replacement_seed, n_draws=1)
     if substrate is None:
         sigma = float(blur_sigma) if blur_sigma is not None else x.shape[2] / 8
         substrate = gaussian_blur(x, [sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
@@ -181,13 +223,21 @@ def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class
 
 def deletion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                    steps: int = 100, fill: float = 0.0, draw: Draw | None = None,
-                   generator: torch.Generator | None = None, batch_size: int = 1024) -> CurveResult:
+                   generator: torch.Generator | None = None, batch_size: int = 1024,
+                   replacement=None, replacement_seed: int = 0, blur_sigma: float | None = None):
     """Deletion curve: pixels are set to ``fill`` (RISE: 0) in map order.
 
     Parameters as :func:`insertion_curve`; ``curves [B, steps+1]`` runs from ``x``'s target to
-    the all-``fill`` image's.
+    the all-``fill`` image's. ``replacement`` (not None) replaces ``fill`` by a substitute of the
+    deleted pixels (one or a list, as in :func:`insertion_curve`; "blur" uses ``blur_sigma``,
+    default ``H / 8``).
     """
     x, draw = _prepare(posterior, x, maps, draw, generator)
+    if replacement is not None:
+        sigma = float(blur_sigma) if blur_sigma is not None else x.shape[2] / 8
+        return replaced_order_curve(draw, x, maps, step_counts(steps, x.shape[2] * x.shape[3]), False,
+                                    replacement, target, generator, batch_size, "deletion",
+                                    sigmas=[sigma], seed=replacement_seed, n_draws=1)
     return order_curve(draw, x, maps, x, torch.full_like(x, fill), target,
                        step_counts(steps, x.shape[2] * x.shape[3]), generator,
                        batch_size, "deletion")

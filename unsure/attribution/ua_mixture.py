@@ -1,0 +1,155 @@
+"""UA-Backprop (variant ``class``) with a reference *distribution* and the ``joint`` grouping, and
+the step-3 helpers both use (references, the pixel distribution, channel shares).
+
+- reference distribution: a '+'-joined mixture of references ("blur@1+blur@2+blur@4+black+mean",
+  :data:`MIX`); each group's relevance is the mean over the references of ``relu(T_j)``
+  (``combine="mean-of-relu"``) or ``relu(mean_j T_j)`` (``"relu-of-mean"``), ``T_j`` the group's
+  exact signed gradient times ``x - x0_j`` (or, with ``path="ig"`` and the joint grouping, the
+  integrated gradients from ``x0_j``): an Expected-Gradients-style average;
+- grouping ``class``: the groups are the class terms ``a_k`` (as the default); ``joint``: one group,
+  ``U`` itself, whose exact gradient keeps every cancellation across classes and members.
+
+The map is ``sum_groups term * rtilde(r_group)`` with ``rtilde`` the floor-free pixel distribution,
+so it sums to ``U`` exactly whatever the references (tests/attribution/test_ua_backprop_mixture.py).
+The test's substitute is never an input: the references are fixed by the options.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import UnsureError
+from ..measures import decompose
+from ..ops.blur import gaussian_blur_many
+from ..posteriors import Draw
+from ._trace import per_logit_gradients
+
+def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
+    """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white), the
+    image's channel mean (mean) or the blurred image ``G_sigma x`` (blur, or ``blur@SIGMA``; the
+    blur of the blurring test, reflect padding)."""
+    if reference == "black":
+        return torch.zeros_like(x)
+    if reference == "white":
+        return torch.ones_like(x)
+    if reference == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if reference.startswith("blur@"):
+        blur_sigma = float(reference[5:])
+    return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
+
+
+def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
+    """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
+
+    Dividing by ``max r`` **(decision)** makes ``T2`` mean the same for every path; an all-zero
+    ``r`` gives the uniform distribution. ``floor=False`` (variant ``class``) uses
+    ``exp(r / max r / T2) - 1`` instead, so zero relevance gets exactly zero.
+    """
+    J, B, H, W = r.shape
+    flat = r.reshape(J, B, H * W)  # [J,B,H,W] -> [J,B,HW]
+    scale = flat.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
+    v = flat / scale  # in [0, 1], max 1 unless r == 0
+    if floor:
+        return torch.softmax(v / T2, dim=-1).reshape(J, B, H, W)  # -> [J,B,H,W]
+    # exp((v-1)/T2) - exp(-1/T2) = (exp(v/T2) - 1) * exp(-1/T2), without overflow
+    e = torch.exp((v - 1) / T2) - torch.exp(torch.tensor(-1 / T2, dtype=r.dtype))
+    e = e.clamp_min(0)
+    tot = e.sum(-1, keepdim=True)
+    out = torch.where(tot > 0, e / tot.clamp_min(torch.finfo(r.dtype).tiny),
+                      torch.full_like(e, 1 / (H * W)))
+    return out.reshape(J, B, H, W)  # [J,B,HW] -> [J,B,H,W]
+
+
+def _channel_share(rc: Tensor) -> Tensor:
+    """Each channel's share of a pixel's relevance ``[J,B,C,H,W]`` (uniform where it is 0)."""
+    tot = rc.sum(2, keepdim=True)
+    return torch.where(tot > 0, rc / tot.clamp_min(torch.finfo(rc.dtype).tiny),
+                       torch.full_like(rc, 1 / rc.shape[2]))
+
+
+def reference_items(reference: str) -> list[str]:
+    """``"blur@1+blur@2+black+mean"`` -> its items, each checked (a one-line UnsureError)."""
+    items = [t.strip() for t in str(reference).split("+")]
+    for t in items:
+        ok = t in ("black", "white", "blur", "mean")
+        if t.startswith("blur@"):
+            try:
+                ok = float(t[5:]) > 0
+            except ValueError:
+                ok = False
+        if not ok:
+            raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white', 'mean', 'blur', "
+                              f"'blur@SIGMA' or a '+'-joined mixture of them, got {reference!r}")
+    return items
+
+
+#: ``reference="mix"``: the reference distribution of the robust variant (docs/ua-backprop.md).
+MIX = "blur@1+blur@2+blur@4+black+mean"
+
+
+def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict,
+                 kind: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The maps of ``method`` (a ``UABackprop``, variant ``class``) with a reference distribution
+    and/or the joint grouping (module docstring).
+
+    Parameters
+    ----------
+    x : ``[B,C,H,W]``; z : ``[S,B,K]`` logits of ``draw``
+    a_k, D : class terms ``[B,K]`` and their logit Jacobian ``[K,S,B,K]`` (``class_terms``)
+    st : the resolved settings (path, T2, reference, blur_sigma)
+    kind : "total", "aleatoric" or "epistemic"
+
+    Returns
+    -------
+    ``(maps [B,H,W], raw [B,C,H,W], kept_logits [B])``; ``maps.sum((1, 2)) == sum_k a_k == U``
+    """
+    joint = method.grouping == "joint"
+    path = st["path"]
+    if path != "inputgrad" and not (joint and path == "ig"):
+        raise UnsureError("ua-backprop: a '+'-joined reference mixture or grouping='joint' needs "
+                          "path='inputgrad' (or 'ig' with grouping='joint')")
+    if not method.normalise:
+        raise UnsureError("ua-backprop: a reference mixture or grouping='joint' needs normalise=True")
+    refs = [reference_image(x, t, st["blur_sigma"]) for t in reference_items(st["reference"])]
+    if path == "ig":  # IG of U from every reference (midpoint rule, ``steps`` points)
+        ts = [_joint_ig(draw, x, ref, kind, method.steps) for ref in refs]  # each [1,B,C,H,W]
+    else:
+        g_all = 0.0
+        for i in range(len(draw)):
+            sub = Draw([draw.members[i]], draw.modules)
+            (g,) = per_logit_gradients(sub, x)
+            with torch.no_grad():  # exact d a_k / dx through member i
+                g_all = g_all + torch.einsum("kbj,jbchw->kbchw", D[:, i], g.input_grad.detach())
+        with torch.no_grad():
+            if joint:  # one group: U itself, d U / dx = sum_k d a_k / dx
+                g_all = g_all.sum(0, keepdim=True)  # [1,B,C,H,W]
+            ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W] ([1,...] joint)
+    with torch.no_grad():
+        if method.combine == "relu-of-mean":
+            ts = [sum(ts) / len(ts)]
+        rc = sum(t.clamp_min(0) for t in ts) / len(ts)
+        r = rc.mean(2)  # [K,B,H,W]
+        none = r.flatten(2).amax(-1) <= 0  # [K,B] a group whose term nothing raises: |T|
+        absc = sum(t.abs() for t in ts) / len(ts)
+        r = torch.where(none[..., None, None], absc.mean(2), r)
+        rc = torch.where(none[..., None, None, None], absc, rc)
+        rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W] ([1,B,H,W] joint)
+        w = a_k.sum(1, keepdim=True) if joint else a_k  # [B,K], or [B,1] = U
+        maps = torch.einsum("bk,kbhw->bhw", w, rt)
+        raw = torch.einsum("bk,kbhw,kbchw->bchw", w, rt, _channel_share(rc))
+    return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
+
+
+def _joint_ig(draw: Draw, x: Tensor, ref: Tensor, kind: str, steps: int) -> Tensor:
+    """Integrated gradients of ``U`` (the sum of the ``kind`` decomposition's terms) from ``ref``
+    to ``x``, midpoint rule with ``steps`` points: ``[1,B,C,H,W]``."""
+    acc = torch.zeros_like(x)
+    for i in range(steps):
+        a = (i + 0.5) / steps
+        pt = (ref + a * (x - ref)).detach().requires_grad_(True)
+        with torch.enable_grad():
+            u = decompose(draw(pt), kind).sum((0, 2))  # [S,B,K] -> [B]
+            (g,) = torch.autograd.grad(u.sum(), pt)
+        acc += g.detach()
+    return (acc / steps * (x - ref)).unsqueeze(0)
