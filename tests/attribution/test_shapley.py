@@ -80,7 +80,7 @@ def test_matches_a_slow_per_permutation_loop(post, target):
     x, patch, n = images(3), 3, 5
     lab = labels_of(patch)
     P = int(lab.max()) + 1
-    res = make_method("shapley", samples=n, patch=patch).attribute(
+    res = make_method("shapley", samples=n, patch=patch, substitute="mean").attribute(
         post, x, target, generator=torch.Generator().manual_seed(9))
     f = unsure.target_function(post, target)
     sub = substitute(x, "mean")
