@@ -77,11 +77,12 @@ def permutation_shapley(fn, x: Tensor, sub: Tensor, labels: Tensor, perms: Tenso
     """
     B, C, H, W = x.shape
     N, P = perms.shape
+    perms, labels = perms.to(x.device), labels.to(x.device)  # the generator may live elsewhere
     with torch.no_grad():
         f_x, f_sub = fn(x), fn(sub)
         rank = torch.empty_like(perms)
         rank.scatter_(1, perms, torch.arange(P, device=perms.device).expand(N, P))  # rank[n, pi[n,t]] = t
-        rank_px = rank[:, labels.reshape(-1)].reshape(N, H, W).to(x.device)  # [N,H,W]
+        rank_px = rank[:, labels.reshape(-1)].reshape(N, H, W)  # [N,H,W]
         # coalitions t = 1..P-1 of every permutation (t = 0 and t = P are sub and x themselves)
         steps = torch.arange(1, P, device=x.device)
         pairs = [(n, t) for n in range(N) for t in steps.tolist()]
@@ -99,7 +100,7 @@ def permutation_shapley(fn, x: Tensor, sub: Tensor, labels: Tensor, perms: Tenso
             v[n_idx, t_idx] = f
         d = (v[:, 1:] - v[:, :-1]).permute(0, 2, 1)  # [N,P,B] -> [N,B,P]: gain of the t-th patch
         phi = torch.zeros(N, B, P, dtype=x.dtype, device=x.device)
-        phi.scatter_(2, perms.to(x.device)[:, None, :].expand(N, B, P), d)  # to patch pi[n,t]
+        phi.scatter_(2, perms[:, None, :].expand(N, B, P), d)  # to patch pi[n,t]
     return phi.mean(0), f_x, f_sub
 
 
