@@ -26,6 +26,7 @@ from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
+from .ua_prune import gather_rows, kept_rows, prune_terms  # noqa: F401  (prune_terms: public here)
 
 KINDS = {total: "total", aleatoric: "aleatoric", epistemic: "epistemic"}
 
@@ -98,29 +99,6 @@ def class_terms(logits: Tensor, kind: str) -> tuple[Tensor, Tensor]:
     return a.detach(), D
 
 
-def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
-    """Keep, per image, the fewest logits ``(m, j)`` that carry ``keep`` of ``sum |a(z_j^m)|`` and
-    spread the dropped terms' sum over the kept ones in proportion to ``|a|`` (spec, Cost).
-
-    Returns ``(a_z' [S,B,K], kept [S,B,K] bool)``; ``a_z'`` is 0 where not kept and
-    ``a_z'.sum((0,2)) == a_z.sum((0,2))`` up to rounding.
-    """
-    S, B, K = a_z.shape
-    mag = a_z.abs().permute(1, 0, 2).reshape(B, S * K)  # [S,B,K] -> [B,S*K]
-    srt, order = mag.sort(dim=1, descending=True)
-    cum = srt.cumsum(1)
-    need = keep * cum[:, -1:]
-    # an entry is kept if the mass before it is still short of the target
-    kept_sorted = (cum - srt) < need
-    kept_sorted[:, 0] = True
-    kept = torch.zeros_like(kept_sorted).scatter(1, order, kept_sorted)
-    kept = kept.reshape(B, S, K).permute(1, 0, 2)  # [B,S*K] -> [S,B,K]
-    dropped = (a_z * ~kept).sum((0, 2))  # [S,B,K] -> [B]
-    kept_mag = (a_z.abs() * kept).sum((0, 2)).clamp_min(torch.finfo(a_z.dtype).tiny)  # [B]
-    share = a_z.abs() * kept / kept_mag[None, :, None]  # [S,B,K], sums to 1 per image
-    return a_z * kept + dropped[None, :, None] * share, kept
-
-
 # ------------------------------------------------------------------ step 3: logits -> pixels
 def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
     """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white) or the
@@ -133,15 +111,17 @@ def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
 
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
-                steps: int):
+                steps: int, cotangents: Tensor | None = None):
     """Per-logit path terms of a one-member ``draw``: ``(T [J,B,C,H,W], layers, layer_grads)``.
 
     ``T`` is ``grad``, ``grad * (x - ref)`` (inputgrad; ``grad * x`` for fullgrad) or the IG
     attribution from ``ref``; the bias layers are recorded for the fullgrad path only.
+    ``classes`` / ``cotangents``: the rows to differentiate (``per_logit_gradients``).
     """
     if path is Path.IG:
-        return _integrated_gradients(draw, x, classes, ref, steps), [], []
-    (g,) = per_logit_gradients(draw, x, with_layers=path is Path.FULLGRAD, classes=classes)
+        return _integrated_gradients(draw, x, classes, ref, steps, cotangents=cotangents), [], []
+    (g,) = per_logit_gradients(draw, x, with_layers=path is Path.FULLGRAD, classes=classes,
+                               cotangents=cotangents)
     if path is Path.GRAD:
         t = g.input_grad
     elif path is Path.FULLGRAD:
@@ -163,7 +143,7 @@ def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tu
 
 
 def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
-                          steps: int, max_images: int = 512) -> Tensor:
+                          steps: int, max_images: int = 512, cotangents: Tensor | None = None) -> Tensor:
     """Per-logit IG from the reference image ``ref``, midpoint Riemann sum: ``[J,B,C,H,W]``."""
     B = x.shape[0]
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
@@ -172,7 +152,11 @@ def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Te
     for s in range(0, steps, per):
         a = alphas[s:s + per]
         pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
-        (g,) = per_logit_gradients(draw, pts.reshape(-1, *x.shape[1:]), classes=classes)  # [n*B,...]
+        # per-image rows follow their image along the path: [J,B(,K)] -> [J,n*B(,K)]
+        cls = classes.repeat(1, len(a)) if classes is not None and classes.ndim == 2 else classes
+        cot = None if cotangents is None else cotangents.repeat(1, len(a), 1)
+        (g,) = per_logit_gradients(draw, pts.reshape(-1, *x.shape[1:]), classes=cls,
+                                   cotangents=cot)  # [n*B,...]
         gsum = g.input_grad.reshape(g.input_grad.shape[0], len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
         acc = gsum if acc is None else acc + gsum
     return acc / steps * (x - ref).unsqueeze(0)
@@ -225,7 +209,10 @@ class UABackprop(Method):
     path : "fullgrad" (the paper's), "grad", "inputgrad" or "ig" (spec step 3)
     T1 : temperature of the Jacobian softmax (step 2; variant "paper" only)
     T2 : temperature of the pixel distribution (step 3)
-    prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost; "paper" only)
+    prune : None, or the share of the terms' mass to keep per image (e.g. 0.999; spec, Cost): of
+        ``sum |a(z_j^m)|`` (variant "paper") or of ``sum_k a_k`` (variant "class", whose kept
+        class terms are differentiated exactly, one backward row each). The dropped mass is
+        spread over the kept terms in proportion, so completeness stays exact.
     reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
         "black" (0; inputgrad is then ``grad * x``), "white" (1) or "blur" (``G_blur_sigma x``, the
         substitute the blurring test puts in). Ignored by ``grad`` and ``fullgrad``.
@@ -318,7 +305,8 @@ class UABackprop(Method):
         for m in range(len(draw)):
             # one member at a time: its own (pruned) logits, one batched backward
             sub = Draw([draw.members[m]], draw.modules)
-            classes = None if self.prune is None else kept[m].any(0).nonzero().squeeze(1)
+            # pruned: every image's own kept logits of member m, one backward row each
+            classes, valid = (None, None) if self.prune is None else kept_rows(kept[m])  # [R,B]
             if classes is not None and classes.numel() == 0:
                 continue
             t, layers, lg = _path_terms(path, sub, x, classes, ref, self.steps)
@@ -326,7 +314,7 @@ class UABackprop(Method):
                 r, rc = _relevance(path, t.detach(), layers, [g.detach() for g in lg], False)
                 # [J,B,H,W], sums to 1 per (j,b); the raw relevance without normalisation
                 rt = pixel_distribution(r, st["T2"]) if self.normalise else r
-                w = a_z[m] if classes is None else a_z[m][:, classes]  # [B,K] -> [B,J]
+                w = a_z[m] if classes is None else gather_rows(a_z[m], classes, valid)  # [B,K] -> [B,J]
                 maps += torch.einsum("bj,jbhw->bhw", w, rt)
                 if raw is not None:
                     raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
@@ -334,12 +322,12 @@ class UABackprop(Method):
 
     def _class_variant(self, x: Tensor, z: Tensor, kind: str, draw: Draw, st: dict):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
-        if self.prune is not None:
-            raise UnsureError("ua-backprop prune applies to variant 'paper' only")
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
         ref = reference_image(x, st["reference"], st["blur_sigma"])
         t_all, bias_maps = 0.0, 0.0
+        if self.prune is not None:
+            return self._class_pruned(x, a_k, D, draw, st, ref)
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
             t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps)
@@ -349,13 +337,42 @@ class UABackprop(Method):
                 if path is Path.FULLGRAD:  # each member's own bias layers
                     comb = [torch.einsum("kbj,jb...->kb...", D[:, m], g.detach()) for g in lg]
                     bias_maps = bias_maps + bias_term_map(layers, comb, x.shape[-2:], directed=True)
+        K = z.shape[-1]
+        return self._class_maps(path, a_k, t_all, bias_maps, st) + (
+            torch.full((x.shape[0],), K * len(draw), device=x.device),)
+
+    def _class_pruned(self, x: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict, ref: Tensor):
+        """Variant ``class`` with ``prune``: only each image's kept class terms are differentiated,
+        each with one backward row per member whose cotangent is ``d a_k / d z^m`` (the same
+        chain rule as the unpruned variant, so a kept class's relevance is unchanged)."""
+        path = Path(st["path"])
+        with torch.no_grad():
+            a_p, kept = prune_terms(a_k[None], self.prune)  # [1,B,K]
+            idx, valid = kept_rows(kept[0])  # [R,B]
+            R, (B, K) = idx.shape[0], a_k.shape
+        t_all, bias_maps = 0.0, 0.0
+        for m in range(len(draw)):
+            sub = Draw([draw.members[m]], draw.modules)
+            cot = D[:, m].gather(0, idx[:, :, None].expand(R, B, K))  # [K,B,K] -> [R,B,K]
+            t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps, cotangents=cot)
+            with torch.no_grad():
+                t_all = t_all + t.detach()
+                if path is Path.FULLGRAD:
+                    bias_maps = bias_maps + bias_term_map(layers, [g.detach() for g in lg],
+                                                          x.shape[-2:], directed=True)
+        w = gather_rows(a_p[0], idx, valid)  # [B,K] -> [B,R]
+        return self._class_maps(path, w, t_all, bias_maps, st) + (kept[0].sum(1) * len(draw),)
+
+    def _class_maps(self, path: Path, a_k: Tensor, t_all: Tensor, bias_maps, st: dict):
+        """Maps ``[B,H,W]`` and raw ``[B,C,H,W]`` from class terms ``a_k [B,J]`` and their path
+        terms ``t_all [J,B,C,H,W]`` (variant ``class``, step 3)."""
         with torch.no_grad():
             r, rc = _relevance(path, t_all, [], [], directed=True)
             r = r + bias_maps if path is Path.FULLGRAD else r
             if not self.normalise:  # ablation: a_k times its raw relevance, no distribution
                 maps = torch.einsum("bk,kbhw->bhw", a_k, r)
                 raw = None if rc is None else torch.einsum("bk,kbchw->bchw", a_k, rc) / rc.shape[2]
-                return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
+                return maps, raw
             if path is not Path.FULLGRAD:  # a class whose term nothing raises: fall back to |T|
                 none = r.flatten(2).amax(-1) <= 0  # [K,B]
                 r = torch.where(none[..., None, None], t_all.abs().mean(2), r)
@@ -363,8 +380,7 @@ class UABackprop(Method):
             rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W]
             maps = torch.einsum("bk,kbhw->bhw", a_k, rt)
             raw = None if rc is None else torch.einsum("bk,kbhw,kbchw->bchw", a_k, rt, _channel_share(rc))
-        K = z.shape[-1]
-        return maps, raw, torch.full((x.shape[0],), K * len(draw), device=x.device)
+        return maps, raw
 
 
 def _positive(name: str, v) -> float:
