@@ -66,7 +66,8 @@ class ShardWorker:
         maps = {}
         for mi, (spec, method) in enumerate(zip(self.specs, self.methods)):
             for ti, target in enumerate(self.job.targets):
-                gen = torch.Generator(device=self.post.device).manual_seed(shard_seed(self.job.seed, shard, mi, ti))
+                # a CPU generator: the same random numbers on any device (methods draw on its device)
+                gen = torch.Generator().manual_seed(shard_seed(self.job.seed, shard, mi, ti))
                 att = method.attribute(self.post, x, target, generator=gen, draw=self.draw,
                                        batch_size=self.job.batch_size)
                 maps[map_key(spec.label, target)] = np.ascontiguousarray(
