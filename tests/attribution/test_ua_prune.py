@@ -66,10 +66,14 @@ def _class_reference(ens, x, kind, keep, T2=1.0, sigma=2.0):
 
 
 @pytest.mark.parametrize("kind", ["epistemic", "total"])
-def test_class_prune_matches_per_term_reference(ens, x, kind):
-    res = unsure.attribute(ens, x, method="ua-backprop", target=kind, variant="class", prune=0.9)
-    want, kept = _class_reference(ens, x, kind, 0.9)
-    assert (kept < K).any()  # the test prunes something
+@pytest.mark.parametrize("prune", [None, 0.9])
+def test_class_variant_matches_per_term_reference(ens, x, kind, prune):
+    res = unsure.attribute(ens, x, method="ua-backprop", target=kind, variant="class", prune=prune)
+    want, kept = _class_reference(ens, x, kind, 1.0 if prune is None else prune)
+    if prune is None:
+        kept = torch.full_like(kept, K)  # (the reference skips only terms that are exactly 0)
+    else:
+        assert (kept < K).any()  # the test prunes something
     assert torch.allclose(res.maps, want, rtol=1e-9, atol=1e-12), (res.maps - want).abs().max()
     assert torch.equal(res.meta["kept_logits"], kept * S)
     assert torch.allclose(res.maps.sum((1, 2)), res.meta["uncertainty"], rtol=1e-10, atol=1e-14)

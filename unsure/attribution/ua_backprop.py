@@ -307,6 +307,8 @@ class UABackprop(Method):
             sub = Draw([draw.members[m]], draw.modules)
             # pruned: every image's own kept logits of member m, one backward row each
             classes, valid = (None, None) if self.prune is None else kept_rows(kept[m])  # [R,B]
+            if classes is not None and len(classes) == kept.shape[-1] and valid.all():
+                classes = None  # nothing pruned in this member: the plain one-hot rows
             if classes is not None and classes.numel() == 0:
                 continue
             t, layers, lg = _path_terms(path, sub, x, classes, ref, self.steps)
@@ -325,43 +327,35 @@ class UABackprop(Method):
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
         ref = reference_image(x, st["reference"], st["blur_sigma"])
-        t_all, bias_maps = 0.0, 0.0
-        if self.prune is not None:
-            return self._class_pruned(x, a_k, D, draw, st, ref)
-        for m in range(len(draw)):
-            sub = Draw([draw.members[m]], draw.modules)
-            t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps)
-            with torch.no_grad():
-                # chain rule through member m: d a_k / d(.) = sum_j D[k,m,:,j] d z_j^m / d(.)
-                t_all = t_all + torch.einsum("kbj,jbchw->kbchw", D[:, m], t.detach())
-                if path is Path.FULLGRAD:  # each member's own bias layers
-                    comb = [torch.einsum("kbj,jb...->kb...", D[:, m], g.detach()) for g in lg]
-                    bias_maps = bias_maps + bias_term_map(layers, comb, x.shape[-2:], directed=True)
-        K = z.shape[-1]
-        return self._class_maps(path, a_k, t_all, bias_maps, st) + (
-            torch.full((x.shape[0],), K * len(draw), device=x.device),)
+        return self._class_rows(x, a_k, D, draw, st, ref)
 
-    def _class_pruned(self, x: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict, ref: Tensor):
-        """Variant ``class`` with ``prune``: only each image's kept class terms are differentiated,
-        each with one backward row per member whose cotangent is ``d a_k / d z^m`` (the same
-        chain rule as the unpruned variant, so a kept class's relevance is unchanged)."""
+    def _class_rows(self, x: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict, ref: Tensor):
+        """Each class term's path terms straight from one backward row per member whose
+        cotangent is ``d a_k / d z^m = D[k, m]`` (the chain rule through the logits, so no
+        per-logit gradients are combined afterwards). With ``prune``, only each image's kept
+        class terms get a row; a kept class's relevance is the same as without pruning."""
         path = Path(st["path"])
-        with torch.no_grad():
-            a_p, kept = prune_terms(a_k[None], self.prune)  # [1,B,K]
-            idx, valid = kept_rows(kept[0])  # [R,B]
-            R, (B, K) = idx.shape[0], a_k.shape
+        B, K = a_k.shape
+        if self.prune is None:  # every class: rows k = D[k, m]
+            w, kept, idx = a_k, torch.ones_like(a_k, dtype=torch.bool), None
+        else:
+            with torch.no_grad():
+                a_p, kept = prune_terms(a_k[None], self.prune)  # [1,B,K]
+                kept = kept[0]
+                idx, valid = kept_rows(kept)  # [R,B]
+                w = gather_rows(a_p[0], idx, valid)  # [B,K] -> [B,R]
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
-            cot = D[:, m].gather(0, idx[:, :, None].expand(R, B, K))  # [K,B,K] -> [R,B,K]
+            # [K,B,K] -> [R,B,K]: row r of image b is the cotangent of its r-th kept class
+            cot = D[:, m] if idx is None else D[:, m].gather(0, idx[:, :, None].expand(len(idx), B, K))
             t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps, cotangents=cot)
             with torch.no_grad():
                 t_all = t_all + t.detach()
                 if path is Path.FULLGRAD:
                     bias_maps = bias_maps + bias_term_map(layers, [g.detach() for g in lg],
                                                           x.shape[-2:], directed=True)
-        w = gather_rows(a_p[0], idx, valid)  # [B,K] -> [B,R]
-        return self._class_maps(path, w, t_all, bias_maps, st) + (kept[0].sum(1) * len(draw),)
+        return self._class_maps(path, w, t_all, bias_maps, st) + (kept.sum(1) * len(draw),)
 
     def _class_maps(self, path: Path, a_k: Tensor, t_all: Tensor, bias_maps, st: dict):
         """Maps ``[B,H,W]`` and raw ``[B,C,H,W]`` from class terms ``a_k [B,J]`` and their path
