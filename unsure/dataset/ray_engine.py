@@ -73,7 +73,9 @@ def run_ray(job: Job, out: str | Path, device: str = "cpu", address: str | None 
             ShardActor, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker or None,
-            fn_constructor_kwargs={"job": job.to_dict(), "out": str(out), "device": device,
+            # the actors may run in another folder (or on another node): an absolute run path
+            fn_constructor_kwargs={"job": {**job.to_dict(), "run": str(Path(job.run).resolve())},
+                                   "out": str(out), "device": device,
                                    "threads": threads or torch.get_num_threads()})
         with tqdm(total=sum(b - a for _, a, b in todo), desc=f"explaining on Ray ({workers} workers)",
                   unit="image", disable=not progress) as bar:
