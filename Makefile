@@ -18,7 +18,7 @@ $(VPY):
 $(STAMP): $(VPY) pyproject.toml Makefile
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q torch==2.13.0
-	$(VPY) -m pip install -q -e '.[test]'
+	$(VPY) -m pip install -q -e '.[test,ray]'
 	@# adapter tests run against the real laplace-torch and torch-uncertainty; --no-deps because
 	@# their metadata asks for torchvision and CUDA torch, which they do not need for what we use
 	$(VPY) -m pip install -q --no-deps $(ADAPTER_PKGS)

@@ -331,7 +331,7 @@ def test_bad_target_and_options(ens, x):
     with pytest.raises(UnsureError, match="T2"):
         unsure.attribute(ens, x, method="ua-backprop", T2="hot")
     with pytest.raises(UnsureError, match="prune"):
-        unsure.attribute(ens, x, method="ua-backprop", variant="class", prune=0.9)
+        unsure.attribute(ens, x, method="ua-backprop", variant="class", prune=0)
 
 
 def test_hooks_removed(ens, x):

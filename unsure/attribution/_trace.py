@@ -146,16 +146,20 @@ class MemberGradients:
 
 
 def _eye_cotangents(z: Tensor, classes: Tensor | None) -> Tensor:
-    """One-hot cotangents ``[J, B, K]`` selecting logit j for every image."""
+    """One-hot cotangents ``[J, B, K]`` selecting logit j for every image (``classes [J]``), or
+    logit ``classes[j, b]`` for image b (``classes [J, B]``: per-image rows)."""
     B, K = z.shape
     eye = torch.eye(K, dtype=z.dtype, device=z.device)
+    if classes is not None and classes.ndim == 2:
+        return eye[classes]  # [J,B] -> [J,B,K]
     if classes is not None:
         eye = eye[classes]
     return eye[:, None, :].expand(eye.shape[0], B, K)  # [J,K] -> [J,B,K]
 
 
 def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
-                        classes: Tensor | None = None) -> list[MemberGradients]:
+                        classes: Tensor | None = None,
+                        cotangents: Tensor | None = None) -> list[MemberGradients]:
     """For each member, the gradients of its logits w.r.t. ``x`` (and the bias layers' outputs).
 
     Parameters
@@ -163,7 +167,10 @@ def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
     draw : a frozen posterior draw with S members
     x : ``[B, C, H, W]``
     with_layers : also return ``d z_j / d h_l`` for every bias layer (FullGrad path)
-    classes : optional ``[J]`` subset of logits to differentiate (default: all K)
+    classes : optional ``[J]`` subset of logits to differentiate (default: all K), or ``[J, B]``
+        per-image logits (row j differentiates logit ``classes[j, b]`` of image b)
+    cotangents : optional ``[J, B, K]`` cotangents instead of one-hot ones: row j is the gradient
+        of ``sum_k cotangents[j, b, k] z_k(b)`` (e.g. a class term's chain rule through the logits)
 
     Returns
     -------
@@ -180,10 +187,12 @@ def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
                 layers = rec.records[m] if with_layers and m < len(rec.records) else []
                 inputs = [x] + [r.output for r in layers]
                 grads = torch.autograd.grad(
-                    z, inputs, grad_outputs=_eye_cotangents(z, classes),
+                    z, inputs, grad_outputs=_eye_cotangents(z, classes) if cotangents is None
+                    else cotangents.to(z.dtype),
                     is_grads_batched=True, allow_unused=True,
                 )
-            J = z.shape[-1] if classes is None else len(classes)
+            J = (len(cotangents) if cotangents is not None else
+                 z.shape[-1] if classes is None else len(classes))
             # allow_unused: a logit that does not depend on a layer (or on x) has zero gradient
             grads = [torch.zeros((J, *i.shape), dtype=i.dtype, device=i.device) if g is None else g
                      for g, i in zip(grads, inputs)]

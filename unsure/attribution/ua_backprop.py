@@ -27,6 +27,7 @@ from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
 from .ua_mixture import (MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
                          reference_image, reference_items)
+from .ua_prune import gather_rows, kept_rows, prune_terms  # noqa: F401  (prune_terms: public here)
 
 class Path(str, Enum):
     """How a logit's relevance reaches the pixels (spec step 3)."""
@@ -96,41 +97,20 @@ def class_terms(logits: Tensor, kind: str | Measure) -> tuple[Tensor, Tensor]:
     return a.detach(), D
 
 
-def prune_terms(a_z: Tensor, keep: float) -> tuple[Tensor, Tensor]:
-    """Keep, per image, the fewest logits ``(m, j)`` that carry ``keep`` of ``sum |a(z_j^m)|`` and
-    spread the dropped terms' sum over the kept ones in proportion to ``|a|`` (spec, Cost).
-
-    Returns ``(a_z' [S,B,K], kept [S,B,K] bool)``; ``a_z'`` is 0 where not kept and
-    ``a_z'.sum((0,2)) == a_z.sum((0,2))`` up to rounding.
-    """
-    S, B, K = a_z.shape
-    mag = a_z.abs().permute(1, 0, 2).reshape(B, S * K)  # [S,B,K] -> [B,S*K]
-    srt, order = mag.sort(dim=1, descending=True)
-    cum = srt.cumsum(1)
-    need = keep * cum[:, -1:]
-    # an entry is kept if the mass before it is still short of the target
-    kept_sorted = (cum - srt) < need
-    kept_sorted[:, 0] = True
-    kept = torch.zeros_like(kept_sorted).scatter(1, order, kept_sorted)
-    kept = kept.reshape(B, S, K).permute(1, 0, 2)  # [B,S*K] -> [S,B,K]
-    dropped = (a_z * ~kept).sum((0, 2))  # [S,B,K] -> [B]
-    kept_mag = (a_z.abs() * kept).sum((0, 2)).clamp_min(torch.finfo(a_z.dtype).tiny)  # [B]
-    share = a_z.abs() * kept / kept_mag[None, :, None]  # [S,B,K], sums to 1 per image
-    return a_z * kept + dropped[None, :, None] * share, kept
-
-
 # ------------------------------------------------------------------ step 3: logits -> pixels
 
 def _path_terms(path: Path, draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
-                steps: int):
+                steps: int, cotangents: Tensor | None = None):
     """Per-logit path terms of a one-member ``draw``: ``(T [J,B,C,H,W], layers, layer_grads)``.
 
     ``T`` is ``grad``, ``grad * (x - ref)`` (inputgrad; ``grad * x`` for fullgrad) or the IG
     attribution from ``ref``; the bias layers are recorded for the fullgrad path only.
+    ``classes`` / ``cotangents``: the rows to differentiate (``per_logit_gradients``).
     """
     if path is Path.IG:
-        return _integrated_gradients(draw, x, classes, ref, steps), [], []
-    (g,) = per_logit_gradients(draw, x, with_layers=path is Path.FULLGRAD, classes=classes)
+        return _integrated_gradients(draw, x, classes, ref, steps, cotangents=cotangents), [], []
+    (g,) = per_logit_gradients(draw, x, with_layers=path is Path.FULLGRAD, classes=classes,
+                               cotangents=cotangents)
     if path is Path.GRAD:
         t = g.input_grad
     elif path is Path.FULLGRAD:
@@ -152,7 +132,7 @@ def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tu
 
 
 def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
-                          steps: int, max_images: int = 512) -> Tensor:
+                          steps: int, max_images: int = 512, cotangents: Tensor | None = None) -> Tensor:
     """Per-logit IG from the reference image ``ref``, midpoint Riemann sum: ``[J,B,C,H,W]``."""
     B = x.shape[0]
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
@@ -161,7 +141,11 @@ def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Te
     for s in range(0, steps, per):
         a = alphas[s:s + per]
         pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
-        (g,) = per_logit_gradients(draw, pts.reshape(-1, *x.shape[1:]), classes=classes)  # [n*B,...]
+        # per-image rows follow their image along the path: [J,B(,K)] -> [J,n*B(,K)]
+        cls = classes.repeat(1, len(a)) if classes is not None and classes.ndim == 2 else classes
+        cot = None if cotangents is None else cotangents.repeat(1, len(a), 1)
+        (g,) = per_logit_gradients(draw, pts.reshape(-1, *x.shape[1:]), classes=cls,
+                                   cotangents=cot)  # [n*B,...]
         gsum = g.input_grad.reshape(g.input_grad.shape[0], len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
         acc = gsum if acc is None else acc + gsum
     return acc / steps * (x - ref).unsqueeze(0)
@@ -193,7 +177,10 @@ class UABackprop(Method):
     path : "fullgrad" (the paper's), "grad", "inputgrad" or "ig" (spec step 3)
     T1 : temperature of the Jacobian softmax (step 2; variant "paper" only)
     T2 : temperature of the pixel distribution (step 3)
-    prune : None, or the share of ``sum |a(z_j^m)|`` to keep (e.g. 0.999; spec, Cost; "paper" only)
+    prune : None, or the share of the terms' mass to keep per image (e.g. 0.999; spec, Cost): of
+        ``sum |a(z_j^m)|`` (variant "paper") or of ``sum_k a_k`` (variant "class", whose kept
+        class terms are differentiated exactly, one backward row each). The dropped mass is
+        spread over the kept terms in proportion, so completeness stays exact.
     reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
         "black" (0; inputgrad is then ``grad * x``), "white" (1), "mean" (the image's channel
         mean), "blur" (``G_blur_sigma x``, the substitute the blurring test puts in) or
@@ -307,7 +294,10 @@ class UABackprop(Method):
         for m in range(len(draw)):
             # one member at a time: its own (pruned) logits, one batched backward
             sub = Draw([draw.members[m]], draw.modules)
-            classes = None if self.prune is None else kept[m].any(0).nonzero().squeeze(1)
+            # pruned: every image's own kept logits of member m, one backward row each
+            classes, valid = (None, None) if self.prune is None else kept_rows(kept[m])  # [R,B]
+            if classes is not None and len(classes) == kept.shape[-1] and valid.all():
+                classes = None  # nothing pruned in this member: the plain one-hot rows
             if classes is not None and classes.numel() == 0:
                 continue
             t, layers, lg = _path_terms(path, sub, x, classes, ref, self.steps)
@@ -315,7 +305,7 @@ class UABackprop(Method):
                 r, rc = _relevance(path, t.detach(), layers, [g.detach() for g in lg], False)
                 # [J,B,H,W], sums to 1 per (j,b); the raw relevance without normalisation
                 rt = pixel_distribution(r, st["T2"]) if self.normalise else r
-                w = a_z[m] if classes is None else a_z[m][:, classes]  # [B,K] -> [B,J]
+                w = a_z[m] if classes is None else gather_rows(a_z[m], classes, valid)  # [B,K] -> [B,J]
                 maps += torch.einsum("bj,jbhw->bhw", w, rt)
                 if raw is not None:
                     raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
@@ -323,30 +313,51 @@ class UABackprop(Method):
 
     def _class_variant(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
-        if self.prune is not None:
-            raise UnsureError("ua-backprop prune applies to variant 'paper' only")
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
         if len(reference_items(st["reference"])) > 1 or self.grouping == "joint":
             return mixture_maps(self, x, z, a_k, D, draw, st, kind)
         ref = reference_image(x, st["reference"], st["blur_sigma"])
+        return self._class_rows(x, a_k, D, draw, st, ref)
+
+    def _class_rows(self, x: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict, ref: Tensor):
+        """Each class term's path terms straight from one backward row per member whose
+        cotangent is ``d a_k / d z^m = D[k, m]`` (the chain rule through the logits, so no
+        per-logit gradients are combined afterwards). With ``prune``, only each image's kept
+        class terms get a row; a kept class's relevance is the same as without pruning."""
+        path = Path(st["path"])
+        B, K = a_k.shape
+        if self.prune is None:  # every class: rows k = D[k, m]
+            w, kept, idx = a_k, torch.ones_like(a_k, dtype=torch.bool), None
+        else:
+            with torch.no_grad():
+                a_p, kept = prune_terms(a_k[None], self.prune)  # [1,B,K]
+                kept = kept[0]
+                idx, valid = kept_rows(kept)  # [R,B]
+                w = gather_rows(a_p[0], idx, valid)  # [B,K] -> [B,R]
         t_all, bias_maps = 0.0, 0.0
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
-            t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps)
+            # [K,B,K] -> [R,B,K]: row r of image b is the cotangent of its r-th kept class
+            cot = D[:, m] if idx is None else D[:, m].gather(0, idx[:, :, None].expand(len(idx), B, K))
+            t, layers, lg = _path_terms(path, sub, x, None, ref, self.steps, cotangents=cot)
             with torch.no_grad():
-                # chain rule through member m: d a_k / d(.) = sum_j D[k,m,:,j] d z_j^m / d(.)
-                t_all = t_all + torch.einsum("kbj,jbchw->kbchw", D[:, m], t.detach())
-                if path is Path.FULLGRAD:  # each member's own bias layers
-                    comb = [torch.einsum("kbj,jb...->kb...", D[:, m], g.detach()) for g in lg]
-                    bias_maps = bias_maps + bias_term_map(layers, comb, x.shape[-2:], directed=True)
+                t_all = t_all + t.detach()
+                if path is Path.FULLGRAD:
+                    bias_maps = bias_maps + bias_term_map(layers, [g.detach() for g in lg],
+                                                          x.shape[-2:], directed=True)
+        return self._class_maps(path, w, t_all, bias_maps, st) + (kept.sum(1) * len(draw),)
+
+    def _class_maps(self, path: Path, a_k: Tensor, t_all: Tensor, bias_maps, st: dict):
+        """Maps ``[B,H,W]`` and raw ``[B,C,H,W]`` from class terms ``a_k [B,J]`` and their path
+        terms ``t_all [J,B,C,H,W]`` (variant ``class``, step 3)."""
         with torch.no_grad():
             r, rc = _relevance(path, t_all, [], [], directed=True)
             r = r + bias_maps if path is Path.FULLGRAD else r
             if not self.normalise:  # ablation: a_k times its raw relevance, no distribution
                 maps = torch.einsum("bk,kbhw->bhw", a_k, r)
                 raw = None if rc is None else torch.einsum("bk,kbchw->bchw", a_k, rc) / rc.shape[2]
-                return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
+                return maps, raw
             if path is not Path.FULLGRAD:  # a class whose term nothing raises: fall back to |T|
                 none = r.flatten(2).amax(-1) <= 0  # [K,B]
                 r = torch.where(none[..., None, None], t_all.abs().mean(2), r)
@@ -354,8 +365,7 @@ class UABackprop(Method):
             rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W]
             maps = torch.einsum("bk,kbhw->bhw", a_k, rt)
             raw = None if rc is None else torch.einsum("bk,kbhw,kbchw->bchw", a_k, rt, _channel_share(rc))
-        K = z.shape[-1]
-        return maps, raw, torch.full((x.shape[0],), K * len(draw), device=x.device)
+        return maps, raw
 
 
 def _positive(name: str, v) -> float:

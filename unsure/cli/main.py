@@ -7,7 +7,7 @@ import sys
 from ..errors import UnsureError
 from . import commands
 from .checks import check_args
-from . import demo, explain  # noqa: F401  (register demo, explain)
+from . import demo, explain, explain_dataset  # noqa: F401  (register demo, explain, explain-dataset)
 from . import train_vae  # noqa: F401  (registers train-vae)
 
 
