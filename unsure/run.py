@@ -75,6 +75,11 @@ def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise UnsureError(f"{path} is not valid JSON: {e}") from None
 
 
+# loader of runs saved with a factory (unsure.save_run); unsure.user_model registers it, so this
+# layer does not import the layer above it
+FACTORY_LOADER = None
+
+
 def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Posterior:
     """Load the posterior saved in ``run_dir``; its config is available as ``posterior.run_config``.
 
@@ -87,9 +92,9 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
     cfg = read_config(run_dir)
     if "factory" in cfg:  # saved by unsure.save_run: runs the factory's code (user_model.py)
-        from .user_model import load_factory_run
-
-        return load_factory_run(run_dir, cfg, device)
+        if FACTORY_LOADER is None:  # set by unsure.user_model, which the package imports
+            raise UnsureError(f"{run_dir} was saved with a factory; import unsure first")
+        return FACTORY_LOADER(run_dir, cfg, device)
     check_config(cfg, Path(run_dir) / CONFIG)  # types and sizes, before anything is built
     pcfg = cfg["posterior"]
     wpath = Path(run_dir) / WEIGHTS
@@ -123,17 +128,3 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UnsureError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
-
-
-def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
-    """Load ``--run`` or ``--model`` on ``--device``; returns the posterior and the data spec
-    (``--data`` or the run's)."""
-    from .cli.source import posterior_from_args
-
-    if getattr(args, "model", None) and not args.data:
-        raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
-    post = posterior_from_args(args, resolve_device(args.device))
-    data = args.data or post.run_config.get("data")
-    if not data:
-        raise UnsureError("no --data given and the run does not name its data")
-    return post, data

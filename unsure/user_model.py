@@ -16,6 +16,7 @@ user code).
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
@@ -195,3 +196,57 @@ def load_factory_run(run_dir: Path, cfg: dict, device) -> Posterior:
     post.run_config = cfg
     return post
 
+
+def posterior_from_args(args: argparse.Namespace, device):
+    """The posterior of ``--run`` or ``--model``; ``post.run_config`` holds the run's config
+    (for ``--model``: the spec and weights)."""
+    from .run import load_run
+
+    if getattr(args, "weights", None) and not getattr(args, "model", None):
+        raise UnsureError("--weights goes with --model (a run folder has its own weights)")
+    if getattr(args, "model", None):
+        return model_posterior(args.model, args.weights, device=device)
+    return load_run(args.run, device=device)
+
+
+def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
+    """Load ``--run`` or ``--model`` on ``--device``; returns the posterior and the data spec
+    (``--data`` or the run's)."""
+    from .run import resolve_device
+
+    if getattr(args, "model", None) and not args.data:
+        raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
+    post = posterior_from_args(args, resolve_device(args.device))
+    data = args.data or post.run_config.get("data")
+    if not data:
+        raise UnsureError("no --data given and the run does not name its data")
+    return post, data
+
+
+
+def add_source_arguments(p: argparse.ArgumentParser, run_help: str = "run directory made by 'unsure train' "
+                         "or unsure.save_run") -> None:
+    """The mutually exclusive, required ``--run`` / ``--model`` pair and ``--weights``."""
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run", default=None, help=run_help)
+    g.add_argument("--model", default=None, metavar="SPEC",
+                   help="your model: path/to/file.py:factory or package.module:factory; factory() returns "
+                        "a network, a list of networks, a callable x -> [S,B,K] logits, a fitted "
+                        "laplace-torch Laplace, ... (runs that code); needs --data")
+    p.add_argument("--weights", default=None, metavar="FILE.safetensors",
+                   help="with --model: load these weights into what the factory returns")
+
+
+def source_label(args: argparse.Namespace) -> str:
+    """``--run DIR`` or ``--model SPEC`` as given, for reports and 'reproduce' lines."""
+    if getattr(args, "model", None):
+        return f"--model {args.model}" + (f" --weights {args.weights}" if args.weights else "")
+    return f"--run {args.run}"
+
+def _register_loader() -> None:
+    from . import run
+
+    run.FACTORY_LOADER = load_factory_run
+
+
+_register_loader()

@@ -12,7 +12,7 @@ import argparse
 from tqdm.auto import tqdm
 
 from ..metrics.ablation import centre_ablation, topk_ablation
-from ..run import run_posterior
+from ..user_model import run_posterior
 from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
                      suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table

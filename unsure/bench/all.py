@@ -19,12 +19,12 @@ from ..data import load
 from ..errors import UnsureError
 from ..measures import decomposable
 from ..measures.selection import most_uncertain
-from ..run import run_posterior
+from ..user_model import run_posterior
 from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
-from ..cli.source import source_label
+from ..user_model import source_label
 from .common import parse_floats
 
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..metrics.anomaly import anomaly_localisation, make_anomalies, select_most_increased
 from ..metrics.base import header
-from ..run import run_posterior
+from ..user_model import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table

@@ -62,7 +62,7 @@ class Bench(abc.ABC):
 
 def common_arguments(p: argparse.ArgumentParser, run: bool = True, data: bool = True) -> None:
     if run:
-        from ..cli.source import add_source_arguments
+        from ..user_model import add_source_arguments
 
         add_source_arguments(p)
     if data:

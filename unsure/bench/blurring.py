@@ -33,7 +33,7 @@ from ..metrics.blurring import MEASURE_NAMES, blurring_test
 from ..attribution.spec import MethodSpec, parse_methods
 from ..measures.selection import most_uncertain
 from ..metrics.blurring_plot import plot_curves
-from ..run import run_posterior
+from ..user_model import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats
 from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.insertion_deletion import deletion_curve, insertion_curve
-from ..run import run_posterior
+from ..user_model import run_posterior
 from ._suite import (SuiteOptions, attribute_all, config_of, finish, line_plot, options_from_args, select,
                      suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table

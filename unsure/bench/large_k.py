@@ -123,7 +123,7 @@ class LargeKBench(Bench):
         p.add_argument("--target", default="epistemic")
 
     def main(self, args: argparse.Namespace) -> int:
-        from ..cli.commands import resolve_device
+        from ..run import resolve_device
 
         ks, variants = _ints(args.classes, "--classes"), [v.strip() for v in args.variants.split(",") if v.strip()]
         if args.n < 1 or args.batch_size < 1 or args.members < 1:

@@ -22,7 +22,7 @@ from ..errors import UnsureError
 from ..metrics.anomaly import make_anomalies, select_most_increased
 from ..metrics.base import header
 from ..metrics.localization import localization_scores, make_decoy
-from ..run import run_posterior
+from ..user_model import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, bar_plot, config_of,
                      finish, load_split, options_from_args, suite_arguments)
 from .anomaly import default_patch

@@ -40,7 +40,7 @@ from ..evaluate import metrics_from_logits
 from ..mitigation import (MapCache, MapKey, RetrainConfig, attended_logits, attention_weights, cached_maps,
                           fit_temperature, retrain, run_id)
 from ..mitigation.attention import Attention, Space, _enum
-from ..run import run_posterior
+from ..user_model import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats
 

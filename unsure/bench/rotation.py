@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..metrics.base import header
 from ..metrics.rotation import cam_object_overlap, compare, rotate, rotation_curve
-from ..run import run_posterior
+from ..user_model import run_posterior
 from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, finish,
                      line_plot, load_split, options_from_args, suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table

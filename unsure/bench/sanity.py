@@ -15,7 +15,7 @@ from ..attribution import make_method
 from ..errors import UnsureError
 from ..metrics.base import header
 from ..metrics.sanity import model_randomisation
-from ..run import run_posterior
+from ..user_model import run_posterior
 from ._suite import (SuiteOptions, config_of, finish, line_plot, options_from_args, select, suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table
 

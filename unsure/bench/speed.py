@@ -21,7 +21,7 @@ from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
 from ..attribution.spec import parse_methods
 from ..data import load
-from ..run import run_posterior
+from ..user_model import run_posterior
 from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
 
 FLOOR = "floor (forward + K logit gradients per member)"

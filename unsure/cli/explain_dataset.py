@@ -31,7 +31,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.common import parse_methods
+    from ..attribution.spec import parse_methods
     from ..dataset import Job, map_key
     from ..run import read_config
     from .commands import resolve_device

@@ -40,8 +40,8 @@ class ShardWorker:
 
     def __init__(self, job: Job, out: str | Path, device: str = "cpu", threads: int | None = None):
         from ..attribution import make_method
-        from ..bench.common import parse_methods
-        from ..cli.commands import resolve_device
+        from ..attribution.spec import parse_methods
+        from ..run import resolve_device
         from ..run import load_run
 
         if threads:

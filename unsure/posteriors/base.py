@@ -57,9 +57,12 @@ class Draw:
 
     def __call__(self, x: Tensor) -> Tensor:
         """``x [B,C,H,W] -> logits [S,B,K]``."""
-        from .guard import stack_members
+        from .guard import call_member, stack_outputs
 
-        return stack_members(self.members, x)  # one-line errors for inputs the model cannot take
+        outs = [call_member(f, x, i) for i, f in enumerate(self.members)]  # one-line errors for bad inputs
+        check_member_output(outs[0], x, "member 0", probabilities=not getattr(self, "_checked", False))
+        self._checked = True  # the probability check runs on a draw's first call only
+        return stack_outputs(outs)
 
 
 def check_member_output(out, x: Tensor, what: str, probabilities: bool = True) -> Tensor:

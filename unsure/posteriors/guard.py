@@ -32,7 +32,11 @@ def call_member(f: Callable[[Tensor], Tensor], x: Tensor, i: int) -> Tensor:
 
 def stack_members(members: Sequence[Callable[[Tensor], Tensor]], x: Tensor) -> Tensor:
     """``[S,B,K]`` from members ``x [B,C,H,W] -> [B,K]``, checking that they agree on the shape."""
-    outs = [call_member(f, x, i) for i, f in enumerate(members)]
+    return stack_outputs([call_member(f, x, i) for i, f in enumerate(members)])
+
+
+def stack_outputs(outs: Sequence[Tensor]) -> Tensor:
+    """``[S,B,K]`` from the members' outputs, checking that they are tensors of one shape."""
     for i, z in enumerate(outs):
         if not isinstance(z, Tensor):
             raise UnsureError(f"member {i} returned a {type(z).__name__}, not a Tensor of logits [B,K]")
