@@ -84,9 +84,11 @@ def test_explain_dataset_worker_holds_the_posterior_on_the_resolved_device(run, 
     from unsure.dataset import Job
     from unsure.dataset.work import ShardWorker
 
+    import unsure.run as runmod
+
     seen = []
-    real = commands.resolve_device
-    monkeypatch.setattr(commands, "resolve_device", lambda name: seen.append(name) or real(name))
+    real = runmod.resolve_device
+    monkeypatch.setattr(runmod, "resolve_device", lambda name: seen.append(name) or real(name))
     job = Job(run=str(run), data="digits", limit=4, keys=("ua-backprop|epistemic",))
     w = ShardWorker(job, tmp_path, device="auto")
     assert seen == ["auto"]
