@@ -18,16 +18,8 @@ from unsure.dataset.job import map_file, part_path
 from unsure.dataset.work import ShardWorker
 from unsure.measures import aleatoric, epistemic, total
 from unsure.run import load_run
-from unsure.training.run import train_run
 
 N, SHARD = 20, 8
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    train_run(data="digits", members=2, epochs=1, out=str(out), progress=False)
-    return out
 
 
 def _explain(run, out, *extra):

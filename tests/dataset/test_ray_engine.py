@@ -8,7 +8,6 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'unsu
 
 from unsure.cli.main import main  # noqa: E402
 from unsure.dataset.job import map_file, part_path  # noqa: E402
-from unsure.training.run import train_run  # noqa: E402
 
 N, SHARD = 18, 5
 
@@ -18,13 +17,6 @@ def cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    train_run(data="digits", members=2, epochs=1, out=str(out), progress=False)
-    return out
 
 
 def _explain(run, out, *extra):
