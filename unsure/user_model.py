@@ -147,13 +147,13 @@ def model_posterior(spec: str, weights: str | os.PathLike | None = None,
     return post
 
 
-def _stored_spec(factory: str) -> str:
+def stored_spec(factory: str) -> str:
     """A file spec is stored with its absolute path, so the run loads from any directory."""
     where, name = parse_spec(factory)
     if where.endswith(".py") or "/" in where or os.sep in where:
         p = Path(where)
         if not p.is_file():
-            raise UnsureError(f"save_run: no file {p} for factory {factory!r}")
+            raise UnsureError(f"no file {p} for factory {factory!r}")
         return f"{p.resolve()}:{name}"
     return factory
 
@@ -175,7 +175,7 @@ def save_run(posterior, run_dir: str | os.PathLike, *, factory: str, data: str |
     from .run import save_run as write_run
 
     post = as_posterior(posterior)
-    spec = _stored_spec(factory)
+    spec = stored_spec(factory)
     rebuilt = as_posterior(call_factory(spec))  # the factory must rebuild the same structure
     if set(rebuilt.state_dict()) != set(post.state_dict()):
         raise UnsureError(f"save_run: {factory}() builds a model whose weights do not match the "

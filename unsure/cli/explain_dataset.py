@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UnsureError
+from ..user_model import add_source_arguments
 from .commands import Command, register
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run directory made by 'unsure train'")
-    p.add_argument("--data", default=None, help="data spec (default: the run's data)")
+    add_source_arguments(p)
+    p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
     p.add_argument("--split", default="test", choices=["test", "val", "train"])
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
     p.add_argument("--methods", default="ua-backprop", help="comma-separated NAME[:key=value] (see 'unsure methods')")
@@ -39,11 +40,25 @@ def run(args: argparse.Namespace) -> int:
 
     specs = parse_methods(args.methods)
     targets = parse_targets(args.targets)
-    data = args.data or read_config(args.run).get("data")
+    if args.model:
+        from pathlib import Path
+
+        from ..user_model import stored_spec, load_factory
+
+        if not args.data:
+            raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
+        load_factory(args.model)  # a bad spec fails here, in one line, before any worker starts
+        model, weights = stored_spec(args.model), args.weights and str(Path(args.weights).resolve())
+        data = args.data
+    else:
+        if args.weights:
+            raise UnsureError("--weights goes with --model (a run folder has its own weights)")
+        model = weights = None
+        data = args.data or read_config(args.run).get("data")
     if not data:
         raise UnsureError("the run does not name its data; pass --data SPEC")
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
-    job = Job(run=args.run, data=data, split=args.split, limit=args.limit, methods=args.methods,
+    job = Job(run=args.run, model=model, weights=weights, data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
     if args.engine == "ray":
