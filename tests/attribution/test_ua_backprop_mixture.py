@@ -152,3 +152,22 @@ def test_joint_ig_path_matches_loops(ens, x):
         e = torch.exp(r / r.max() / 0.7) - 1
         U = got.meta["uncertainty"][b]
         assert torch.allclose(got.maps[b], U * e / e.sum(), rtol=1e-9, atol=1e-12)
+
+
+def test_attribute_without_method_is_the_named_panel_default(ens, x):
+    """``unsure.attribute(post, x)`` runs DEFAULT_SPEC (docs/results/blurring-panel.md); options given
+    without ``method=`` override the default's; ``method="ua-backprop"`` keeps the class variant."""
+    from unsure.attribution.base import DEFAULT_OPTIONS, DEFAULT_SPEC
+    from unsure.attribution.spec import parse_method
+
+    spec = parse_method(DEFAULT_SPEC)
+    assert spec.name == "ua-backprop" and spec.options == DEFAULT_OPTIONS
+    got = unsure.attribute(ens, x)
+    want = unsure.attribute(ens, x, method="ua-backprop", **DEFAULT_OPTIONS)
+    assert torch.equal(got.maps, want.maps)
+    assert got.meta["settings"]["reference"] == DEFAULT_OPTIONS["reference"]
+    torch.testing.assert_close(got.maps.sum((1, 2)), unsure.uncertainty(ens, x)["epistemic"])
+    other = unsure.attribute(ens, x, combine="mean-of-relu")
+    assert torch.equal(other.maps, unsure.attribute(ens, x, method="ua-backprop",
+                                                    **{**DEFAULT_OPTIONS, "combine": "mean-of-relu"}).maps)
+    assert not torch.equal(unsure.attribute(ens, x, method="ua-backprop").maps, got.maps)
