@@ -133,6 +133,16 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
         raise UnsureError("ua-backprop: 'noise@SIGMA' references need path='inputgrad'")
     if path == "ig":  # IG of U from every reference (midpoint rule, ``steps`` points)
         ts = [_joint_ig(draw, x, ref, kind, method.steps) for ref in refs]  # each [1,B,C,H,W]
+    elif joint:  # one group, U itself: d U / dx = sum_i (d U / d z_i) dz_i / dx, one backward per member
+        dU_dz = D.sum(0)  # [K,S,B,K] -> [S,B,K]
+        g_all = torch.zeros_like(x)
+        for i in range(len(draw)):
+            xi = x.detach().requires_grad_(True)
+            with torch.enable_grad():
+                zi = Draw([draw.members[i]], draw.modules)(xi)[0]  # [B,K]
+                (g,) = torch.autograd.grad(zi, xi, grad_outputs=dU_dz[i].to(zi.dtype))
+            g_all = g_all + g.detach()
+        g_all = g_all.unsqueeze(0)  # [1,B,C,H,W]
     else:
         g_all = 0.0
         for i in range(len(draw)):
@@ -140,9 +150,8 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
             (g,) = per_logit_gradients(sub, x)
             with torch.no_grad():  # exact d a_k / dx through member i
                 g_all = g_all + torch.einsum("kbj,jbchw->kbchw", D[:, i], g.input_grad.detach())
+    if path != "ig":
         with torch.no_grad():
-            if joint:  # one group: U itself, d U / dx = sum_k d a_k / dx
-                g_all = g_all.sum(0, keepdim=True)  # [1,B,C,H,W]
             ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W] ([1,...] joint)
             # E relu(-g eps) = |g| sigma / sqrt(2 pi); its signed mean E(-g eps) is 0
             ts += [_NoiseTerm(g_all.abs() * (s / math.sqrt(2 * math.pi))) for s in noise]
