@@ -93,6 +93,41 @@ def check_out_dir(out: str | os.PathLike, kind: str, *, replace: bool,
     return out
 
 
+def _legacy_bench(folder: Path) -> bool:
+    """A bench folder written before markers existed: it holds a result ``NAME.json`` with
+    ``results`` and ``config`` (what :func:`unsure.bench.base.write_outputs` writes)."""
+    for p in folder.glob("*.json"):
+        try:
+            payload = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(payload, dict) and {"results", "config"} <= set(payload):
+            return True
+    return False
+
+
+def check_bench_dir(out: str | os.PathLike, name: str, *, force: bool) -> Path:
+    """The overwrite rule for a bench's ``--out`` (a folder filled file by file, which several
+    benches may share): an existing non-empty folder must be unsure's bench output (marker, or a
+    result JSON of an earlier version), and a result ``NAME.json`` already in it is replaced only
+    with ``force``. Other files in the folder are kept.
+
+    Raises
+    ------
+    UnsureError : as :func:`check_fill_dir`, or the folder is not unsure's, or it already holds
+        ``NAME.json`` and ``force`` is false
+    """
+    out = check_fill_dir(out, "bench output folder")
+    if out.is_dir() and any(out.iterdir()):
+        m = read_marker(out)
+        if (m.get("kind") != "bench") if m is not None else not _legacy_bench(out):
+            raise UnsureError(f"{out} exists and does not hold unsure's bench output "
+                              f"(no {MARKER} marker); refusing to write into it: choose another --out")
+        if (out / f"{name}.json").exists() and not force:
+            raise UnsureError(f"bench folder {out} already holds {name}.json (pass --force to replace it)")
+    return out
+
+
 def check_fill_dir(out: str | os.PathLike, what: str = "output folder") -> Path:
     """Check a folder that is filled file by file (bench outputs): it may exist (its other files
     are kept), but must not be a file, lie under a file or be unwritable."""

@@ -65,7 +65,7 @@ class AllBench(Bench):
                        help="methods for every bench (each bench skips those that do not apply)")
         p.add_argument("--only", default=None, help="comma-separated subset of: blurring," + ",".join(n for n, _ in suite_benches()))
         p.add_argument("--n", type=int, default=None, help="images per bench (default: each bench's own)")
-        p.add_argument("--fractions", default="0.02,0.05")
+        p.add_argument("--fractions", default="0.02,0.05", help="blurring test's shares of the pixels removed")
         p.add_argument("--sigmas", default=None, help="blurring test's sigma grid (default: the spec's)")
         p.add_argument("--target", default="epistemic", choices=list(decomposable()),
                        help="uncertainty the uncertainty benches explain (default epistemic; total for a "

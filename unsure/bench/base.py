@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..flags import out_arguments
 from ..registry import Registry
 
 BENCHES: Registry = Registry("benchmark")
@@ -68,10 +69,12 @@ def common_arguments(p: argparse.ArgumentParser, run: bool = True, data: bool = 
     if data:
         p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="output folder for JSON, markdown and PNG (default: bench-out/NAME)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw, the methods and the metric")
+    out_arguments(p, "output folder for JSON, markdown and PNG (default: bench-out/NAME); other "
+                     "benches' files in it are kept",
+                  force_help="replace this bench's results already in --out (only a folder unsure wrote)")
     p.add_argument("--json", default=None, help="also write the results JSON to this file")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def environment() -> dict[str, Any]:
@@ -86,10 +89,11 @@ def environment() -> dict[str, Any]:
 
 def output_dir(args: argparse.Namespace, name: str) -> Path:
     """The bench's output folder (checked: not a file, writable; other files in it are kept)."""
-    from ..outputs import check_fill_dir
+    from ..outputs import check_fill_dir, mark
 
     out = check_fill_dir(args.out or f"bench-out/{name}")
     out.mkdir(parents=True, exist_ok=True)
+    mark(out, "bench")  # at once: a run interrupted half-way leaves a folder a rerun may fill
     return out
 
 

@@ -35,6 +35,7 @@ from ..measures.selection import most_uncertain
 from ..metrics.blurring_plot import plot_curves
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
+from ..flags import deprecated_alias, methods_argument, split_argument
 from .common import parse_floats
 from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401
 
@@ -109,20 +110,21 @@ class BlurringBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        p.add_argument("--methods", default="ua-backprop,grad,inputgrad,random",
-                       help="comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
+        methods_argument(p, "ua-backprop,grad,inputgrad,random",
+                         "comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
         p.add_argument("--target", default="epistemic", choices=list(MEASURE_NAMES),
                        help="uncertainty to explain and blur away (default epistemic, the paper's; "
                             "total for a single network)")
-        p.add_argument("--top", type=int, default=100, help="the N images with the largest --target")
-        p.add_argument("--split", default="test", choices=["test", "val"])
-        p.add_argument("--fractions", default="0.02,0.05")
-        p.add_argument("--batch-size", type=int, default=25)
+        p.add_argument("--n", type=int, default=100, help="the N images with the largest --target")
+        deprecated_alias(p, "--top", "--n", "n", type=int)
+        split_argument(p, train=False)
+        p.add_argument("--fractions", default="0.02,0.05", help="shares of the pixels removed")
+        p.add_argument("--batch-size", type=int, default=25, help="images per attribution chunk")
         p.add_argument("--sigmas", default=None,
                        help="blur grid as comma-separated values (default: the spec's 0.2, 0.4, ..., 20)")
         p.add_argument("--replacements", default="blur,zero,mean,noise,road",
                        help="what a removed pixel becomes, comma-separated NAME[:key=value...] "
-                            "(default: the whole panel; 'blur' alone is the paper's test)")
+                            "('blur' alone is the paper's test)")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
@@ -130,7 +132,7 @@ class BlurringBench(Bench):
         fractions = parse_floats(args.fractions, "fractions")
         d = load(data, args.split)
         draw = post.draw(torch.Generator().manual_seed(args.seed))
-        idx = most_uncertain(draw, d.x, args.top, args.target)
+        idx = most_uncertain(draw, d.x, args.n, args.target)
         x = d.x[idx].to(post.device)
         sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
         run = panel_benchmark(post, x, methods, fractions, args.replacements, args.seed,

@@ -42,6 +42,7 @@ from ..mitigation import (MapCache, MapKey, RetrainConfig, attended_logits, atte
 from ..mitigation.attention import Attention, Space, _enum
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
+from ..flags import split_argument
 from .common import parse_floats
 
 SETTING = ("train_size", "target", "space", "method", "attention", "lam")
@@ -315,20 +316,20 @@ class MitigationBench(Bench):
         p.add_argument("--target", default="epistemic", help="comma list of epistemic, aleatoric, total")
         p.add_argument("--space", default="latent", help="comma list of latent, input")
         p.add_argument("--seeds", type=int, default=3, help="seeds --seed, --seed+1, ...")
-        p.add_argument("--epochs", type=int, default=120)
-        p.add_argument("--batch-size", type=int, default=128)
+        p.add_argument("--epochs", type=int, default=120, help="training epochs of every model")
+        p.add_argument("--batch-size", type=int, default=128, help="training minibatch size")
         p.add_argument("--lr", type=float, default=0.05,
                        help="SGD learning rate (0.05: chosen on Fashion-MNIST's validation split; "
                             "8x8 digits train with 0.05 and --batch-size 32)")
-        p.add_argument("--momentum", type=float, default=0.9)
+        p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
         p.add_argument("--gamma", type=float, default=0.1, help="lr decay at 1/4, 2/4, 3/4 of the epochs")
-        p.add_argument("--eval-split", default="test", choices=["test", "val"])
+        split_argument(p, train=False, dest="eval_split", flag="--eval-split")
         p.add_argument("--eval-size", type=int, default=None, help="first N evaluation images (default all)")
         p.add_argument("--subset-seed", type=int, default=0, help="seed of the training-subset permutation")
         p.add_argument("--calibration-size", type=int, default=0,
                        help="also report the test NLL after temperature scaling, the temperature fitted "
                             "on the first N validation images (with their own maps); 0: off")
-        p.add_argument("--map-batch-size", type=int, default=50)
+        p.add_argument("--map-batch-size", type=int, default=50, help="images per attribution chunk of the maps")
         p.add_argument("--cache", default="bench-out/mitigation-cache", help="folder of cached maps")
 
     def main(self, args: argparse.Namespace) -> int:

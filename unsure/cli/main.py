@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._version import __version__
 from ..errors import UnsureError
+from ..flags import Parser
 from . import commands
 from .checks import check_args
 from . import demo, explain, explain_dataset  # noqa: F401  (register demo, explain, explain-dataset)
@@ -12,7 +14,8 @@ from . import train_vae  # noqa: F401  (registers train-vae)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="unsure", description="Explain where a Bayesian deep model's uncertainty comes from.")
+    p = Parser(prog="unsure", description="Explain where a Bayesian deep model's uncertainty comes from.")
+    p.add_argument("--version", action="version", version=f"unsure {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for cmd in commands.COMMANDS:
@@ -20,8 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_arguments(sp)
         sp.set_defaults(_run=cmd.run)
     return p
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
