@@ -94,3 +94,21 @@ def out_arguments(p: argparse.ArgumentParser, help: str, required: bool = False,
     p.add_argument("--force", action="store_true",
                    help=force_help or "replace an existing output (only one unsure wrote; a folder of "
                                       "other files is always refused)")
+
+
+def _jsonable(v) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_jsonable(x) for x in v)
+    return False
+
+
+def invocation(args: argparse.Namespace | None) -> dict:
+    """``{"command", "settings"}`` of a parsed command line, for :func:`unsure.outputs.stamped`:
+    the line as typed (``unsure.cli.main`` records it) and every option's value after parsing
+    (defaults filled in; private ``_`` entries left out). Empty for ``None`` (the Python API)."""
+    if args is None:
+        return {"command": None, "settings": {}}
+    settings = {k: v for k, v in sorted(vars(args).items()) if not k.startswith("_") and _jsonable(v)}
+    return {"command": getattr(args, "_command", None), "settings": settings}

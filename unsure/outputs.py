@@ -25,6 +25,10 @@ from typing import Iterator
 from .errors import UnsureError
 
 MARKER = ".unsure-output"
+# The layout of every JSON file unsure writes (docs/outputs.md); each carries it as
+# ``schema_version``, next to ``command`` and ``settings`` (:func:`stamped`). Bumped when a
+# documented key changes meaning or goes away; new keys do not bump it.
+SCHEMA_VERSION = 1
 KINDS = ("run", "vae", "report", "bench")
 # what earlier versions (no marker) wrote into each kind of folder: such a folder is ours too
 LEGACY = {
@@ -38,6 +42,13 @@ def marker_text(kind: str) -> str:
     from ._version import __version__
 
     return json.dumps({"kind": kind, "unsure_version": __version__}) + "\n"
+
+
+def stamped(payload: dict, command: str | None = None, settings: dict | None = None) -> dict:
+    """``payload`` led by the keys every JSON output carries: ``schema_version`` (int),
+    ``command`` (the command line that made it; ``None`` from the Python API) and ``settings``
+    (the options it ran with, defaults filled in). Keys already in ``payload`` win."""
+    return {"schema_version": SCHEMA_VERSION, "command": command, "settings": dict(settings or {}), **payload}
 
 
 def read_marker(folder: Path) -> dict | None:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..attribution import METHODS, make_method
 from ..attribution.spec import MethodSpec, parse_method
 from ..errors import UnsureError
-from ..flags import methods_argument, split_argument
+from ..flags import invocation, methods_argument, split_argument
 from ..posteriors import Draw, Posterior
 from .base import BenchResult, common_arguments, output_dir, write_result
 
@@ -114,7 +114,7 @@ def finish(args: argparse.Namespace, name: str, out: BenchResult) -> int:
     """Write ``NAME.json``, ``NAME.md`` and the plots into ``--out``; print the table."""
     folder = output_dir(args, name)
     out.config.setdefault("run", getattr(args, "run", None))
-    write_result(folder, name, out, getattr(args, "json", None))
+    write_result(folder, name, out, getattr(args, "json", None), invocation(args))
     print(out.markdown)
     print(f"wrote {folder}/{name}.json, {name}.md" + "".join(f", {f}" for f in out.plots))
     return 0

@@ -23,6 +23,7 @@ from ..errors import UnsureError
 from ..models.paper_cnn import PaperCNN
 from ..posteriors import DeepEnsemble
 from .common import parse_floats
+from ..flags import invocation
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .speed import time_call
 
@@ -161,6 +162,7 @@ class LargeKBench(Bench):
                                                  "channels", "logit_std", "n", "batch_size", "repeats",
                                                  "target", "seed")}
         config["device"] = str(device)
-        write_outputs(output_dir(args, "large-k"), "large-k", results, config, md, args.json)
+        write_outputs(output_dir(args, "large-k"), "large-k", results, config, md, args.json,
+                      invocation=invocation(args))
         print(md)
         return 0

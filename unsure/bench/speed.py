@@ -21,7 +21,7 @@ from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
 from ..attribution.spec import parse_methods
 from ..data import load
-from ..flags import methods_argument
+from ..flags import invocation, methods_argument
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
 
@@ -151,6 +151,7 @@ class SpeedBench(Bench):
                   "repeats": args.repeats, "seed": args.seed, "device": str(post.device),
                   "methods": [m.label for m in methods], "target": args.target}
         write_result(output_dir(args, "speed"), "speed",
-                     BenchResult({"methods": res, "ratio_to_ua_backprop": ratios}, md, config), args.json)
+                     BenchResult({"methods": res, "ratio_to_ua_backprop": ratios}, md, config), args.json,
+                     invocation(args))
         print(md)
         return 0

@@ -60,7 +60,7 @@ def _train(args: argparse.Namespace) -> int:
                     optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit,
                     subset_seed=args.subset_seed, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
-                    progress=not args.no_progress,
+                    progress=not args.no_progress, command=getattr(args, "_command", None),
                     **({} if args.max_classes is None else {"max_classes": args.max_classes}))
     m = cfg["metrics"]
     print(f"saved {args.out}: test accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, ECE {m['ece']:.4f}")

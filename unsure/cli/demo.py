@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import DataError, UnsureError
-from ..flags import deprecated_alias, methods_argument, out_arguments, split_argument
+from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..outputs import stamped
 from ..run import resolve_device
 from .commands import Command, register
 from .explain import ALL_TARGETS, command_line, save_report, select_images, user_warnings
@@ -174,6 +175,7 @@ def run_demo(args: argparse.Namespace) -> int:
     results |= {"command": report.command, "notes": notes, "run": str(run_dir), "reused_run": reused,
                 "seconds": {"training": t_train, "explaining": t_explain,
                             "total": time.perf_counter() - t_start}}
+    results = stamped(results, settings=invocation(args)["settings"])  # schema_version, settings
     page = save_report(report, results, args.out, replace=args.force)
     if args.screenshot:
         from ..report.browser import screenshot

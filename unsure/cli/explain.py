@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UnsureError
-from ..flags import deprecated_alias, methods_argument, out_arguments, split_argument
+from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..outputs import stamped
 from ..measures import decomposable
 from ..run import resolve_device
 from .commands import Command, register
@@ -216,6 +217,7 @@ def run_explain(args: argparse.Namespace) -> int:
     report.notes = notes
     results["command"] = report.command
     results["notes"] = notes
+    results = stamped(results, settings=invocation(args)["settings"])  # schema_version, settings
     page = save_report(report, results, args.out, replace=args.force)
     print(f"wrote {page} ({len(names)} image(s), {len(methods)} method(s), {len(targets)} target(s))")
     if args.screenshot:

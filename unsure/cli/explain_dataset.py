@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UnsureError
-from ..flags import methods_argument, split_argument
+from ..flags import invocation, methods_argument, split_argument
 from ..user_model import add_source_arguments
 from .commands import Command, register
 
@@ -36,7 +36,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..attribution.spec import parse_methods
+    from pathlib import Path
+
     from ..dataset import Job, map_key
+    from ..dataset.job import prepare
     from ..run import read_config
     from .commands import resolve_device
     from .explain import parse_targets
@@ -44,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_methods(args.methods)
     targets = parse_targets(args.targets)
     if args.model:
-        from pathlib import Path
-
         from ..user_model import stored_spec, load_factory
 
         if not args.data:
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     job = Job(run=args.run, model=model, weights=weights, data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
+    prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
     if args.engine == "ray":
         from ..dataset.ray_engine import run_ray
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from .._version import __version__
@@ -27,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args._command = shlex.join(["unsure", *argv])  # recorded in every JSON output (unsure.flags.invocation)
     try:
         check_args(args)
         result = args._run(args)

@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = train_vae(data=args.data, out=args.out, epochs=args.epochs, latent=args.latent,
                     kind=args.kind, batch_size=args.batch_size, lr=args.lr, limit=args.limit,
                     seed=args.seed, device=str(resolve_device(args.device)), force=args.force,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, command=getattr(args, "_command", None))
     m = cfg["metrics"]
     print(f"saved {args.out}: test reconstruction loss (BCE at the encoder mean) {m['bce']:.2f} "
           f"nats/image, KL {m['kl']:.2f}, mean |x - x_rec| {m['l1']:.4f}; "
