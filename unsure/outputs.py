@@ -1,10 +1,11 @@
 """Output folders: checked before any work, written atomically, replaced only when they are ours.
 
 Every folder unsure writes (a run, a VAE, a report, a bench output) holds a marker file
-``.unsure-output`` (JSON: ``kind``, ``unsure_version``). ``--force`` (and ``explain`` / ``demo``
-rewriting their report) replaces an existing folder only when it carries that marker, or when it
+``.unsure-output`` (JSON: ``kind``, ``unsure_version``). The one overwrite rule of every command
+(``--out`` / ``--force``, :mod:`unsure.flags`): ``--force`` replaces an existing folder (a bench:
+its result in the folder, :func:`check_bench_dir`) only when it carries that marker, or when it
 is a folder an earlier unsure version wrote (see :func:`owned_by_unsure`); anything else is a
-user's folder and is refused with one line.
+user's folder and is refused with one line. Without ``--force`` an existing output is refused.
 
 Writes go to a hidden temporary sibling that is fsynced and renamed into place, so a folder
 appears whole or not at all. SIGINT and SIGTERM during the write raise an exception inside
