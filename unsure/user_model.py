@@ -225,9 +225,10 @@ def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
 
 
 def add_source_arguments(p: argparse.ArgumentParser, run_help: str = "run directory made by 'unsure train' "
-                         "or unsure.save_run") -> None:
-    """The mutually exclusive, required ``--run`` / ``--model`` pair and ``--weights``."""
-    g = p.add_mutually_exclusive_group(required=True)
+                         "or unsure.save_run", required: bool = True) -> None:
+    """The mutually exclusive ``--run`` / ``--model`` pair (required unless ``required=False``,
+    for a command that can also work without a posterior) and ``--weights``."""
+    g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--run", default=None, help=run_help)
     g.add_argument("--model", default=None, metavar="SPEC",
                    help="your model: path/to/file.py:factory or package.module:factory; factory() returns "

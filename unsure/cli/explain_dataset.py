@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UnsureError
+from ..flags import invocation, methods_argument, split_argument
 from ..user_model import add_source_arguments
 from .commands import Command, register
 
@@ -13,27 +14,32 @@ from .commands import Command, register
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)
     p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
-    p.add_argument("--split", default="test", choices=["test", "val", "train"])
+    split_argument(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
-    p.add_argument("--methods", default="ua-backprop", help="comma-separated NAME[:key=value] (see 'unsure methods')")
+    methods_argument(p, "ua-backprop")
     p.add_argument("--targets", default="epistemic", help="total, aleatoric, epistemic, a comma list or 'all'")
-    p.add_argument("--out", required=True, help="output folder (a rerun into it resumes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True,
+                   help="output folder; a rerun of the same job into it resumes (no --force needed), "
+                        "a folder holding another job or other files is refused")
+    p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
     p.add_argument("--batch-size", type=int, default=16, help="images per attribution call")
     p.add_argument("--shard-size", type=int, default=256, help="images per map file (the unit of work)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="where the shards run")
     p.add_argument("--address", default=None, help="--engine ray: join this cluster (else a local one starts)")
     p.add_argument("--workers", type=int, default=1, help="--engine ray: actors, each holding the posterior")
     p.add_argument("--gpus-per-worker", type=float, default=0.0, help="--engine ray: GPUs per actor")
     p.add_argument("--cpus-per-worker", type=float, default=0.5,
                    help="--engine ray: logical CPUs Ray reserves per actor (fractional leaves room for Ray Data's tasks)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..attribution.spec import parse_methods
+    from pathlib import Path
+
     from ..dataset import Job, map_key
+    from ..dataset.job import prepare
     from ..run import read_config
     from .commands import resolve_device
     from .explain import parse_targets
@@ -41,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_methods(args.methods)
     targets = parse_targets(args.targets)
     if args.model:
-        from pathlib import Path
-
         from ..user_model import stored_spec, load_factory
 
         if not args.data:
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     job = Job(run=args.run, model=model, weights=weights, data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
+    prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
     if args.engine == "ray":
         from ..dataset.ray_engine import run_ray
 

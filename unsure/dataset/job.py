@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UnsureError
+from ..outputs import stamped
 
 MANIFEST = "manifest.json"
 TABLE = "table.parquet"
@@ -101,8 +102,10 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def prepare(out: Path, job: Job) -> None:
-    """Create ``out`` with the job's manifest, or check that an existing one is the same job."""
+def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
+    """Create ``out`` with the job's manifest, or check that an existing one is the same job.
+    ``meta``: top-level keys written with a new manifest (``schema_version``, ``command``,
+    ``settings``: :func:`unsure.outputs.stamped`); only ``job`` decides whether a rerun resumes."""
     path = out / MANIFEST
     if path.is_file():
         try:
@@ -118,9 +121,9 @@ def prepare(out: Path, job: Job) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise UnsureError(f"{out} exists and is not an explain-dataset folder; use a new --out folder")
-    text = json.dumps({"job": job.to_dict(), "columns": list(COLUMNS),
-                       "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
-                      indent=2) + "\n"
+    text = json.dumps(stamped({"job": job.to_dict(), "columns": list(COLUMNS),
+                               "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
+                              **(meta or {})), indent=2) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
