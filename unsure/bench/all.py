@@ -22,21 +22,24 @@ from ..measures.selection import most_uncertain
 from ..user_model import run_posterior
 from . import ablation, anomaly, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
 from ._suite import SuiteOptions
+from .blurring_engine import add_blurring_engine_arguments, source_of
 from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
+from ..engine import Engine, engine_from_args
 from .blurring import blurring_benchmark, paired_comparison, plot_curves
 from ..user_model import source_label
 from .common import parse_floats
 
 
 def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: int, progress: bool,
-                      folder: Path, sigmas=None, target: str = "epistemic") -> str:
+                      folder: Path, sigmas=None, target: str = "epistemic", engine=None, source=None,
+                      chunk_size=None) -> str:
     from .base import markdown_table
 
     specs = parse_methods(methods)
     d = load(data, "test")
     idx = most_uncertain(post.draw(torch.Generator().manual_seed(seed)), d.x, n, target)
     results, curves, seconds = blurring_benchmark(post, d.x[idx].to(post.device), specs, fractions,
-                                                  seed, 25, progress, sigmas, target)
+                                                  seed, 25, progress, sigmas, target, engine, source, chunk_size)
     rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")] for m in results]
     header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
     md = f"Blurring away the {target} uncertainty of the {len(idx)} test images with the most.\n\n"
@@ -50,6 +53,7 @@ def _blurring_section(post, data: str, methods: str, n: int, fractions, seed: in
     write_outputs(folder, "blurring", results, {"data": data, "target": target, "top": len(idx),
                                                 "image_indices": idx.tolist(), "fractions": fractions,
                                                 "seed": seed, "seconds_per_image": seconds,
+                                                "engine": (engine or Engine()).describe(), "chunk_size": chunk_size,
                                                 "sigmas": sigmas or "spec"}, md)
     plot_curves(curves, fractions, folder / "blurring.png")
     return md + "\n![URR curves](blurring/blurring.png)\n"
@@ -61,6 +65,7 @@ class AllBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
+        add_blurring_engine_arguments(p)  # the blurring section runs on it; the other benches locally
         p.add_argument("--methods", default="ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random",
                        help="methods for every bench (each bench skips those that do not apply)")
         p.add_argument("--only", default=None, help="comma-separated subset of: blurring," + ",".join(n for n, _ in suite_benches()))
@@ -72,6 +77,7 @@ class AllBench(Bench):
                             "single network); class-score benches (SIC/AIC, rotation) are unaffected")
 
     def main(self, args: argparse.Namespace) -> int:
+        engine = engine_from_args(args)
         post, data = run_posterior(args)
         suite = dict(suite_benches())  # name -> bench class, in report order
         names = ["blurring", *suite]
@@ -90,7 +96,8 @@ class AllBench(Bench):
                 sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
                 md = _blurring_section(post, data, args.methods, args.n or 100,
                                        parse_floats(args.fractions, "fractions"), args.seed, progress,
-                                       folder, sigmas, args.target)
+                                       folder, sigmas, args.target, engine, source_of(args, data),
+                                       args.chunk_size)
             else:
                 bench = suite[name]
                 target = "class" if bench.suite_target == "class" else args.target
@@ -106,6 +113,8 @@ class AllBench(Bench):
         cmd = (f"unsure bench all {source_label(args)} --data {data} --methods {args.methods}"
                + (f" --only {args.only}" if args.only else "") + (f" --n {args.n}" if args.n else "")
                + (f" --sigmas {args.sigmas}" if args.sigmas else "") + f" --target {args.target}"
+               + (f" --engine ray --workers {args.workers}" if engine.name == "ray" else "")
+               + (f" --chunk-size {args.chunk_size}" if args.chunk_size else "")
                + f" --seed {args.seed}")
         report = (f"# Evaluation suite: {args.run or args.model} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
         (out / "report.md").write_text(report)

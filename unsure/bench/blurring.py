@@ -21,19 +21,17 @@ table, each substitute's winner, one table and one paired table per substitute;
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
-from tqdm.auto import tqdm
 
-from ..attribution import make_method
 from ..data import load
-from ..errors import UnsureError
-from ..metrics.blurring import MEASURE_NAMES, blurring_test
+from ..engine import engine_from_args
+from ..metrics.blurring import MEASURE_NAMES
 from ..attribution.spec import MethodSpec, parse_methods
 from ..measures.selection import most_uncertain
 from ..metrics.blurring_plot import plot_curves
 from ..user_model import run_posterior
+from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats
 from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401
@@ -42,33 +40,19 @@ from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel
 
 def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float],
                        seed: int = 0, batch_size: int = 25, progress: bool = True, sigmas=None,
-                       target: str = "epistemic"):
+                       target: str = "epistemic", engine=None, source=None, chunk_size=None):
     """Attribute the ``target`` uncertainty of ``x`` (default epistemic) with every method and run
-    the blurring test on that uncertainty.
+    the blurring test on that uncertainty (substitute ``blur``), on ``engine`` (default local; see
+    :func:`unsure.bench.blurring_engine.run_panel` for ``engine``, ``source`` and ``chunk_size``).
 
     Returns ``(results, curves, seconds)``: ``results[label][str(fraction)] = {"murr", "auc",
     "n_max", "murr_per_image", "auc_per_image"}`` (medians and the per-image lists),
     ``curves[label][str(fraction)]`` the median URR curve, ``seconds[label]`` per image.
     Raises :class:`UnsureError` when ``target`` is 0 on every image.
     """
-    draw = posterior.draw(torch.Generator().manual_seed(seed))
-    check_measure_nonzero(draw, x, target)
-    results, curves, seconds = {}, {}, {}
-    for spec in tqdm(methods, desc="methods", disable=not progress):
-        method = make_method(spec.name, **spec.options)
-        t0 = time.perf_counter()
-        att = method.attribute(posterior, x, target, draw=draw, batch_size=batch_size,
-                               generator=torch.Generator().manual_seed(seed))
-        seconds[spec.label] = (time.perf_counter() - t0) / len(x)
-        results[spec.label], curves[spec.label] = {}, {}
-        rs = blurring_test(posterior, x, att.maps, fraction=fractions, draw=draw, sigmas=sigmas,
-                           generator=torch.Generator().manual_seed(seed), measure=target)
-        for f, r in zip(fractions, rs):
-            results[spec.label][str(f)] = {"murr": r.murr, "auc": r.auc, "n_max": r.n_max,
-                                           "murr_per_image": r.murr_per_image.tolist(),
-                                           "auc_per_image": r.auc_per_image.tolist()}
-            curves[spec.label][str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
-    return results, curves, seconds
+    run = run_panel(posterior, x, methods, fractions, "blur", seed, batch_size, progress, sigmas, target,
+                    engine=engine, source=source, chunk_size=chunk_size)
+    return run["by_replacement"]["blur"], run["curves"]["blur"], run["seconds"]
 
 
 def paired_comparison(results: dict, fractions: list[float]) -> list[list]:
@@ -109,6 +93,7 @@ class BlurringBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
+        add_blurring_engine_arguments(p)
         p.add_argument("--methods", default="ua-backprop,grad,inputgrad,random",
                        help="comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
         p.add_argument("--target", default="epistemic", choices=list(MEASURE_NAMES),
@@ -125,6 +110,7 @@ class BlurringBench(Bench):
                             "(default: the whole panel; 'blur' alone is the paper's test)")
 
     def main(self, args: argparse.Namespace) -> int:
+        engine = engine_from_args(args)
         post, data = run_posterior(args)
         methods = parse_methods(args.methods)
         fractions = parse_floats(args.fractions, "fractions")
@@ -133,8 +119,9 @@ class BlurringBench(Bench):
         idx = most_uncertain(draw, d.x, args.top, args.target)
         x = d.x[idx].to(post.device)
         sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
-        run = panel_benchmark(post, x, methods, fractions, args.replacements, args.seed,
-                              args.batch_size, not args.no_progress, sigmas, args.target, draw)
+        run = run_panel(post, x, methods, fractions, args.replacements, args.seed, args.batch_size,
+                        not args.no_progress, sigmas, args.target, draw, engine=engine,
+                        source=source_of(args, data), chunk_size=args.chunk_size)
         by_rep = run["by_replacement"]
         first = "blur" if "blur" in by_rep else next(iter(by_rep))
         results, curves = by_rep[first], run["curves"][first]
@@ -145,7 +132,7 @@ class BlurringBench(Bench):
                   "fractions": fractions, "methods": [m.label for m in methods], "seed": args.seed,
                   "seconds_per_image": run["seconds"], "test_seconds_per_image": run["test_seconds"],
                   "device": str(post.device), "replacements": run["replacements"],
-                  "results_replacement": first,
+                  "results_replacement": first, "engine": engine.describe(), "chunk_size": args.chunk_size,
                   "sigmas": "0.2,0.4,...,20 (spec)" if sigmas is None else sigmas}
         rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")]
                 for m in results]
