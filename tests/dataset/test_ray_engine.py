@@ -1,5 +1,5 @@
 """``unsure explain-dataset --engine ray`` writes the same bytes as ``--engine local`` (CPU, same
-seed and threads), with 2 actors on a local 2-CPU Ray instance started once for the module."""
+seed and threads), with 2 actors on a local 2-CPU Ray instance (``ray_cluster`` in tests/conftest.py)."""
 from __future__ import annotations
 
 import json
@@ -14,13 +14,6 @@ from unsure.dataset.job import map_file, part_path  # noqa: E402
 N, SHARD = 18, 5
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
-
-
 def _explain(run, out, *extra):
     return main(["explain-dataset", "--run", str(run), "--limit", str(N), "--shard-size", str(SHARD),
                  "--batch-size", "3", "--methods", "ua-backprop,smoothgrad:samples=2", "--targets", "all",
@@ -31,7 +24,7 @@ def _files(out):
     return sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
 
 
-def test_ray_writes_what_local_writes_bit_for_bit_and_resumes(cluster, run, tmp_path):
+def test_ray_writes_what_local_writes_bit_for_bit_and_resumes(ray_cluster, run, tmp_path):
     local, dist = tmp_path / "local", tmp_path / "ray"
     assert _explain(run, local) == 0
     assert _explain(run, dist, "--engine", "ray", "--workers", "2") == 0

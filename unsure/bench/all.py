@@ -19,7 +19,9 @@ from ..measures import decomposable
 from ..user_model import run_posterior, source_label
 from . import ablation, anomaly, blurring, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
 from ._suite import SuiteOptions
+from ..engine import engine_from_args
 from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
+from .blurring_engine import add_blurring_engine_arguments, source_of
 from .common import parse_floats
 
 
@@ -38,6 +40,7 @@ class AllBench(Bench):
         p.add_argument("--target", default="epistemic", choices=list(decomposable()),
                        help="uncertainty the uncertainty benches explain (default epistemic; total for a "
                             "single network); class-score benches (SIC/AIC, rotation) are unaffected")
+        add_blurring_engine_arguments(p)  # the blurring test runs on it; the other benches locally
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
@@ -49,8 +52,10 @@ class AllBench(Bench):
             if bad:
                 raise UnsureError(f"unknown bench(es) {bad}; choose from {', '.join(suite)}")
         # the options of bench all that a bench takes (Bench.suite_options), parsed once
+        engine = engine_from_args(args)
         shared = {"fractions": parse_floats(args.fractions, "fractions"),
-                  "sigmas": None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")}
+                  "sigmas": None if args.sigmas is None else parse_floats(args.sigmas, "sigmas"),
+                  "engine": engine, "source": source_of(args, data), "chunk_size": args.chunk_size}
         out = output_dir(args, "all")
         progress = not args.no_progress
         sections, seconds = [], {}
@@ -71,7 +76,9 @@ class AllBench(Bench):
         cmd = (f"unsure bench all {source_label(args)} --data {data} --methods {args.methods}"
                + (f" --only {args.only}" if args.only else "") + (f" --n {args.n}" if args.n else "")
                + (f" --sigmas {args.sigmas}" if args.sigmas else "") + f" --target {args.target}"
-               + f" --seed {args.seed}")
+               + f" --seed {args.seed}"
+               + (f" --engine ray --workers {args.workers}" if engine.name == "ray" else "")
+               + (f" --chunk-size {args.chunk_size}" if args.chunk_size else ""))
         report = (f"# Evaluation suite: {args.run or args.model} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
         (out / "report.md").write_text(report)
         write_outputs(out, "all", {"seconds": seconds}, {"run": args.run, "data": data, "benches": names,

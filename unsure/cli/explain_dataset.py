@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine import add_engine_arguments, engine_from_args
 from ..errors import UnsureError
 from ..flags import invocation, methods_argument, split_argument
 from ..user_model import add_source_arguments
@@ -25,12 +26,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="images per attribution call")
     p.add_argument("--shard-size", type=int, default=256, help="images per map file (the unit of work)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--engine", choices=["local", "ray"], default="local", help="where the shards run")
-    p.add_argument("--address", default=None, help="--engine ray: join this cluster (else a local one starts)")
-    p.add_argument("--workers", type=int, default=1, help="--engine ray: actors, each holding the posterior")
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="--engine ray: GPUs per actor")
-    p.add_argument("--cpus-per-worker", type=float, default=0.5,
-                   help="--engine ray: logical CPUs Ray reserves per actor (fractional leaves room for Ray Data's tasks)")
+    add_engine_arguments(p, "shard")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -66,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
     prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
-    if args.engine == "ray":
+    engine = engine_from_args(args)
+    if engine.name == "ray":
         from ..dataset.ray_engine import run_ray
 
-        table = run_ray(job, args.out, device=device, address=args.address, workers=args.workers,
-                        gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+        table = run_ray(job, args.out, device=device, address=engine.address, workers=engine.workers,
+                        gpus_per_worker=engine.gpus_per_worker, cpus_per_worker=engine.cpus_per_worker,
                         progress=not args.no_progress)
     else:
         from ..dataset import run_local
