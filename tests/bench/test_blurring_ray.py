@@ -12,6 +12,7 @@ pytest.importorskip("ray", reason="Ray is not installed (pip install 'unsure[ray
 from unsure.cli.main import main  # noqa: E402
 
 TIMINGS = {"seconds_per_image", "test_seconds_per_image", "engine"}
+ENGINE_FLAGS = {"engine", "workers", "address", "gpus_per_worker", "cpus_per_worker", "out"}
 
 
 def _blurring(run, out, *extra):
@@ -23,8 +24,11 @@ def _blurring(run, out, *extra):
 
 
 def _same(a, b, config_skip=TIMINGS):
-    assert {k: v for k, v in a.items() if k not in ("config", "environment")} == \
-        {k: v for k, v in b.items() if k not in ("config", "environment")}
+    """Equal but for timings, the engine record and the command line that chose the engine."""
+    top_skip = ("config", "environment", "command", "settings")
+    assert {k: v for k, v in a.items() if k not in top_skip} == {k: v for k, v in b.items() if k not in top_skip}
+    assert {k: v for k, v in a["settings"].items() if k not in ENGINE_FLAGS} == \
+        {k: v for k, v in b["settings"].items() if k not in ENGINE_FLAGS}
     assert {k: v for k, v in a["config"].items() if k not in config_skip} == \
         {k: v for k, v in b["config"].items() if k not in config_skip}
 
