@@ -1,17 +1,23 @@
-"""Throughput of ``unsure explain-dataset``: the local engine against Ray with 1, 2, ... workers
-on the same job, and Ray's start-up overhead; writes ``OUT/scale.json`` and ``OUT/scale.md``.
+"""Throughput of ``unsure explain-dataset`` and ``unsure bench blurring``: the local engine against
+Ray with 1, 2, ... workers on the same job, back to back, and Ray's start-up overhead; writes
+``OUT/scale.json`` and ``OUT/scale.md`` (the tables of docs/scale.md).
 
-    .venv/bin/python scripts/scale_throughput.py --run runs/digits-ens5 --targets all \
-        --shard-size 32 --workers 1,2 --out docs/results/scale
+    .venv/bin/python scripts/scale_throughput.py --run /work/runs/digits-ens5 --targets all \
+        --shard-size 32 --workers 1,2 --blurring-top 40 --blurring-chunk-size 10 \
+        --out docs/results/scale
 
 Every engine writes into its own fresh folder under ``OUT/work`` (deleted at the end) and the
 script checks that each Ray folder holds the same bytes as the local one. Ray's overhead is
 measured twice: ``ray.init`` + ``ray.shutdown`` alone, and a Ray run of one shard minus the local
-time of that shard (actor start-up, loading the posterior, scheduling).
+time of that shard (actor start-up, loading the posterior, scheduling). The blurring part runs
+``unsure bench blurring`` with each engine (``--blurring-*`` settings) and checks that every Ray
+JSON holds the same values as the local one (timings aside).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -21,7 +27,7 @@ from pathlib import Path
 import torch
 
 from unsure.bench.base import environment, markdown_table
-from unsure.bench.common import parse_methods
+from unsure.attribution.spec import parse_methods
 from unsure.cli.explain import parse_targets
 from unsure.dataset import Job, map_key, run_local
 from unsure.dataset.ray_engine import run_ray
@@ -44,6 +50,42 @@ def steady_rate(folder: Path, workers: int, shard_size: int, n: int) -> float:
     return (n - workers * shard_size) / (t[-1] - t[workers - 1])
 
 
+def blurring_runs(args, work: Path, workers: list[int]) -> tuple[dict, list[list]]:
+    """Wall time of ``bench blurring`` locally and on Ray with each worker count; same values?"""
+    from unsure.cli.main import main as cli
+
+    res, rows, first = {}, [], None
+    for engine, w in [("local", 1)] + [("ray", w) for w in workers]:
+        folder = work / f"blurring-{engine}-{w}"
+        argv = ["bench", "blurring", "--run", args.run, "--methods", args.blurring_methods,
+                "--top", str(args.blurring_top), "--replacements", args.blurring_replacements,
+                "--chunk-size", str(args.blurring_chunk_size), "--device", "cpu", "--engine", engine,
+                "--workers", str(w), "--cpus-per-worker", str(args.cpus_per_worker),
+                "--out", str(folder), "--no-progress"]
+        if args.blurring_sigmas:
+            argv += ["--sigmas", args.blurring_sigmas]
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # the bench prints its tables
+            rc = cli(argv)
+        if rc != 0:
+            raise SystemExit(f"bench blurring --engine {engine} failed")
+        t = time.perf_counter() - t0
+        d = json.loads((folder / "blurring.json").read_text())
+        values = {k: v for k, v in d.items() if k not in ("config", "environment")}
+        first = first or values
+        cfg = d["config"]
+        n = cfg["top"]
+        # the items' own compute (attribution + test), summed over methods, per image
+        compute = sum(cfg["seconds_per_image"].values()) + sum(cfg["test_seconds_per_image"].values())
+        name = "local" if engine == "local" else f"ray_{w}"
+        res[name] = {"seconds": t, "images": n, "items": len(cfg["methods"]) * -(-n // args.blurring_chunk_size),
+                     "item_compute_seconds": compute * n, "same_values_as_local": values == first}
+        rows.append(["local (this process)" if engine == "local" else f"Ray, {w} worker(s)", n,
+                     res[name]["items"], t, n / t, res["local"]["seconds"] / t, compute * n,
+                     "yes" if values == first else "NO"])
+    return res, rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", required=True)
@@ -55,6 +97,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--cpus-per-worker", type=float, default=0.5)
+    ap.add_argument("--blurring-methods", default="ua-backprop,grad,inputgrad,random")
+    ap.add_argument("--blurring-top", type=int, default=40, help="0: skip the blurring part")
+    ap.add_argument("--blurring-chunk-size", type=int, default=10)
+    ap.add_argument("--blurring-replacements", default="blur")
+    ap.add_argument("--blurring-sigmas", default=None, help="default: the spec's grid")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -99,7 +146,8 @@ def main() -> None:
     res["one_shard"] = {"local_seconds": t_one_local, "ray_seconds": t_one_ray,
                         "ray_overhead_seconds": t_one_ray - t_one_local}
 
-    for w in [int(v) for v in args.workers.split(",")]:
+    worker_counts = [int(v) for v in args.workers.split(",")]
+    for w in worker_counts:
         folder = work / f"ray-{w}"
         t0 = time.perf_counter()
         run_ray(job, folder, workers=w, cpus_per_worker=args.cpus_per_worker, progress=False)
@@ -111,8 +159,12 @@ def main() -> None:
         rows.append([f"Ray, {w} worker(s)", n, t, n / t, t_local / t, st, st / s_local,
                      "yes" if same else "NO"])
 
+    load_mid = os.getloadavg()
+    if args.blurring_top:
+        res["blurring"], brows = blurring_runs(args, work, worker_counts)
     per_image = t_local / n
     res["load_average_before"], res["load_average_after"] = load_before, os.getloadavg()
+    res["load_average_after_explain_dataset"] = load_mid
     md = (f"`unsure explain-dataset` on `{args.run}` ({data}, {n} images), methods {args.methods}, "
           f"targets {', '.join(targets)}, shard size {args.shard_size}, batch {args.batch_size}, "
           f"{torch.get_num_threads()} torch thread(s) per process, Ray actors with "
@@ -128,6 +180,14 @@ def main() -> None:
           f"Local cost per image (start-up included): {per_image * 1000:.1f} ms. Load average "
           f"(1, 5, 15 min) before: {', '.join(f'{v:.1f}' for v in load_before)}, after: "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores.\n")
+    if args.blurring_top:
+        md += (f"\n`unsure bench blurring` on the same run: methods {args.blurring_methods}, the "
+               f"{args.blurring_top} most uncertain test images, substitutes {args.blurring_replacements}, "
+               f"sigmas {args.blurring_sigmas or 'the spec grid (100)'}, chunk size {args.blurring_chunk_size}.\n\n"
+               + markdown_table(["engine", "images", "work items", "wall s (start-up included)", "images / s",
+                                 "speed-up vs local", "items' compute s", "same values as local"], brows, ".3g")
+               + "\nItems' compute: attribution + test seconds summed over the items (from the JSON); "
+                 "wall minus that is start-up, scheduling and transfer.\n")
     config = vars(args) | {"data": data}
     (out / "scale.json").write_text(json.dumps({"results": res, "config": config,
                                                 "environment": environment()}, indent=2) + "\n")

@@ -94,3 +94,65 @@ def test_explain_dataset_worker_holds_the_posterior_on_the_resolved_device(run, 
     assert seen == ["auto"]
     assert w.post.device == real("auto")
     assert all(p.device == w.post.device for p in w.post.parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("argv", [["bench", "blurring", "--engine", "ray"], ["bench", "all", "--engine", "ray"],
+                                  ["explain-dataset", "--engine", "ray"]])
+def test_ray_engines_refuse_cuda_here_with_one_line_before_ray_starts(argv, run, tmp_path, capsys):
+    rc = main(argv + ["--run", str(run), "--device", "cuda", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "CUDA is not available" in err and err.count("\n") == 1, err
+
+
+def test_train_passes_the_resolved_device(monkeypatch, tmp_path):
+    import unsure.training.run as trainmod
+
+    seen = {}
+
+    def fake_train_run(**kw):
+        seen.update(kw)
+        return {"metrics": {"accuracy": 1.0, "nll": 0.0, "ece": 0.0}}
+
+    monkeypatch.setattr(trainmod, "train_run", fake_train_run)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["train", "--data", "digits", "--device", "auto", "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 0
+    assert seen["device"] == "cpu"
+
+
+def test_blurring_ray_actors_get_the_posteriors_device_and_hold_the_posterior_there(run, monkeypatch):
+    """The Ray path of ``bench blurring`` without Ray: ``map_actors`` replaced by one in-process
+    actor fed the same one-row batches; the actor resolves the device the driver used through
+    ``unsure.run.resolve_device`` and the values equal the local engine's."""
+    import numpy as np
+
+    import unsure.bench.blurring_engine as be
+    import unsure.run as runmod
+    from unsure.attribution.spec import parse_methods
+    from unsure.data import load
+    from unsure.engine import Engine
+    from unsure.run import load_run
+
+    seen, actors = [], []
+    real = runmod.resolve_device
+    monkeypatch.setattr(runmod, "resolve_device", lambda name: seen.append(name) or real(name))
+
+    def in_process(items, cls, kwargs, engine):
+        actor = cls(**kwargs)
+        actors.append(actor)
+        for it in items:
+            out = actor({k: np.asarray([v]) for k, v in it.items()})
+            yield {k: v[0] for k, v in out.items()}
+
+    monkeypatch.setattr(be, "map_actors", in_process)
+    post = load_run(run, device=real("auto"))
+    x = load("digits", "test", limit=4).x
+    args = dict(methods=parse_methods("grad,random"), fractions=[0.05], replacements="blur", seed=1,
+                sigmas=[1.0], chunk_size=2, progress=False)
+    got = be.run_panel(post, x, engine=Engine("ray", workers=2), source={"run": str(run), "model": None,
+                                                                         "weights": None, "data": "digits"}, **args)
+    want = be.run_panel(post, x, **args)
+    assert seen == [str(post.device)] and len(actors) == 1
+    assert all(p.device == post.device for p in actors[0].worker.post.parameters())
+    assert got["by_replacement"] == want["by_replacement"] and got["curves"] == want["curves"]

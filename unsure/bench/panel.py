@@ -9,29 +9,11 @@
 """
 from __future__ import annotations
 
-import time
-
 import torch
-from tqdm.auto import tqdm
 
-from ..attribution import make_method
 from ..attribution.spec import MethodSpec
-from ..errors import UnsureError
-from ..metrics.blurring import blurring_test, resolve_measure
-from ..metrics.replacements import make_replacements
 from .base import markdown_table
-
-
-def check_measure_nonzero(draw, x, target) -> None:
-    """Refuse a blurring test whose uncertainty is identically 0 on every image ``x``: nothing can
-    be reduced, and MURR 0 would read as a result (e.g. epistemic of a one-member posterior)."""
-    fn, name = resolve_measure(target)
-    with torch.no_grad():
-        u = torch.cat([fn(draw(x[s:s + 500])) for s in range(0, len(x), 500)])  # [B]
-    if len(u) and bool((u == 0).all()):
-        raise UnsureError(f"the {name} uncertainty is 0 on all {len(u)} selected images, so the "
-                          "blurring test has nothing to reduce (a single network has no epistemic "
-                          "uncertainty); choose another --target, e.g. total")
+from .blurring_items import check_measure_nonzero  # noqa: F401  (re-exported)
 
 
 def panel_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float], replacements,
@@ -41,34 +23,14 @@ def panel_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[flo
 
     Returns ``{"by_replacement", "curves" (by_replacement's median URR curves), "seconds"
     (attribution, per image), "test_seconds" (the panel's test, per image), "replacements" (each
-    substitute's settings)}``. The noise and road draws are seeded with ``seed``.
+    substitute's settings)}``. The noise and road draws are seeded with ``seed``. In this
+    process, one item per method (:func:`unsure.bench.blurring_engine.run_panel` takes an engine
+    and a chunk size).
     """
-    reps = make_replacements(replacements, sigmas=sigmas, seed=seed)
-    draw = draw if draw is not None else posterior.draw(torch.Generator().manual_seed(seed))
-    check_measure_nonzero(draw, x, target)
-    by_rep = {r.name: {} for r in reps}
-    curves = {r.name: {} for r in reps}
-    seconds, test_seconds = {}, {}
-    for spec in tqdm(methods, desc="methods", disable=not progress):
-        method = make_method(spec.name, **spec.options)
-        t0 = time.perf_counter()
-        att = method.attribute(posterior, x, target, draw=draw, batch_size=batch_size,
-                               generator=torch.Generator().manual_seed(seed))
-        seconds[spec.label] = (time.perf_counter() - t0) / len(x)
-        t0 = time.perf_counter()
-        res = blurring_test(posterior, x, att.maps, fraction=fractions, draw=draw, sigmas=sigmas,
-                            generator=torch.Generator().manual_seed(seed), measure=target,
-                            replacement=reps)
-        test_seconds[spec.label] = (time.perf_counter() - t0) / len(x)
-        for name, rs in res.items():
-            by_rep[name][spec.label], curves[name][spec.label] = {}, {}
-            for f, r in zip(fractions, rs):
-                by_rep[name][spec.label][str(f)] = {
-                    "murr": r.murr, "auc": r.auc, "n_max": r.n_max,
-                    "murr_per_image": r.murr_per_image.tolist(), "auc_per_image": r.auc_per_image.tolist()}
-                curves[name][spec.label][str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
-    return {"by_replacement": by_rep, "curves": curves, "seconds": seconds,
-            "test_seconds": test_seconds, "replacements": [r.describe() for r in reps]}
+    from .blurring_engine import run_panel
+
+    return run_panel(posterior, x, methods, fractions, replacements, seed, batch_size, progress, sigmas,
+                     target, draw)
 
 
 def _ranks(values: list[float], higher_is_better: bool) -> list[float]:
