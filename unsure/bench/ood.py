@@ -26,12 +26,13 @@ from torch import Tensor
 from ..data import load
 from ..data.load import parse_spec
 from ..errors import UnsureError
+from ..flags import split_argument
 from ..measures import resolve_target
 from ..metrics.ood import auroc
 from ..metrics.rotation import rotate
 from ..user_model import run_posterior
-from ._suite import bar_plot
-from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
+from ._suite import bar_plot, finish
+from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table
 
 
 def to_model_input(x: Tensor, channels: int, size: tuple[int, int]) -> Tensor:
@@ -135,16 +136,11 @@ class OODBench(Bench):
                        help="comma-separated OOD sets: rotated, noise, or a data spec (default: rotated, "
                             "noise and fashion-mnist for digits / digits otherwise)")
         p.add_argument("--angle", type=float, default=90.0, help="rotation of the 'rotated' set (degrees)")
-        p.add_argument("--split", default="test", choices=["test", "val"])
-        p.add_argument("--batch-size", type=int, default=500)
+        split_argument(p, train=False)
+        p.add_argument("--batch-size", type=int, default=500, help="images per forward pass")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
         names = [t.strip() for t in args.ood.split(",") if t.strip()] if args.ood else None
         out = ood_benchmark(post, data, args.n, names, args.angle, args.split, args.seed, args.batch_size)
-        folder = output_dir(args, self.name)
-        out.config["run"] = getattr(args, "run", None)
-        write_result(folder, self.name, out, getattr(args, "json", None))
-        print(out.markdown)
-        print(f"wrote {folder}/ood.json, ood.md, ood.png")
-        return 0
+        return finish(args, self.name, out)
