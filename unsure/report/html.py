@@ -203,7 +203,8 @@ def _blurring(report: Report) -> str:
 def _summary(report: Report) -> str:
     """One row per explained image: prediction, its probability, true class and uncertainties."""
     names = [n for n in ("total", "aleatoric", "epistemic") if any(n in it.uncertainty for it in report.items)]
-    head = "".join(f"<th>{h}</th>" for h in ["#", "image", "prediction", "p", "true class", *names])
+    labelled = any(it.label is not None for it in report.items)  # no column for unlabelled files
+    head = "".join(f"<th>{h}</th>" for h in ["#", "image", "prediction", "p", *(["true class"] if labelled else []), *names])
     rows = ""
     for i, it in enumerate(report.items):
         pred, p = report.class_name(it.prediction), float(it.probs.max())
@@ -211,7 +212,8 @@ def _summary(report: Report) -> str:
         us = "".join(f'<td class="num" data-v="{it.uncertainty[n]:.9g}">{_e(_fmt(it.uncertainty[n]))}</td>'
                      if n in it.uncertainty else "<td></td>" for n in names)
         rows += (f'<tr><td class="num" data-v="{i}">{i}</td><td><a href="#img-{i}">{_e(it.name)}</a></td>'
-                 f'<td>{_e(pred)}</td><td class="num" data-v="{p:.9g}">{p:.2f}</td><td>{_e(true)}</td>{us}</tr>')
+                 f'<td>{_e(pred)}</td><td class="num" data-v="{p:.9g}">{p:.2f}</td>'
+                 + (f"<td>{_e(true)}</td>" if labelled else "") + f"{us}</tr>")
     return (f'<section id="summary"><h2>Summary of the explained images</h2><p>Click a column head to '
             f'sort; uncertainties in nats.</p><div class="scroll"><table class="sortable"><thead><tr>{head}'
             f"</tr></thead><tbody>{rows}</tbody></table></div></section>")
