@@ -26,13 +26,13 @@ from torch import Tensor
 from ..data import load
 from ..data.load import parse_spec
 from ..errors import UnsureError
-from ..flags import split_argument
+from ..flags import invocation, split_argument
 from ..measures import resolve_target
 from ..metrics.ood import auroc
 from ..metrics.rotation import rotate
 from ..user_model import run_posterior
-from ._suite import bar_plot, finish
-from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table
+from ._suite import bar_plot
+from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
 
 
 def to_model_input(x: Tensor, channels: int, size: tuple[int, int]) -> Tensor:
@@ -143,4 +143,9 @@ class OODBench(Bench):
         post, data = run_posterior(args)
         names = [t.strip() for t in args.ood.split(",") if t.strip()] if args.ood else None
         out = ood_benchmark(post, data, args.n, names, args.angle, args.split, args.seed, args.batch_size)
-        return finish(args, self.name, out)
+        folder = output_dir(args, self.name)
+        out.config["run"] = getattr(args, "run", None)
+        write_result(folder, self.name, out, getattr(args, "json", None), invocation(args))
+        print(out.markdown)
+        print(f"wrote {folder}/ood.json, ood.md, ood.png")
+        return 0

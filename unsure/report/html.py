@@ -203,8 +203,9 @@ def _blurring(report: Report) -> str:
 def _summary(report: Report) -> str:
     """One row per explained image: prediction, its probability, true class and uncertainties."""
     names = [n for n in ("total", "aleatoric", "epistemic") if any(n in it.uncertainty for it in report.items)]
-    labelled = any(it.label is not None for it in report.items)  # no column for unlabelled files
-    head = "".join(f"<th>{h}</th>" for h in ["#", "image", "prediction", "p", *(["true class"] if labelled else []), *names])
+    labelled = any(it.label is not None for it in report.items)  # no column for the user's own images
+    head = "".join(f"<th>{h}</th>" for h in ["#", "image", "prediction", "p",
+                                              *(["true class"] if labelled else []), *names])
     rows = ""
     for i, it in enumerate(report.items):
         pred, p = report.class_name(it.prediction), float(it.probs.max())

@@ -36,10 +36,10 @@ def class_names(data: str | None, K: int) -> list[str] | None:
     return names if names is not None and len(names) == K else None
 
 
-def choose_methods(wanted: str, warn: bool = True) -> list[MethodSpec]:
+def choose_methods(wanted: str) -> list[MethodSpec]:
     """Parse ``NAME[:k=v],...``; an unregistered name raises :class:`UnsureError` listing the
     known ones (exit 2 on the command line; it used to be replaced by a spare baseline with only a
-    warning). ``warn`` is kept for callers of the old signature and has no effect."""
+    warning)."""
     return parse_methods(wanted)
 
 
