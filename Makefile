@@ -37,7 +37,7 @@ data:
 	else echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' (or set UNSURE_DATA); falling back to digits"; fi
 
 demo: install data
-	$(VENV)/bin/unsure demo
+	$(VENV)/bin/unsure demo --force
 
 test: install data
 	@# the report's browser tests need Chromium: Debian's package when we can (root + apt-get), else they skip

@@ -31,7 +31,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train, test = load("digits", "train"), load("digits", "test")
-    cfg = TrainConfig(epochs=args.epochs, progress=False)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=32, progress=False)  # ~1,100 training digits
     nets = my_models.build()
     for i, net in enumerate(nets):
         fit(net, train.x, train.y, cfg, generator=torch.Generator().manual_seed(i))

@@ -1,10 +1,11 @@
 """Output folders: checked before any work, written atomically, replaced only when they are ours.
 
 Every folder unsure writes (a run, a VAE, a report, a bench output) holds a marker file
-``.unsure-output`` (JSON: ``kind``, ``unsure_version``). ``--force`` (and ``explain`` / ``demo``
-rewriting their report) replaces an existing folder only when it carries that marker, or when it
+``.unsure-output`` (JSON: ``kind``, ``unsure_version``). The one overwrite rule of every command
+(``--out`` / ``--force``, :mod:`unsure.flags`): ``--force`` replaces an existing folder (a bench:
+its result in the folder, :func:`check_bench_dir`) only when it carries that marker, or when it
 is a folder an earlier unsure version wrote (see :func:`owned_by_unsure`); anything else is a
-user's folder and is refused with one line.
+user's folder and is refused with one line. Without ``--force`` an existing output is refused.
 
 Writes go to a hidden temporary sibling that is fsynced and renamed into place, so a folder
 appears whole or not at all. SIGINT and SIGTERM during the write raise an exception inside
@@ -25,6 +26,10 @@ from typing import Iterator
 from .errors import UnsureError
 
 MARKER = ".unsure-output"
+# The layout of every JSON file unsure writes (docs/outputs.md); each carries it as
+# ``schema_version``, next to ``command`` and ``settings`` (:func:`stamped`). Bumped when a
+# documented key changes meaning or goes away; new keys do not bump it.
+SCHEMA_VERSION = 1
 KINDS = ("run", "vae", "report", "bench")
 # what earlier versions (no marker) wrote into each kind of folder: such a folder is ours too
 LEGACY = {
@@ -38,6 +43,13 @@ def marker_text(kind: str) -> str:
     from ._version import __version__
 
     return json.dumps({"kind": kind, "unsure_version": __version__}) + "\n"
+
+
+def stamped(payload: dict, command: str | None = None, settings: dict | None = None) -> dict:
+    """``payload`` led by the keys every JSON output carries: ``schema_version`` (int),
+    ``command`` (the command line that made it; ``None`` from the Python API) and ``settings``
+    (the options it ran with, defaults filled in). Keys already in ``payload`` win."""
+    return {"schema_version": SCHEMA_VERSION, "command": command, "settings": dict(settings or {}), **payload}
 
 
 def read_marker(folder: Path) -> dict | None:
@@ -90,6 +102,41 @@ def check_out_dir(out: str | os.PathLike, kind: str, *, replace: bool,
         if not replace:
             raise UnsureError(f"{what} {out} already exists (pass {flag} to replace it)")
     _check_parent_writable(out)
+    return out
+
+
+def _legacy_bench(folder: Path) -> bool:
+    """A bench folder written before markers existed: it holds a result ``NAME.json`` with
+    ``results`` and ``config`` (what :func:`unsure.bench.base.write_outputs` writes)."""
+    for p in folder.glob("*.json"):
+        try:
+            payload = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(payload, dict) and {"results", "config"} <= set(payload):
+            return True
+    return False
+
+
+def check_bench_dir(out: str | os.PathLike, name: str, *, force: bool) -> Path:
+    """The overwrite rule for a bench's ``--out`` (a folder filled file by file, which several
+    benches may share): an existing non-empty folder must be unsure's bench output (marker, or a
+    result JSON of an earlier version), and a result ``NAME.json`` already in it is replaced only
+    with ``force``. Other files in the folder are kept.
+
+    Raises
+    ------
+    UnsureError : as :func:`check_fill_dir`, or the folder is not unsure's, or it already holds
+        ``NAME.json`` and ``force`` is false
+    """
+    out = check_fill_dir(out, "bench output folder")
+    if out.is_dir() and any(out.iterdir()):
+        m = read_marker(out)
+        if (m.get("kind") != "bench") if m is not None else not _legacy_bench(out):
+            raise UnsureError(f"{out} exists and does not hold unsure's bench output "
+                              f"(no {MARKER} marker); refusing to write into it: choose another --out")
+        if (out / f"{name}.json").exists() and not force:
+            raise UnsureError(f"bench folder {out} already holds {name}.json (pass --force to replace it)")
     return out
 
 

@@ -39,10 +39,10 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     """Save ``posterior`` and ``config`` (merged with ``posterior.config()``) atomically."""
     from safetensors.torch import save_file
 
-    from .outputs import atomic_dir
+    from .outputs import atomic_dir, stamped
 
     run_dir = Path(run_dir)
-    full = dict(config)
+    full = stamped(dict(config))  # schema_version; command and settings when train_run gave them
     full["posterior"] = posterior.config()
     full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
     full.setdefault("unsure_version", __version__)

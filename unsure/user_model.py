@@ -147,13 +147,13 @@ def model_posterior(spec: str, weights: str | os.PathLike | None = None,
     return post
 
 
-def _stored_spec(factory: str) -> str:
+def stored_spec(factory: str) -> str:
     """A file spec is stored with its absolute path, so the run loads from any directory."""
     where, name = parse_spec(factory)
     if where.endswith(".py") or "/" in where or os.sep in where:
         p = Path(where)
         if not p.is_file():
-            raise UnsureError(f"save_run: no file {p} for factory {factory!r}")
+            raise UnsureError(f"no file {p} for factory {factory!r}")
         return f"{p.resolve()}:{name}"
     return factory
 
@@ -175,7 +175,7 @@ def save_run(posterior, run_dir: str | os.PathLike, *, factory: str, data: str |
     from .run import save_run as write_run
 
     post = as_posterior(posterior)
-    spec = _stored_spec(factory)
+    spec = stored_spec(factory)
     rebuilt = as_posterior(call_factory(spec))  # the factory must rebuild the same structure
     if set(rebuilt.state_dict()) != set(post.state_dict()):
         raise UnsureError(f"save_run: {factory}() builds a model whose weights do not match the "
@@ -225,9 +225,10 @@ def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
 
 
 def add_source_arguments(p: argparse.ArgumentParser, run_help: str = "run directory made by 'unsure train' "
-                         "or unsure.save_run") -> None:
-    """The mutually exclusive, required ``--run`` / ``--model`` pair and ``--weights``."""
-    g = p.add_mutually_exclusive_group(required=True)
+                         "or unsure.save_run", required: bool = True) -> None:
+    """The mutually exclusive ``--run`` / ``--model`` pair (required unless ``required=False``,
+    for a command that can also work without a posterior) and ``--weights``."""
+    g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--run", default=None, help=run_help)
     g.add_argument("--model", default=None, metavar="SPEC",
                    help="your model: path/to/file.py:factory or package.module:factory; factory() returns "

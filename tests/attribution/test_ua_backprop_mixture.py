@@ -29,7 +29,7 @@ def refs_by_loops(x):
     return [blur_ref(x, 1.0), blur_ref(x, 2.0), torch.zeros_like(x), mean]
 
 
-def ref_map(nets, x, refs, T2, joint=False, combine="mean-of-relu"):
+def ref_map(nets, x, refs, T2, joint=False, combine="mean-of-relu", noise=()):
     """Groups (classes, or U alone when ``joint``), each relevance ``mean_j relu(g (x - ref_j))``
     (or ``relu(mean_j ...)``), distribution ``exp(r / max r / T2) - 1`` normalised, weight = term."""
     maps = torch.zeros(x.shape[0], *x.shape[-2:], dtype=x.dtype)
@@ -44,9 +44,12 @@ def ref_map(nets, x, refs, T2, joint=False, combine="mean-of-relu"):
         for a in groups:
             (g,) = torch.autograd.grad(a, xb, retain_graph=True)
             ts = [(g * (xb.detach() - ref[b:b + 1])) for ref in refs]
-            if combine == "relu-of-mean":
-                ts = [sum(ts) / len(ts)]
-            r = (sum(t.clamp_min(0) for t in ts) / len(ts)).mean(1)[0]
+            pos = [t.clamp_min(0) for t in ts] + [g.abs() * sd / (2 * torch.pi) ** 0.5 for sd in noise]
+            if combine == "relu-of-mean":  # a noise reference's expected term is 0
+                pos = [(sum(ts) / (len(ts) + len(noise))).clamp_min(0)]
+            if combine == "mean-of-scaled-relu":
+                pos = [q / q.max() for q in pos]
+            r = (sum(pos) / len(pos)).mean(1)[0]
             if r.max() <= 0:
                 r = (sum(t.abs() for t in ts) / len(ts)).mean(1)[0]
             e = torch.exp(r / r.max() / T2) - 1
@@ -64,6 +67,26 @@ def test_mixture_matches_loops(ens, x, joint, combine):
     assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()
 
 
+@pytest.mark.parametrize("joint", [False, True])
+@pytest.mark.parametrize("combine", ["mean-of-relu", "mean-of-scaled-relu", "relu-of-mean"])
+def test_mixture_with_noise_matches_loops(ens, x, joint, combine):
+    got = unsure.attribute(ens, x, method="ua-backprop", target="epistemic", T2=0.7,
+                           reference="blur@1+black+noise@0.3", combine=combine,
+                           grouping="joint" if joint else "class")
+    refs = refs_by_loops(x)
+    want = ref_map(list(ens.members), x, [refs[0], refs[2]], 0.7, joint, combine, noise=(0.3,))
+    assert torch.allclose(got.maps, want, rtol=1e-9, atol=1e-12), (got.maps - want).abs().max()
+
+
+def test_noise_reference_is_the_expected_relu_of_the_noised_first_order_term():
+    """E relu(g (x - (x + eps))) over eps ~ N(0, s^2), by Monte Carlo, is |g| s / sqrt(2 pi)."""
+    gen = torch.Generator().manual_seed(0)
+    g = torch.randn(50, dtype=torch.float64, generator=gen)
+    eps = 0.3 * torch.randn(200_000, 50, dtype=torch.float64, generator=gen)
+    mc = (-g * eps).clamp_min(0).mean(0)
+    assert torch.allclose(mc, g.abs() * 0.3 / (2 * torch.pi) ** 0.5, rtol=0.02, atol=1e-4)
+
+
 def test_joint_with_one_reference_ranks_like_inputgrad(ens, x):
     """One group and one reference: the map is U times a monotone transform of relu(dU/dx (x - x0))."""
     got = unsure.attribute(ens, x, method="ua-backprop", grouping="joint", reference="blur", blur_sigma=2.0)
@@ -77,7 +100,9 @@ def test_joint_with_one_reference_ranks_like_inputgrad(ens, x):
 
 @pytest.mark.parametrize("name,post", _cheap_posteriors())
 @pytest.mark.parametrize("opts", [{"reference": "mix"}, {"reference": "mix", "grouping": "joint"},
-                                  {"grouping": "joint"}])
+                                  {"grouping": "joint"},
+                                  {"reference": "mix+noise@0.3", "grouping": "joint", "combine": "mean-of-scaled-relu"},
+                                  {"reference": "noise@0.3"}])
 def test_mixture_and_joint_are_exactly_complete(name, post, opts, x):
     for kind in ("total", "aleatoric", "epistemic"):
         res = unsure.attribute(post, x, method="ua-backprop", target=kind, **opts,
@@ -91,13 +116,17 @@ def test_mixture_and_joint_are_exactly_complete(name, post, opts, x):
 
 def test_errors():
     for bad in ({"reference": "blur@0+black"}, {"reference": "grey+black"}, {"grouping": "member"},
-                {"combine": "max"}, {"grouping": "joint", "variant": "paper"}):
+                {"combine": "max"}, {"grouping": "joint", "variant": "paper"}, {"reference": "noise@-1"},
+                {"reference": "noise@0.3", "variant": "paper"}):
         with pytest.raises(UnsureError):
             unsure.attribute(DeepEnsemble([make_net()]), torch.rand(1, 1, 8, 8, dtype=torch.float64),
                              method="ua-backprop", **bad)
     with pytest.raises(UnsureError, match="inputgrad"):
         unsure.attribute(DeepEnsemble([make_net(), make_net()]), torch.rand(1, 1, 8, 8, dtype=torch.float64),
                          method="ua-backprop", reference="mix", path="ig")
+    with pytest.raises(UnsureError, match="inputgrad"):
+        unsure.attribute(DeepEnsemble([make_net(), make_net()]), torch.rand(1, 1, 8, 8, dtype=torch.float64),
+                         method="ua-backprop", reference="black+noise@0.3", path="ig", grouping="joint")
 
 
 def test_joint_ig_path_matches_loops(ens, x):
@@ -123,3 +152,22 @@ def test_joint_ig_path_matches_loops(ens, x):
         e = torch.exp(r / r.max() / 0.7) - 1
         U = got.meta["uncertainty"][b]
         assert torch.allclose(got.maps[b], U * e / e.sum(), rtol=1e-9, atol=1e-12)
+
+
+def test_attribute_without_method_is_the_named_panel_default(ens, x):
+    """``unsure.attribute(post, x)`` runs DEFAULT_SPEC (docs/results/blurring-panel.md); options given
+    without ``method=`` override the default's; ``method="ua-backprop"`` keeps the class variant."""
+    from unsure.attribution.base import DEFAULT_OPTIONS, DEFAULT_SPEC
+    from unsure.attribution.spec import parse_method
+
+    spec = parse_method(DEFAULT_SPEC)
+    assert spec.name == "ua-backprop" and spec.options == DEFAULT_OPTIONS
+    got = unsure.attribute(ens, x)
+    want = unsure.attribute(ens, x, method="ua-backprop", **DEFAULT_OPTIONS)
+    assert torch.equal(got.maps, want.maps)
+    assert got.meta["settings"]["reference"] == DEFAULT_OPTIONS["reference"]
+    torch.testing.assert_close(got.maps.sum((1, 2)), unsure.uncertainty(ens, x)["epistemic"])
+    other = unsure.attribute(ens, x, combine="mean-of-relu")
+    assert torch.equal(other.maps, unsure.attribute(ens, x, method="ua-backprop",
+                                                    **{**DEFAULT_OPTIONS, "combine": "mean-of-relu"}).maps)
+    assert not torch.equal(unsure.attribute(ens, x, method="ua-backprop").maps, got.maps)

@@ -20,7 +20,7 @@ def run_dir(tmp_path_factory):
 
 def bench(run_dir, out, *extra):
     rc = main(["bench", "blurring", "--run", str(run_dir), "--methods", "inputgrad,random,grad",
-               "--top", "6", "--fractions", "0.02,0.05", "--sigmas", "0.5,2", "--out", str(out),
+               "--n", "6", "--fractions", "0.02,0.05", "--sigmas", "0.5,2", "--out", str(out),
                "--no-progress", *extra])
     assert rc == 0
     return json.loads((out / "blurring.json").read_text())
@@ -59,7 +59,7 @@ def test_panel_json_layout_and_means(run_dir, tmp_path):
 
 
 def test_bad_replacement_is_a_one_line_error(run_dir, tmp_path, capsys):
-    rc = main(["bench", "blurring", "--run", str(run_dir), "--methods", "random", "--top", "3",
+    rc = main(["bench", "blurring", "--run", str(run_dir), "--methods", "random", "--n", "3",
                "--replacements", "blur,nope", "--out", str(tmp_path / "x"), "--no-progress"])
     assert rc == 2 and "unknown replacement 'nope'" in capsys.readouterr().err
 

@@ -19,7 +19,7 @@ from unsure.errors import UnsureError
 from unsure.run import load_run
 from unsure.training.run import train_run
 
-METHODS = "ua-backprop,ig:steps=8,not-a-method"
+METHODS = "ua-backprop,ig:steps=8"
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +38,13 @@ def opts(target="epistemic", n=6):
     return SuiteOptions(n=n, target=target, seed=0, batch_size=6, progress=False)
 
 
-def test_unknown_methods_are_skipped_with_a_warning():
-    with pytest.warns(UserWarning, match="not-a-method"):
-        specs = available_methods(METHODS)
+def test_unknown_methods_are_refused():
+    specs = available_methods(METHODS)
     assert [s.name for s in specs] == ["ua-backprop", "ig"] and specs[1].options == {"steps": 8}
-    with pytest.raises(UnsureError, match="none"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            available_methods("nope")
+    with pytest.raises(UnsureError, match="unknown method 'not-a-method'; known: .*ua-backprop"):
+        available_methods(METHODS + ",not-a-method")
+    with pytest.raises(UnsureError, match="no methods"):
+        available_methods("")
 
 
 @pytest.mark.parametrize("name", ["anomaly", "insertion", "ablation"])

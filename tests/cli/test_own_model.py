@@ -56,13 +56,13 @@ def models(tmp_path, monkeypatch):
 
 def test_explain_and_blurring_with_my_model(models, tmp_path, capsys):
     assert main(["explain", "--model", "my_models.py:build", "--data", "digits", "--out", "r",
-                 "--n", "2", "--pool", "40", "--method", "grad", "--no-progress"]) == 0
+                 "--n", "2", "--pool", "40", "--methods", "grad", "--no-progress"]) == 0
     page = (tmp_path / "r" / "index.html").read_text()
     assert problems(page, base=tmp_path / "r") == []
     res = json.loads((tmp_path / "r" / "results.json").read_text())
     assert "--model my_models.py:build" in res["command"]
     capsys.readouterr()
-    assert main(["bench", "blurring", "--model", "my_models.py:build", "--data", "digits", "--top", "3",
+    assert main(["bench", "blurring", "--model", "my_models.py:build", "--data", "digits", "--n", "3",
                  "--methods", "grad,random", "--fractions", "0.05", "--out", "b", "--no-progress"]) == 0
     table = (tmp_path / "b" / "blurring.md").read_text()
     assert "| grad |" in table and "| random |" in table
@@ -102,14 +102,14 @@ def test_save_run_then_run_loads_any_architecture(models, tmp_path):
     x = torch.rand(2, 1, 8, 8)
     torch.testing.assert_close(post.sample_logits(x), torch.stack([n(x) for n in nets]))
     assert main(["explain", "--run", str(tmp_path / "run"), "--out", "r2", "--n", "1", "--pool", "20",
-                 "--method", "grad", "--no-progress"]) == 0
+                 "--methods", "grad", "--no-progress"]) == 0
     with pytest.raises(unsure.UnsureError, match="do not match"):
         unsure.save_run(nets[:2], tmp_path / "run2", factory="my_models.py:build")
 
 
 def test_package_module_spec(models, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["bench", "blurring", "--model", "my_models:one", "--data", "digits", "--top", "2",
+    assert main(["bench", "blurring", "--model", "my_models:one", "--data", "digits", "--n", "2",
                  "--methods", "grad", "--fractions", "0.05", "--target", "total", "--out", "b1",
                  "--no-progress"]) == 0
 
@@ -126,8 +126,8 @@ def test_package_module_spec(models, tmp_path, monkeypatch):
     (["--model", "my_models.py:build", "--data", "digits", "--weights", "missing.safetensors"], "no file missing"),
 ])
 def test_spec_errors_are_one_line(models, argv, message, capsys):
-    for cmd in (["explain", "--out", "r", "--n", "1", "--pool", "10", "--method", "grad"],
-                ["bench", "blurring", "--top", "1", "--methods", "grad"]):
+    for cmd in (["explain", "--out", "r", "--n", "1", "--pool", "10", "--methods", "grad"],
+                ["bench", "blurring", "--n", "1", "--methods", "grad"]):
         assert main(cmd + argv + ["--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith("unsure: error:")

@@ -2,6 +2,7 @@
 resuming, refusing another job's folder, one-line errors."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -112,3 +113,41 @@ def test_bad_input_is_one_line_exit_2(run, tmp_path, capsys, extra, msg):
     rc = main(["explain-dataset", "--run", str(run), "--out", str(tmp_path / "x"), "--no-progress", *extra])
     err = capsys.readouterr().err
     assert rc == 2 and msg in err and err.count("\n") == 1, err
+
+
+def test_own_model_spec_gives_the_same_table_as_its_run_folder(run, tmp_path, monkeypatch):
+    """``--model FILE.py:factory --weights FILE`` (issue 14): the workers import the factory and
+    load the weights; the result equals the same networks loaded from the run folder."""
+    from safetensors.torch import save_file
+
+    post = load_run(run)
+    (tmp_path / "mine.py").write_text(
+        "import unsure\n\n"
+        f"def build():\n    post = unsure.load_run({str(run)!r})\n"
+        "    for p in post.parameters():\n        p.data.normal_()  # only --weights makes it the run again\n"
+        "    return post\n")
+    save_file(post.state_dict(), str(tmp_path / "w.safetensors"))
+    monkeypatch.chdir(tmp_path)  # relative specs: the job stores absolute paths
+    common = ["--data", "digits", "--limit", "6", "--shard-size", "4", "--methods", "ua-backprop",
+              "--no-progress"]
+    assert main(["explain-dataset", "--model", "mine.py:build", "--weights", "w.safetensors",
+                 "--out", "m", *common]) == 0
+    assert main(["explain-dataset", "--run", str(run), "--out", "r", *common]) == 0
+    a, b = pq.read_table(tmp_path / "m" / "table.parquet"), pq.read_table(tmp_path / "r" / "table.parquet")
+    assert a.equals(b)
+    for s in range(2):
+        ma, mb = load_file(str(tmp_path / "m" / map_file(s))), load_file(str(tmp_path / "r" / map_file(s)))
+        assert np.array_equal(ma["ua-backprop|epistemic"], mb["ua-backprop|epistemic"])
+    job = Job.from_dict(json.loads((tmp_path / "m" / "manifest.json").read_text())["job"])
+    assert job.run is None and job.model == f"{tmp_path / 'mine.py'}:build"
+    assert job.weights == str(tmp_path / "w.safetensors")
+
+
+def test_model_without_data_and_run_with_weights_are_refused(run, tmp_path, capsys):
+    (tmp_path / "mine.py").write_text("def build():\n    raise RuntimeError\n")
+    assert main(["explain-dataset", "--model", str(tmp_path / "mine.py") + ":build", "--out",
+                 str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "--model needs --data" in capsys.readouterr().err
+    assert main(["explain-dataset", "--run", str(run), "--weights", "w.safetensors", "--out",
+                 str(tmp_path / "y"), "--no-progress"]) == 2
+    assert "--weights goes with --model" in capsys.readouterr().err

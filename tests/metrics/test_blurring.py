@@ -275,3 +275,12 @@ def test_paired_comparison_counts_wins_per_image():
     assert ab[0] == "a vs b" and ab[1].startswith("+0.100 / 100% / ") and ab[2].startswith("-0.100 / 100% / ")
     assert float(ab[1].split(" / ")[2]) < 0.01  # 8 of 8 positive pairs: exact p = 2 / 256
     assert ac[1] == "+0.000 / 0% / 1" and ac[2] == "+0.000 / 0% / 1"
+
+
+def test_murr_and_auc_urr_are_registered_metrics_with_their_direction():
+    from unsure.metrics import METRICS, BlurringResult
+
+    murr, auc = METRICS.get("murr"), METRICS.get("auc-urr")
+    assert (murr.higher_is_better, murr.arrow, murr.applies_to) == (True, "↑", "uncertainty")
+    assert (auc.higher_is_better, auc.arrow) == (False, "↓")  # a curve that falls faster is better
+    assert BlurringResult.higher_is_better == {"murr": True, "auc": False}

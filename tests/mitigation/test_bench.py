@@ -64,7 +64,7 @@ def test_bench_rejects_bad_options(run_dir, tmp_path, capsys):
 
 def test_method_key_resolves_auto_settings():
     from unsure.attribution.spec import parse_method
-    from unsure.bench.mitigation import method_key
+    from unsure.mitigation.experiment import method_key
 
     key = method_key(parse_method("ua-backprop"), 1)
     assert "auto" not in key and "reference=blur" in key
@@ -79,7 +79,8 @@ def _rec(method, seed, acc, nll, lam=2.0, size=500):
 
 
 def test_summary_pairs_each_method_with_the_random_control_of_the_same_seed():
-    from unsure.bench.mitigation import markdown, summarise
+    from unsure.bench.mitigation import markdown
+    from unsure.mitigation.summary import summarise
 
     recs = [_rec("none", 0, 0.70, 0.80), _rec("none", 1, 0.60, 0.90),
             _rec("random", 0, 0.72, 0.75), _rec("random", 1, 0.63, 0.86),
@@ -100,7 +101,7 @@ def test_summary_pairs_each_method_with_the_random_control_of_the_same_seed():
 
 
 def test_stalled_baseline_is_flagged():
-    from unsure.bench.mitigation import stalled_baselines, summarise
+    from unsure.mitigation.summary import stalled_baselines, summarise
 
     rows = summarise([_rec("none", 0, 0.14, 2.2), _rec("none", 0, 0.95, 0.2, size=1000)])
     assert stalled_baselines(rows, 10) == [500]
@@ -108,7 +109,7 @@ def test_stalled_baseline_is_flagged():
 
 
 def test_merge_pools_runs_and_refuses_incomparable_ones():
-    from unsure.bench.mitigation import SHARED_CONFIG, merge_results, summarise
+    from unsure.mitigation.summary import SHARED_CONFIG, merge_results, summarise
     from unsure.errors import UnsureError
 
     cfg = {k: 1 for k in SHARED_CONFIG} | {"method_keys": {"grad": "grad"}}
@@ -127,29 +128,31 @@ def test_merge_pools_runs_and_refuses_incomparable_ones():
         merge_results([a, b | {"config": cfg | {"method_keys": {"grad": "grad:x=1"}}}])
 
 
-def test_merge_script_summarises_in_place_and_names_missing_files(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
+def test_merge_summarises_in_place_and_names_missing_files(tmp_path, capsys):
+    from unsure.mitigation.summary import SHARED_CONFIG
 
-    from unsure.bench.mitigation import SHARED_CONFIG
-
-    path = Path(__file__).parents[2] / "scripts" / "mitigation_merge.py"
-    spec = importlib.util.spec_from_file_location("mitigation_merge", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     cfg = {k: 1 for k in SHARED_CONFIG} | {"data": "digits", "method_keys": {}, "methods": ["random", "grad"]}
     recs = [_rec("none", 0, 0.7, 0.8), _rec("random", 0, 0.72, 0.75), _rec("grad", 0, 0.75, 0.7)]
     (tmp_path / "mitigation.json").write_text(json.dumps({"config": cfg, "results": {"records": recs}}))
-    assert script.main([str(tmp_path), "--out", str(tmp_path)]) == 0
+    assert main(["bench", "mitigation", "--merge", str(tmp_path), "--out", str(tmp_path), "--no-progress"]) == 0
     merged = json.loads((tmp_path / "mitigation.json").read_text())
     assert merged["results"]["records"] == recs and merged["config"]["methods"] == ["random", "grad"]
+    assert merged["schema_version"] == 1 and "--merge" in merged["command"]
     assert "+3.00 ± 0.00" in (tmp_path / "mitigation.md").read_text()  # grad vs random
-    assert script.main([str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    capsys.readouterr()
+    assert main(["bench", "mitigation", "--merge", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "no mitigation results" in capsys.readouterr().err
+    other = tmp_path / "other"  # a merge into another folder holding a result needs --force
+    argv = ["bench", "mitigation", "--merge", str(tmp_path), "--out", str(other), "--no-progress"]
+    assert main(argv) == 0 and main(argv) == 2 and main(argv + ["--force"]) == 0
+    assert "pass --force" in capsys.readouterr().err
+    assert main(["bench", "mitigation", "--lambda", "0"]) == 2  # training needs a run
+    assert "needs --run" in capsys.readouterr().err
 
 
 def test_constant_control_scales_every_feature_alike(run_dir, tmp_path):
-    from unsure.bench.mitigation import parse_mitigation_methods, summarise
+    from unsure.mitigation.experiment import parse_mitigation_methods
+    from unsure.mitigation.summary import summarise
     from unsure.errors import UnsureError
 
     specs = parse_mitigation_methods("grad,constant,random")
@@ -193,7 +196,8 @@ def test_controls_are_trained_once_and_pair_with_every_target(run_dir, tmp_path)
 
 
 def test_size_plot_draws_settings_run_at_two_sizes_and_joins_a_control_across_targets(tmp_path):
-    from unsure.bench.mitigation import plot_sizes, summarise
+    from unsure.mitigation.plots import plot_sizes
+    from unsure.mitigation.summary import summarise
 
     recs = [_rec(m, 0, a, 0.5, size=n) for n in (500, 1000)
             for m, a in (("none", 0.7), ("ua-backprop", 0.72), ("constant", 0.71))]
@@ -220,7 +224,7 @@ def test_calibrated_nll_is_reported_and_merged(run_dir, tmp_path):
     # the temperature is fitted on validation images, so evaluating on them would leak
     assert bench(run_dir, tmp_path / "b", cache, **over, **{"--calibration-size": "30", "--eval-split": "val"}) == 2
 
-    from unsure.bench.mitigation import SHARED_CONFIG, merge_results, summarise
+    from unsure.mitigation.summary import SHARED_CONFIG, merge_results, summarise
     from unsure.errors import UnsureError
 
     plain = [{k: v for k, v in r.items() if k not in ("temperature", "nll_ts", "ece_ts")} for r in recs]

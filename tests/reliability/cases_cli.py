@@ -39,15 +39,16 @@ def _(env):
     _digits_train_refused(env, "--lr", "nan", match="--lr")
 
 
-@case(S, "top-zero", "`bench blurring --top 0`", "one-line error")
+@case(S, "top-zero", "`bench blurring --n 0` (or its old spelling `--top 0`)", "one-line error")
 def _(env):
-    env.one_line("bench", "blurring", "--run", env.run, "--top", "0", "--out", env.tmp / "b",
-                 "--no-progress", match="--top")
+    for flag in ("--n", "--top"):
+        env.one_line("bench", "blurring", "--run", env.run, flag, "0", "--out", env.tmp / "b",
+                     "--no-progress", match="--n must be >= 1")
 
 
 @case(S, "sigmas-zero", "`bench blurring --sigmas 0`", "one-line error")
 def _(env):
-    env.one_line("bench", "blurring", "--run", env.run, "--top", "2", "--sigmas", "0",
+    env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--sigmas", "0",
                  "--out", env.tmp / "b", "--no-progress", match="--sigmas")
 
 
@@ -75,14 +76,14 @@ def _(env):
 @case(S, "explain-out-file", "`explain --out FILE` (an existing file)", "one-line error before any work")
 def _(env):
     (env.tmp / "f.html").write_text("x")
-    env.one_line("explain", "--run", env.run, "--n", "1", "--method", "grad", "--out", env.tmp / "f.html",
+    env.one_line("explain", "--run", env.run, "--n", "1", "--methods", "grad", "--out", env.tmp / "f.html",
                  "--no-progress", match="file")
 
 
 @case(S, "bench-out-file", "`bench blurring --out FILE` (an existing file)", "one-line error before any work")
 def _(env):
     (env.tmp / "f.json").write_text("x")
-    env.one_line("bench", "blurring", "--run", env.run, "--top", "2", "--out", env.tmp / "f.json",
+    env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--out", env.tmp / "f.json",
                  "--no-progress", match="file")
 
 
@@ -92,20 +93,58 @@ def _(env):
     d = env.tmp / "mine"
     d.mkdir()
     (d / "notes.txt").write_text("mine")
-    env.one_line("explain", "--run", env.run, "--n", "1", "--method", "grad", "--out", d,
+    env.one_line("explain", "--run", env.run, "--n", "1", "--methods", "grad", "--out", d,
                  "--no-progress", match="refusing")
     assert (d / "notes.txt").read_text() == "mine"
 
 
+@case(S, "demo-unknown-method", "`demo --methods gradd` (a typo)",
+      "one-line error before training (it used to swap in `ig` and exit 0)")
+def _(env):
+    env.no_training()
+    env.one_line("demo", "--data", DIGITS, "--methods", "grad,gradd", "--out", env.tmp / "rep",
+                 "--runs", env.tmp / "runs", "--no-progress", match="unknown method 'gradd'")
+    assert not (env.tmp / "runs").exists()
+
+
+@case(S, "bench-user-folder", "`bench blurring --force --out DIR` where DIR holds the user's own files",
+      "one-line error; the files are kept")
+def _(env):
+    d = env.tmp / "mine"
+    d.mkdir()
+    (d / "notes.md").write_text("mine")
+    env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--methods", "grad", "--out", d,
+                 "--force", "--no-progress", match="refusing")
+    assert sorted(p.name for p in d.iterdir()) == ["notes.md"]
+
+
+@case(S, "bench-rerun", "`bench blurring --out DIR` where DIR already holds blurring.json",
+      "one-line error, the result untouched (replaced with `--force`); other benches' files are kept")
+def _(env):
+    d = env.tmp / "b"
+    argv = ("bench", "blurring", "--run", env.run, "--n", "2", "--methods", "grad", "--replacements", "blur",
+            "--out", d, "--no-progress")
+    assert env.cli(*argv)[0] == 0
+    (d / "speed.md").write_text("another bench's table")
+    before = (d / "blurring.json").read_text()
+    env.one_line(*argv, match="pass --force")
+    assert (d / "blurring.json").read_text() == before
+    assert env.cli(*argv, "--force")[0] == 0 and (d / "speed.md").is_file()
+
+
 @case(S, "explain-old-report", "`explain --out DIR` where DIR holds an earlier report with other overlays",
-      "the folder is replaced whole: no old overlay is left next to the new report")
+      "without `--force` a one-line error and the report untouched; with it the folder is replaced "
+      "whole: no old overlay is left next to the new report")
 def _(env):
     d = env.tmp / "report"
     (d / "overlays").mkdir(parents=True)
     (d / "index.html").write_text("<html>old</html>")
     (d / "results.json").write_text("{}")
     (d / "overlays" / "99-old__grad__epistemic.png").write_bytes(b"old")
-    rc, err = env.cli("explain", "--run", env.run, "--n", "1", "--method", "grad", "--out", d, "--no-progress")
+    argv = ("explain", "--run", env.run, "--n", "1", "--methods", "grad", "--out", d, "--no-progress")
+    env.one_line(*argv, match="pass --force")
+    assert (d / "index.html").read_text() == "<html>old</html>"
+    rc, err = env.cli(*argv, "--force")
     assert rc == 0, err
     assert not (d / "overlays" / "99-old__grad__epistemic.png").exists()
     assert "<html>old</html>" not in (d / "index.html").read_text()
@@ -178,14 +217,14 @@ def _(env):
 
 @case(S, "fractions-two", "`bench blurring --fractions 2` (a fraction above 1)", "one-line error")
 def _(env):
-    env.one_line("bench", "blurring", "--run", env.run, "--top", "2", "--fractions", "2",
+    env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--fractions", "2",
                  "--out", env.tmp / "b", "--no-progress", match="--fractions")
 
 
 @case(S, "json-folder", "`bench blurring --json DIR` (an existing folder)", "one-line error before any work")
 def _(env):
     (env.tmp / "j").mkdir()
-    env.one_line("bench", "blurring", "--run", env.run, "--top", "2", "--json", env.tmp / "j",
+    env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--json", env.tmp / "j",
                  "--out", env.tmp / "b", "--no-progress", match="folder")
 
 
@@ -206,7 +245,7 @@ def _(env):
     import unsure.report.html as html
 
     d = env.tmp / "report"
-    rc, err = env.cli("explain", "--run", env.run, "--n", "1", "--method", "grad", "--out", d, "--no-progress")
+    rc, err = env.cli("explain", "--run", env.run, "--n", "1", "--methods", "grad", "--out", d, "--no-progress")
     assert rc == 0, err
     before = sorted(p.relative_to(d) for p in d.rglob("*"))
 
@@ -215,7 +254,8 @@ def _(env):
 
     env.mp.setattr(html, "render", broken)
     try:
-        env.cli("explain", "--run", env.run, "--n", "2", "--method", "grad", "--out", d, "--no-progress")
+        env.cli("explain", "--run", env.run, "--n", "2", "--methods", "grad", "--out", d, "--no-progress",
+                "--force")
     except OSError:
         pass
     assert sorted(p.relative_to(d) for p in d.rglob("*")) == before

@@ -11,7 +11,7 @@ S = "Runs, models and the Python API"
 
 
 def _explain(env, run, *extra, match=""):
-    return env.one_line("explain", "--run", run, "--n", "1", "--method", "grad", "--out", env.tmp / "rep",
+    return env.one_line("explain", "--run", run, "--n", "1", "--methods", "grad", "--out", env.tmp / "rep",
                         "--no-progress", *extra, match=match)
 
 

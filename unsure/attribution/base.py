@@ -168,15 +168,32 @@ def make_method(name: str, **options) -> Method:
     return cls(**options)
 
 
-def attribute(posterior, x: Tensor, method: str = "ua-backprop", target="epistemic", *,
+#: What ``unsure.attribute(post, x)`` runs without ``method=``: the method with the best mean MURR
+#: rank over the substitute panel (blur, zero, mean, noise, road) at 2% and 5% on the *validation*
+#: split of digits (docs/results/blurring-panel.md): UA-Backprop, one joint group (``U`` itself),
+#: the reference distribution blur@1, blur@2, black, mean and Gaussian noise, each reference's
+#: term scaled to its maximum. Exactly complete like every UA-Backprop setting.
+DEFAULT_METHOD = "ua-backprop"
+DEFAULT_OPTIONS: dict[str, Any] = {"grouping": "joint", "reference": "blur@1+blur@2+black+mean+noise@0.3",
+                                   "combine": "mean-of-scaled-relu"}
+#: the same as a method spec (``NAME:key=value...``), the default of the CLI's ``--methods``
+DEFAULT_SPEC = ":".join([DEFAULT_METHOD, *(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items())])
+
+
+def attribute(posterior, x: Tensor, method: str | None = None, target="epistemic", *,
               generator: torch.Generator | None = None, batch_size: int | None = None,
               progress: bool = False, unit_range: bool = True, **options) -> Attribution:
     """Explain where ``target`` (default: epistemic uncertainty) of ``posterior`` comes from in ``x``.
 
-    ``unsure.attribute(posterior, x, method="ua-backprop", target="epistemic")`` returns an
-    :class:`Attribution` with ``maps [B,H,W]``. ``method`` is any name of ``unsure methods``;
-    ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for UA-Backprop).
+    ``unsure.attribute(posterior, x, target="epistemic")`` returns an :class:`Attribution` with
+    ``maps [B,H,W]``. ``method`` is any name of ``unsure methods`` (default: :data:`DEFAULT_SPEC`,
+    the validation panel winner; ``method="ua-backprop"`` alone keeps UA-Backprop's own defaults:
+    class grouping, blur reference);
+    ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for UA-Backprop) and,
+    without ``method=``, override the default's.
     """
+    if method is None:
+        method, options = DEFAULT_METHOD, {**DEFAULT_OPTIONS, **options}
     return make_method(method, **options).attribute(
         posterior, x, target, generator=generator, batch_size=batch_size, progress=progress,
         unit_range=unit_range)

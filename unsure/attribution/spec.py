@@ -2,6 +2,8 @@
 ``ua-backprop:variant=paper``. Shared by the benches, the report pipeline and the CLI."""
 from __future__ import annotations
 
+import enum
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,3 +56,52 @@ def parse_methods(text: str) -> list[MethodSpec]:
     if not specs:
         raise UnsureError("no methods given")
     return specs
+
+
+def method_options(name: str) -> list[tuple[str, str, Any]]:
+    """``(option, type, default)`` of every option a registered method takes (the keyword
+    arguments of its constructor, which ``NAME:key=value`` sets); a required option has the
+    default ``inspect.Parameter.empty``."""
+    import inspect
+
+    cls = METHODS.get(name)
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
+    except (TypeError, ValueError):
+        return []
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not evaluate: show it as written
+        hints = {}
+    out = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = p.annotation
+        enums = [t for t in typing.get_args(hints.get(p.name)) + (hints.get(p.name),)
+                 if isinstance(t, type) and issubclass(t, enum.Enum)]
+        if enums:  # a str Enum option: its CLI strings
+            ann = "one of " + ", ".join(str(e.value) for e in enums[0])
+        elif ann is p.empty:
+            ann = type(p.default).__name__ if p.default not in (p.empty, None) else "any"
+        elif not isinstance(ann, str):
+            ann = getattr(ann, "__name__", str(ann))
+        default = getattr(p.default, "value", p.default)  # a str Enum member -> its CLI string
+        out.append((p.name, ann, default))
+    return out
+
+
+def options_table() -> str:
+    """Every registered method with its options, types and defaults (``unsure methods --options``)."""
+    import inspect
+
+    lines = []
+    for entry in METHODS:
+        lines.append(f"{entry.name}  {entry.summary}")
+        opts = method_options(entry.name)
+        for opt, ann, default in opts:
+            shown = "(required)" if default is inspect.Parameter.empty else f"= {default!r}"
+            lines.append(f"    {opt}: {ann} {shown}")
+        if not opts:
+            lines.append("    (no options)")
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ from ..posteriors import Draw
 from ._trace import per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
-from .ua_mixture import (MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
+from .ua_mixture import (COMBINES, MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
                          reference_image, reference_items)
 from .ua_prune import gather_rows, kept_rows, prune_terms  # noqa: F401  (prune_terms: public here)
 
@@ -184,7 +184,8 @@ class UABackprop(Method):
     reference : reference ``x0`` of the ``ig`` path and of ``inputgrad`` (``grad * (x - x0)``):
         "black" (0; inputgrad is then ``grad * x``), "white" (1), "mean" (the image's channel
         mean), "blur" (``G_blur_sigma x``, the substitute the blurring test puts in) or
-        "blur@SIGMA". Variant "class" with the inputgrad path also takes a reference *distribution*,
+        "blur@SIGMA"; variant "class" with the inputgrad path also takes "noise@SIGMA" (the
+        expected effect of Gaussian pixel noise) and a reference *distribution*,
         a '+'-joined mixture such as ``"blur@1+blur@2+blur@4+black+mean"`` (= ``"mix"``): each
         class's relevance is then the mean over the references of ``relu(grad a_k * (x - x0))``
         (an Expected-Gradients-style average at the one gradient at ``x``; still exactly complete).
@@ -194,7 +195,9 @@ class UABackprop(Method):
         keeps the cancellations across classes, and the map is ``U`` times one distribution; the
         class split is then not in the map). Joint takes ``path`` "inputgrad" or "ig".
     combine : with a reference mixture, "mean-of-relu" (mean over the references of the relu'd
-        terms) or "relu-of-mean" (relu of the mean term; equal to the mean reference for inputgrad)
+        terms), "relu-of-mean" (relu of the mean term; equal to the mean reference for inputgrad)
+        or "mean-of-scaled-relu" (each reference's relu'd term divided by its maximum over the
+        image first, so that every reference weighs the same whatever its scale)
     blur_sigma : sigma of the "blur" reference, in pixels
     steps : IG steps
     normalise : True (default). False exists **for the ablation only** (paper Appendix D.7: "the
@@ -233,16 +236,14 @@ class UABackprop(Method):
                               (("T1", T1), ("T2", T2), ("blur_sigma", blur_sigma)))
         if prune is not None and not 0 < prune <= 1:
             raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
-        if reference == "mix":
-            reference = MIX
-        if reference != "auto":
-            reference_items(reference)
+        if reference != "auto":  # checked, and "mix" spelt out ("mix+noise@0.3" too)
+            reference = "+".join(reference_items(reference))
         if not (isinstance(steps, int) and steps >= 1):
             raise UnsureError(f"ua-backprop steps must be a positive int, got {steps!r}")
         if grouping not in ("class", "joint"):
             raise UnsureError(f"ua-backprop grouping must be 'class' or 'joint', got {grouping!r}")
-        if combine not in ("mean-of-relu", "relu-of-mean"):
-            raise UnsureError(f"ua-backprop combine must be 'mean-of-relu' or 'relu-of-mean', got {combine!r}")
+        if combine not in COMBINES:
+            raise UnsureError(f"ua-backprop combine must be one of {', '.join(map(repr, COMBINES))}, got {combine!r}")
         if grouping == "joint" and variant != "class":
             raise UnsureError("ua-backprop grouping='joint' belongs to variant 'class'")
         self.grouping, self.combine = grouping, combine
@@ -315,7 +316,8 @@ class UABackprop(Method):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
         path = Path(st["path"])
         a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
-        if len(reference_items(st["reference"])) > 1 or self.grouping == "joint":
+        items = reference_items(st["reference"])
+        if len(items) > 1 or self.grouping == "joint" or items[0].startswith("noise@"):
             return mixture_maps(self, x, z, a_k, D, draw, st, kind)
         ref = reference_image(x, st["reference"], st["blur_sigma"])
         return self._class_rows(x, a_k, D, draw, st, ref)

@@ -6,6 +6,11 @@ the step-3 helpers both use (references, the pixel distribution, channel shares)
   (``combine="mean-of-relu"``) or ``relu(mean_j T_j)`` (``"relu-of-mean"``), ``T_j`` the group's
   exact signed gradient times ``x - x0_j`` (or, with ``path="ig"`` and the joint grouping, the
   integrated gradients from ``x0_j``): an Expected-Gradients-style average;
+- ``noise@SIGMA`` in a mixture: the reference ``x + eps``, ``eps ~ N(0, SIGMA^2)`` per pixel, taken
+  in expectation: ``E relu(g * (x - (x + eps))) = |g| SIGMA / sqrt(2 pi)`` (clipping to [0, 1]
+  ignored), the first-order effect of noising a pixel; ``combine="mean-of-scaled-relu"`` divides
+  each reference's relu'd term by its maximum over the image first, so every reference weighs the
+  same in the ranking whatever its scale;
 - grouping ``class``: the groups are the class terms ``a_k`` (as the default); ``joint``: one group,
   ``U`` itself, whose exact gradient keeps every cancellation across classes and members.
 
@@ -14,6 +19,8 @@ so it sums to ``U`` exactly whatever the references (tests/attribution/test_ua_b
 The test's substitute is never an input: the references are fixed by the options.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -34,6 +41,9 @@ def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
         return torch.ones_like(x)
     if reference == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if reference.startswith("noise@"):
+        raise UnsureError("ua-backprop: a 'noise@SIGMA' reference has no single image; it belongs to "
+                          "variant 'class' with path 'inputgrad' (an expected first-order effect)")
     if reference.startswith("blur@"):
         blur_sigma = float(reference[5:])
     return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
@@ -70,19 +80,24 @@ def _channel_share(rc: Tensor) -> Tensor:
 
 def reference_items(reference: str) -> list[str]:
     """``"blur@1+blur@2+black+mean"`` -> its items, each checked (a one-line UnsureError)."""
-    items = [t.strip() for t in str(reference).split("+")]
+    items = [u for t in str(reference).split("+")
+             for u in (MIX.split("+") if t.strip() == "mix" else [t.strip()])]
     for t in items:
         ok = t in ("black", "white", "blur", "mean")
-        if t.startswith("blur@"):
-            try:
-                ok = float(t[5:]) > 0
-            except ValueError:
-                ok = False
+        for prefix in ("blur@", "noise@"):
+            if t.startswith(prefix):
+                try:
+                    ok = float(t[len(prefix):]) > 0
+                except ValueError:
+                    ok = False
         if not ok:
             raise UnsureError("ua-backprop reference must be 'auto', 'black', 'white', 'mean', 'blur', "
-                              f"'blur@SIGMA' or a '+'-joined mixture of them, got {reference!r}")
+                              f"'blur@SIGMA', 'noise@SIGMA' or a '+'-joined mixture of them, got {reference!r}")
     return items
 
+
+#: how a reference mixture's terms are combined (module docstring)
+COMBINES = ("mean-of-relu", "relu-of-mean", "mean-of-scaled-relu")
 
 #: ``reference="mix"``: the reference distribution of the robust variant (docs/ua-backprop.md).
 MIX = "blur@1+blur@2+blur@4+black+mean"
@@ -111,9 +126,23 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
                           "path='inputgrad' (or 'ig' with grouping='joint')")
     if not method.normalise:
         raise UnsureError("ua-backprop: a reference mixture or grouping='joint' needs normalise=True")
-    refs = [reference_image(x, t, st["blur_sigma"]) for t in reference_items(st["reference"])]
+    items = reference_items(st["reference"])
+    noise = [float(t[6:]) for t in items if t.startswith("noise@")]
+    refs = [reference_image(x, t, st["blur_sigma"]) for t in items if not t.startswith("noise@")]
+    if noise and path == "ig":
+        raise UnsureError("ua-backprop: 'noise@SIGMA' references need path='inputgrad'")
     if path == "ig":  # IG of U from every reference (midpoint rule, ``steps`` points)
         ts = [_joint_ig(draw, x, ref, kind, method.steps) for ref in refs]  # each [1,B,C,H,W]
+    elif joint:  # one group, U itself: d U / dx = sum_i (d U / d z_i) dz_i / dx, one backward per member
+        dU_dz = D.sum(0)  # [K,S,B,K] -> [S,B,K]
+        g_all = torch.zeros_like(x)
+        for i in range(len(draw)):
+            xi = x.detach().requires_grad_(True)
+            with torch.enable_grad():
+                zi = Draw([draw.members[i]], draw.modules)(xi)[0]  # [B,K]
+                (g,) = torch.autograd.grad(zi, xi, grad_outputs=dU_dz[i].to(zi.dtype))
+            g_all = g_all + g.detach()
+        g_all = g_all.unsqueeze(0)  # [1,B,C,H,W]
     else:
         g_all = 0.0
         for i in range(len(draw)):
@@ -121,17 +150,22 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
             (g,) = per_logit_gradients(sub, x)
             with torch.no_grad():  # exact d a_k / dx through member i
                 g_all = g_all + torch.einsum("kbj,jbchw->kbchw", D[:, i], g.input_grad.detach())
+    if path != "ig":
         with torch.no_grad():
-            if joint:  # one group: U itself, d U / dx = sum_k d a_k / dx
-                g_all = g_all.sum(0, keepdim=True)  # [1,B,C,H,W]
             ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W] ([1,...] joint)
+            # E relu(-g eps) = |g| sigma / sqrt(2 pi); its signed mean E(-g eps) is 0
+            ts += [_NoiseTerm(g_all.abs() * (s / math.sqrt(2 * math.pi))) for s in noise]
     with torch.no_grad():
         if method.combine == "relu-of-mean":
-            ts = [sum(ts) / len(ts)]
-        rc = sum(t.clamp_min(0) for t in ts) / len(ts)
+            ts = [sum(t.signed() if isinstance(t, _NoiseTerm) else t for t in ts) / len(ts)]
+        pos = [t.relu() if isinstance(t, _NoiseTerm) else t.clamp_min(0) for t in ts]
+        if method.combine == "mean-of-scaled-relu":  # each reference's term / its max over the image
+            pos = [p / p.flatten(2).amax(-1)[..., None, None, None].clamp_min(torch.finfo(p.dtype).tiny)
+                   for p in pos]
+        rc = sum(pos) / len(pos)
         r = rc.mean(2)  # [K,B,H,W]
         none = r.flatten(2).amax(-1) <= 0  # [K,B] a group whose term nothing raises: |T|
-        absc = sum(t.abs() for t in ts) / len(ts)
+        absc = sum(t.relu() if isinstance(t, _NoiseTerm) else t.abs() for t in ts) / len(ts)
         r = torch.where(none[..., None, None], absc.mean(2), r)
         rc = torch.where(none[..., None, None, None], absc, rc)
         rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W] ([1,B,H,W] joint)
@@ -139,6 +173,20 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
         maps = torch.einsum("bk,kbhw->bhw", w, rt)
         raw = torch.einsum("bk,kbhw,kbchw->bchw", w, rt, _channel_share(rc))
     return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
+
+
+class _NoiseTerm:
+    """A noise reference's term in expectation: ``relu`` gives ``E relu(T) = |g| sigma / sqrt(2 pi)``,
+    ``signed`` gives ``E T = 0``."""
+
+    def __init__(self, expected_relu: Tensor):
+        self.expected_relu = expected_relu
+
+    def relu(self) -> Tensor:
+        return self.expected_relu
+
+    def signed(self) -> Tensor:
+        return torch.zeros_like(self.expected_relu)
 
 
 def _joint_ig(draw: Draw, x: Tensor, ref: Tensor, kind: str, steps: int) -> Tensor:

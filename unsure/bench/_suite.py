@@ -1,6 +1,6 @@
 """Shared plumbing of the evaluation-suite benches (anomaly, insertion, sic-aic, localization,
-ablation, sanity, rotation): one options dataclass, method look-up that skips unregistered names
-with a warning, attribution of every method under one frozen draw, outputs and plots.
+ablation, sanity, rotation): one options dataclass, method look-up (unknown names refused),
+attribution of every method under one frozen draw, outputs and plots.
 
 Every bench module exposes ``NAME_benchmark(posterior, data, methods, opts) -> BenchResult`` for
 programmatic callers (``unsure bench all``) and a :class:`~unsure.bench.base.Bench` for the CLI.
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..attribution import METHODS, make_method
 from ..attribution.spec import MethodSpec, parse_method
 from ..errors import UnsureError
+from ..flags import invocation, methods_argument, split_argument
 from ..posteriors import Draw, Posterior
 from .base import BenchResult, common_arguments, output_dir, write_result
 
@@ -50,20 +51,15 @@ SuiteOutput = BenchResult  # the suite's name for it
 
 
 def available_methods(methods: str | list[str] | list[MethodSpec]) -> list[MethodSpec]:
-    """Method specs (``NAME[:key=value...]``) whose names are registered; others are skipped with
-    a warning (methods are written by other modules and may not exist yet)."""
+    """Method specs (``NAME[:key=value...]``); an unregistered name raises :class:`UnsureError`
+    with the known ones (exit 2 on the command line, as every command does)."""
     if isinstance(methods, str):
         methods = [t.strip() for t in methods.split(",") if t.strip()]
-    specs = []
-    for m in methods:
-        spec = m if isinstance(m, MethodSpec) else parse_method(m)
-        if spec.name not in METHODS:
-            warnings.warn(f"method {spec.name!r} is not registered; skipped (known: {', '.join(METHODS.names())})",
-                          stacklevel=2)
-            continue
-        specs.append(spec)
+    specs = [m if isinstance(m, MethodSpec) else parse_method(m) for m in methods]
+    for spec in specs:
+        METHODS.get(spec.name)  # unknown names fail here, listing the known ones
     if not specs:
-        raise UnsureError("none of the requested methods is registered")
+        raise UnsureError("no methods given")
     return specs
 
 
@@ -89,12 +85,11 @@ def attribute_all(posterior: Posterior, x: Tensor, specs: list[MethodSpec], targ
 def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: int) -> None:
     """The CLI flags of :class:`SuiteOptions` plus ``--methods`` (and the common ones)."""
     common_arguments(p)
-    p.add_argument("--methods", default=methods,
-                   help="comma-separated NAME[:key=value...]; unregistered names are skipped")
+    methods_argument(p, methods)
     p.add_argument("--target", default=target, help="what the maps explain: epistemic, total, class, class:N, ...")
     p.add_argument("--n", type=int, default=n, help="number of images")
-    p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--batch-size", type=int, default=50)
+    split_argument(p, train=False)
+    p.add_argument("--batch-size", type=int, default=50, help="images per attribution chunk")
 
 
 def options_from_args(args: argparse.Namespace) -> SuiteOptions:
@@ -119,7 +114,7 @@ def finish(args: argparse.Namespace, name: str, out: BenchResult) -> int:
     """Write ``NAME.json``, ``NAME.md`` and the plots into ``--out``; print the table."""
     folder = output_dir(args, name)
     out.config.setdefault("run", getattr(args, "run", None))
-    write_result(folder, name, out, getattr(args, "json", None))
+    write_result(folder, name, out, getattr(args, "json", None), invocation(args))
     print(out.markdown)
     print(f"wrote {folder}/{name}.json, {name}.md" + "".join(f", {f}" for f in out.plots))
     return 0

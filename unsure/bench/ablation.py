@@ -57,8 +57,8 @@ class AblationBench(Bench):
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 100)
         p.add_argument("--how", default="mean,blur", help="ablation: mean, blur")
-        p.add_argument("--steps", type=int, default=20)
-        p.add_argument("--max-fraction", type=float, default=0.5)
+        p.add_argument("--steps", type=int, default=20, help="ablation steps")
+        p.add_argument("--max-fraction", type=float, default=0.5, help="share of the pixels ablated at the last step")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)

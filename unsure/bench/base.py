@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..flags import out_arguments
 from ..registry import Registry
 
 BENCHES: Registry = Registry("benchmark")
@@ -26,12 +27,14 @@ BENCHES: Registry = Registry("benchmark")
 @dataclass
 class BenchResult:
     """What a bench returns: JSON-able ``results``, a ``markdown`` table, the ``config`` it ran
-    with, and ``plots`` (file name -> function drawing it to a path)."""
+    with, ``plots`` (file name -> function drawing it to a path) and ``extra`` top-level JSON keys
+    next to ``results`` (e.g. blurring's ``by_replacement`` and ``panel``)."""
 
     results: dict[str, Any]
     markdown: str
     config: dict[str, Any]
     plots: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more top-level JSON keys (blurring's panel)
 
 
 class Bench(abc.ABC):
@@ -40,8 +43,9 @@ class Bench(abc.ABC):
     A bench of the evaluation suite also sets ``suite_run`` (``staticmethod`` of its
     ``NAME_benchmark(posterior, data, methods, opts) -> BenchResult``), ``suite_target``
     ("uncertainty": it explains ``bench all --target``; "class": the predicted class),
-    ``suite_n`` (its default image count), ``suite_methods`` (methods it always adds) and
-    ``suite_order`` (its place in the ``bench all`` report).
+    ``suite_n`` (its default image count), ``suite_methods`` (methods it always adds),
+    ``suite_options`` (``bench all`` options it takes as keyword arguments, e.g. blurring's
+    ``fractions`` and ``sigmas``) and ``suite_order`` (its place in the ``bench all`` report).
     """
 
     name: ClassVar[str] = ""
@@ -49,6 +53,7 @@ class Bench(abc.ABC):
     suite_target: ClassVar[str] = "uncertainty"
     suite_n: ClassVar[int] = 100
     suite_methods: ClassVar[str] = ""
+    suite_options: ClassVar[tuple[str, ...]] = ()
     suite_order: ClassVar[int] = 0
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
@@ -60,18 +65,23 @@ class Bench(abc.ABC):
         """Run, write outputs, print a short summary; return the exit code."""
 
 
-def common_arguments(p: argparse.ArgumentParser, run: bool = True, data: bool = True) -> None:
+def common_arguments(p: argparse.ArgumentParser, run: bool = True, data: bool = True,
+                     run_required: bool = True) -> None:
+    """The flags every bench shares: ``--run``/``--model`` (required unless ``run_required`` is
+    false), ``--data``, ``--device``, ``--seed``, ``--out``/``--force``, ``--json``, ``--no-progress``."""
     if run:
         from ..user_model import add_source_arguments
 
-        add_source_arguments(p)
+        add_source_arguments(p, required=run_required)
     if data:
         p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="output folder for JSON, markdown and PNG (default: bench-out/NAME)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw, the methods and the metric")
+    out_arguments(p, "output folder for JSON, markdown and PNG (default: bench-out/NAME); other "
+                     "benches' files in it are kept",
+                  force_help="replace this bench's results already in --out (only a folder unsure wrote)")
     p.add_argument("--json", default=None, help="also write the results JSON to this file")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def environment() -> dict[str, Any]:
@@ -86,21 +96,24 @@ def environment() -> dict[str, Any]:
 
 def output_dir(args: argparse.Namespace, name: str) -> Path:
     """The bench's output folder (checked: not a file, writable; other files in it are kept)."""
-    from ..outputs import check_fill_dir
+    from ..outputs import check_fill_dir, mark
 
     out = check_fill_dir(args.out or f"bench-out/{name}")
     out.mkdir(parents=True, exist_ok=True)
+    mark(out, "bench")  # at once: a run interrupted half-way leaves a folder a rerun may fill
     return out
 
 
 def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
                   markdown: str | None = None, json_path: str | None = None,
-                  extra: dict[str, Any] | None = None) -> Path:
-    """Write ``NAME.json`` = ``{"results": ..., "config": ..., "environment": ...}`` (plus the
-    top-level keys of ``extra``) and ``NAME.md``."""
-    from ..outputs import atomic_write, mark
+                  extra: dict[str, Any] | None = None, invocation: dict[str, Any] | None = None) -> Path:
+    """Write ``NAME.json`` = ``{"schema_version", "command", "settings", "results": ...,
+    "config": ..., "environment": ...}`` (plus the top-level keys of ``extra``; ``invocation``:
+    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``."""
+    from ..outputs import atomic_write, mark, stamped
 
-    payload = {"results": results, **(extra or {}), "config": config, "environment": environment()}
+    payload = stamped({"results": results, **(extra or {}), "config": config, "environment": environment()},
+                      **(invocation or {}))
     text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "bench")
@@ -112,11 +125,13 @@ def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[st
     return path
 
 
-def write_result(folder: Path, name: str, result: BenchResult, json_path: str | None = None) -> list[str]:
+def write_result(folder: Path, name: str, result: BenchResult, json_path: str | None = None,
+                 invocation: dict[str, Any] | None = None) -> list[str]:
     """Write ``NAME.json``, ``NAME.md`` and the plots of ``result`` into ``folder``; returns the
     plot file names."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_outputs(folder, name, result.results, result.config, result.markdown, json_path)
+    write_outputs(folder, name, result.results, result.config, result.markdown, json_path,
+                  result.extra, invocation)
     for fname, draw in result.plots.items():
         draw(folder / fname)
     return list(result.plots)

@@ -26,20 +26,26 @@ import torch
 
 from ..data import load
 from ..engine import engine_from_args
+from ..errors import UnsureError
 from ..metrics.blurring import MEASURE_NAMES
 from ..attribution.spec import MethodSpec, parse_methods
 from ..measures.selection import most_uncertain
 from ..metrics.blurring_plot import plot_curves
 from ..user_model import run_posterior
+from ._suite import SuiteOptions
+from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
+from ..flags import deprecated_alias, invocation, methods_argument, split_argument
 from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
-from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats
 from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401
 
 
+BATCH_SIZE = 25  # images per attribution chunk (--batch-size; bench all uses it too)
+FRACTIONS = "0.02,0.05"  # shares of the pixels removed (--fractions here and in bench all)
+
 
 def blurring_benchmark(posterior, x, methods: list[MethodSpec], fractions: list[float],
-                       seed: int = 0, batch_size: int = 25, progress: bool = True, sigmas=None,
+                       seed: int = 0, batch_size: int = BATCH_SIZE, progress: bool = True, sigmas=None,
                        target: str = "epistemic", engine=None, source=None, chunk_size=None):
     """Attribute the ``target`` uncertainty of ``x`` (default epistemic) with every method and run
     the blurring test on that uncertainty (substitute ``blur``), on ``engine`` (default local; see
@@ -87,38 +93,71 @@ def _medians_only(tree):
     return tree
 
 
+def blurring_suite(posterior, data: str, methods: str, opts: SuiteOptions,
+                   fractions: list[float] | None = None, sigmas=None, engine=None, source=None,
+                   chunk_size=None) -> BenchResult:
+    """The blurring test as ``unsure bench all`` runs it: the ``blur`` substitute only (the
+    paper's test), the ``opts.n`` images of ``opts.split`` with the largest ``opts.target``,
+    every method paired against the first one."""
+    fractions = parse_floats(FRACTIONS, "fractions") if fractions is None else list(fractions)
+    specs = parse_methods(methods)
+    d = load(data, opts.split)
+    idx = most_uncertain(posterior.draw(torch.Generator().manual_seed(opts.seed)), d.x, opts.n, opts.target)
+    results, curves, seconds = blurring_benchmark(posterior, d.x[idx].to(posterior.device), specs, fractions,
+                                                  opts.seed, BATCH_SIZE, opts.progress, sigmas, opts.target,
+                                                  engine, source, chunk_size)
+    rows = [[m] + [results[m][str(f)][k] for f in fractions for k in ("murr", "auc")] for m in results]
+    header = ["method"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR ↑", "AUC-URR ↓")]
+    md = f"Blurring away the {opts.target} uncertainty of the {len(idx)} {opts.split} images with the most.\n\n"
+    md += markdown_table(header, rows)
+    if len(results) > 1:
+        md += ("\nPaired, first method vs each other: median difference / share of images where the first "
+               "is better / Wilcoxon p.\n\n" + markdown_table(
+                   ["pair"] + [f"{k} @{f:g}" for f in fractions for k in ("MURR", "AUC-URR")],
+                   paired_comparison(results, fractions)))
+    config = {"data": data, "target": opts.target, "top": len(idx), "image_indices": idx.tolist(),
+              "fractions": fractions, "seed": opts.seed, "seconds_per_image": seconds,
+              "sigmas": sigmas or "spec", "chunk_size": chunk_size,
+              **({"engine": engine.describe()} if engine is not None else {})}
+    return BenchResult(results, md, config, {"blurring.png": lambda path: plot_curves(curves, fractions, path)})
+
+
 @BENCHES.register("blurring", "blurring test: MURR / AUC-URR of uncertainty maps (paper Sec. 5.2.1)")
 class BlurringBench(Bench):
     name = "blurring"
+    suite_run = staticmethod(blurring_suite)
+    suite_options = ("fractions", "sigmas", "engine", "source", "chunk_size")
+    suite_order = 0
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        add_blurring_engine_arguments(p)
-        p.add_argument("--methods", default="ua-backprop,grad,inputgrad,random",
-                       help="comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
+        methods_argument(p, "ua-backprop,grad,inputgrad,random",
+                         "comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
         p.add_argument("--target", default="epistemic", choices=list(MEASURE_NAMES),
                        help="uncertainty to explain and blur away (default epistemic, the paper's; "
                             "total for a single network)")
-        p.add_argument("--top", type=int, default=100, help="the N images with the largest --target")
-        p.add_argument("--split", default="test", choices=["test", "val"])
-        p.add_argument("--fractions", default="0.02,0.05")
-        p.add_argument("--batch-size", type=int, default=25)
+        p.add_argument("--n", type=int, default=100, help="the N images with the largest --target")
+        deprecated_alias(p, "--top", "--n", "n", type=int)
+        split_argument(p, train=False)
+        p.add_argument("--fractions", default=FRACTIONS, help="shares of the pixels removed")
+        p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per attribution chunk")
         p.add_argument("--sigmas", default=None,
                        help="blur grid as comma-separated values (default: the spec's 0.2, 0.4, ..., 20)")
         p.add_argument("--replacements", default="blur,zero,mean,noise,road",
                        help="what a removed pixel becomes, comma-separated NAME[:key=value...] "
-                            "(default: the whole panel; 'blur' alone is the paper's test)")
+                            "('blur' alone is the paper's test)")
+        add_blurring_engine_arguments(p)
 
     def main(self, args: argparse.Namespace) -> int:
-        engine = engine_from_args(args)
         post, data = run_posterior(args)
         methods = parse_methods(args.methods)
         fractions = parse_floats(args.fractions, "fractions")
         d = load(data, args.split)
         draw = post.draw(torch.Generator().manual_seed(args.seed))
-        idx = most_uncertain(draw, d.x, args.top, args.target)
+        idx = most_uncertain(draw, d.x, args.n, args.target)
         x = d.x[idx].to(post.device)
         sigmas = None if args.sigmas is None else parse_floats(args.sigmas, "sigmas")
+        engine = engine_from_args(args)
         run = run_panel(post, x, methods, fractions, args.replacements, args.seed, args.batch_size,
                         not args.no_progress, sigmas, args.target, draw, engine=engine,
                         source=source_of(args, data), chunk_size=args.chunk_size)
@@ -147,11 +186,13 @@ class BlurringBench(Bench):
                    + markdown_table(header, paired_comparison(results, fractions)))
         if len(by_rep) > 1:
             md += "\n" + panel_markdown(by_rep, panel, fractions, paired_comparison)
-        write_outputs(out, "blurring", results, config, md, args.json,
-                      extra={"by_replacement": _medians_only(by_rep), "panel": _medians_only(panel)})
-        plot_curves(curves, fractions, out / "blurring.png")
+        plots = {"blurring.png": lambda path: plot_curves(curves, fractions, path)}
         if len(by_rep) > 1:
-            plot_curves(curves, fractions, out / "blurring-panel.png", rows=run["curves"])
+            plots["blurring-panel.png"] = lambda path: plot_curves(curves, fractions, path, rows=run["curves"])
+        result = BenchResult(results, md, config, plots,
+                             extra={"by_replacement": _medians_only(by_rep), "panel": _medians_only(panel)})
+        write_result(out, "blurring", result, args.json, invocation(args))
         print(md)
         print(f"wrote {out}/blurring.json, blurring.md, blurring.png")
         return 0
+

@@ -23,6 +23,7 @@ from ..errors import UnsureError
 from ..models.paper_cnn import PaperCNN
 from ..posteriors import DeepEnsemble
 from .common import parse_floats
+from ..flags import invocation
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .speed import time_call
 
@@ -112,15 +113,15 @@ class LargeKBench(Bench):
         p.add_argument("--classes", default="100,1000", help="comma-separated K")
         p.add_argument("--variants", default="class,paper", help="ua-backprop variants")
         p.add_argument("--prune", type=float, default=0.999, help="share of the terms' mass kept")
-        p.add_argument("--members", type=int, default=5)
-        p.add_argument("--image-size", type=int, default=28)
-        p.add_argument("--channels", type=int, default=1)
+        p.add_argument("--members", type=int, default=5, help="ensemble members")
+        p.add_argument("--image-size", type=int, default=28, help="side of the synthetic images")
+        p.add_argument("--channels", type=int, default=1, help="channels of the synthetic images")
         p.add_argument("--logit-std", default="6,10,20",
                        help="comma-separated std of each member's logits on the images (random init: ~0.1)")
         p.add_argument("--n", type=int, default=20, help="synthetic images timed")
-        p.add_argument("--batch-size", type=int, default=10)
+        p.add_argument("--batch-size", type=int, default=10, help="images per attribution chunk")
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")
-        p.add_argument("--target", default="epistemic")
+        p.add_argument("--target", default="epistemic", help="uncertainty explained")
 
     def main(self, args: argparse.Namespace) -> int:
         from ..run import resolve_device
@@ -161,6 +162,7 @@ class LargeKBench(Bench):
                                                  "channels", "logit_std", "n", "batch_size", "repeats",
                                                  "target", "seed")}
         config["device"] = str(device)
-        write_outputs(output_dir(args, "large-k"), "large-k", results, config, md, args.json)
+        write_outputs(output_dir(args, "large-k"), "large-k", results, config, md, args.json,
+                      invocation=invocation(args))
         print(md)
         return 0

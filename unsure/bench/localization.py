@@ -140,7 +140,8 @@ class LocalizationBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 200)
-        p.add_argument("--task", default="anomaly", choices=["anomaly", "decoy"])
+        p.add_argument("--task", default="anomaly", choices=["anomaly", "decoy"],
+                       help="anomaly: a pasted patch; decoy: a patch the model was trained to use")
         p.add_argument("--patch", type=int, default=None, help="anomaly side (default 10 on 28x28, scaled)")
         p.add_argument("--decoy-size", type=int, default=None, help="decoy patch side (default 4 on 28x28, scaled)")
         p.add_argument("--epochs", type=int, default=2, help="training epochs on decoy data")

@@ -84,8 +84,8 @@ class RotationBench(Bench):
         p.add_argument("--step", type=int, default=10, help="angle step in degrees (0..180)")
         p.add_argument("--rotated", type=float, default=90.0, help="angle of the rotated set")
         p.add_argument("--digit", type=int, default=None, help="only this class (default: all)")
-        p.add_argument("--map-threshold", type=float, default=0.5)
-        p.add_argument("--object-threshold", type=float, default=0.5)
+        p.add_argument("--map-threshold", type=float, default=0.5, help="min-max normalised map value above which a pixel is in the map mask")
+        p.add_argument("--object-threshold", type=float, default=0.5, help="channel-mean pixel value above which a pixel is in the object mask")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)

@@ -57,7 +57,8 @@ class SicAicBench(Bench):
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,xrai,random", "class", 100)
         p.add_argument("--info", default="webp,msssim", help="information measures: webp, msssim")
-        p.add_argument("--normalise", default="ratio", choices=["ratio", "pair"])
+        p.add_argument("--normalise", default="ratio", choices=["ratio", "pair"],
+                       help="ratio: score on the bokeh image / score on the original (XRAI); pair: PAIR's (s - s_blurred) / (s_original - s_blurred)")
         p.add_argument("--min-score", type=float, default=None, help="skip images scoring lower (PAIR: 0.8)")
 
     def main(self, args: argparse.Namespace) -> int:

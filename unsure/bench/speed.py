@@ -21,6 +21,7 @@ from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
 from ..attribution.spec import parse_methods
 from ..data import load
+from ..flags import invocation, methods_argument
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
 
@@ -122,11 +123,11 @@ class SpeedBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        p.add_argument("--methods", default="ua-backprop,grad,ig:steps=100,blur-ig:steps=100")
+        methods_argument(p, "ua-backprop,grad,ig:steps=100,blur-ig:steps=100")
         p.add_argument("--n", type=int, default=20, help="test images timed")
-        p.add_argument("--batch-size", type=int, default=10)
+        p.add_argument("--batch-size", type=int, default=10, help="images per attribution chunk")
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")
-        p.add_argument("--target", default="epistemic")
+        p.add_argument("--target", default="epistemic", help="uncertainty explained")
 
     def main(self, args: argparse.Namespace) -> int:
         post, data = run_posterior(args)
@@ -150,6 +151,7 @@ class SpeedBench(Bench):
                   "repeats": args.repeats, "seed": args.seed, "device": str(post.device),
                   "methods": [m.label for m in methods], "target": args.target}
         write_result(output_dir(args, "speed"), "speed",
-                     BenchResult({"methods": res, "ratio_to_ua_backprop": ratios}, md, config), args.json)
+                     BenchResult({"methods": res, "ratio_to_ua_backprop": ratios}, md, config), args.json,
+                     invocation(args))
         print(md)
         return 0

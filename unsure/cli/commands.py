@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UnsureError
+from ..flags import out_arguments
 from ..run import resolve_device
 
 
@@ -26,22 +27,22 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", default="paper-cnn", help="architecture (see 'unsure archs')")
     p.add_argument("--members", type=int, default=5, help="ensemble members (ensemble only)")
     p.add_argument("--samples", type=int, default=None, help="posterior samples S (sampling posteriors)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--milestones", default="", help="epochs at which the learning rate drops 10x, e.g. 6,8")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=128, help="training minibatch size")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="optimiser")
+    p.add_argument("--milestones", default="", help="epochs at which the learning rate drops 10x, e.g. 6,8 (default: none)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--subset-seed", type=int, default=None,
                    help="with --limit: a seeded random N images instead of the first N (the subset "
                         "'unsure bench mitigation --subset-seed' trains on)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and minibatch order")
     p.add_argument("--max-classes", type=int, default=None,
                    help="allow more than 1000 classes (K is the largest label + 1)")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
-    p.add_argument("--out", required=True, help="run directory to create")
-    p.add_argument("--force", action="store_true", help="replace an existing run directory (only a folder unsure wrote)")
-    p.add_argument("--no-progress", action="store_true")
+    out_arguments(p, "run directory to create", required=True,
+                  force_help="replace an existing run directory (only a folder unsure wrote)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _milestones(text: str) -> tuple[int, ...]:
@@ -59,7 +60,7 @@ def _train(args: argparse.Namespace) -> int:
                     optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit,
                     subset_seed=args.subset_seed, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
-                    progress=not args.no_progress,
+                    progress=not args.no_progress, command=getattr(args, "_command", None),
                     **({} if args.max_classes is None else {"max_classes": args.max_classes}))
     m = cfg["metrics"]
     print(f"saved {args.out}: test accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, ECE {m['ece']:.4f}")
@@ -76,6 +77,18 @@ def _listing(registry_getter: Callable):
         print(registry_getter().table())
         return 0
     return run
+
+
+def _methods_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", action="store_true",
+                   help="also list each method's options (NAME:key=value) with their types and defaults")
+
+
+def _list_methods(args: argparse.Namespace) -> int:
+    from ..attribution.spec import options_table
+
+    print(options_table() if args.options else _methods().table())
+    return 0
 
 
 def _methods():
@@ -111,10 +124,10 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ..outputs import check_fill_dir, check_out_file
+    from ..outputs import check_bench_dir, check_out_file
 
-    if getattr(args, "out", None):  # before any work
-        check_fill_dir(args.out, "bench output folder")
+    if not getattr(args, "merge", None):  # before any work (a merge checks its own --out)
+        check_bench_dir(args.out or f"bench-out/{args.bench}", args.bench, force=args.force)
     if getattr(args, "json", None):
         check_out_file(args.json, "--json")
     return args._bench.main(args)
@@ -123,7 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("train", "train a posterior and save it as a run directory", _train_args, _train),
     Command("bench", "run a benchmark (see 'unsure bench -h')", _bench_args, _bench),
-    Command("methods", "list attribution methods", _no_args, _listing(_methods)),
+    Command("methods", "list attribution methods (--options: with their options)", _methods_args, _list_methods),
     Command("measures", "list uncertainty measures (attribution targets)", _no_args, _listing(_measures)),
     Command("posteriors", "list posteriors", _no_args, _listing(_posteriors)),
     Command("archs", "list architectures", _no_args, _listing(_archs)),

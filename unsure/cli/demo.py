@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import DataError, UnsureError
+from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..outputs import stamped
 from ..run import resolve_device
 from .commands import Command, register
 from .explain import ALL_TARGETS, command_line, save_report, select_images, user_warnings
@@ -28,23 +30,26 @@ EPOCHS = {"digits": 10}  # default epochs per data set (1 otherwise): 8x8 digits
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="data spec (default: fashion-mnist, or digits when Fashion-MNIST is not installed)")
-    p.add_argument("--out", default="demo-report", help="report folder (default: demo-report)")
-    p.add_argument("--members", type=int, default=5, help="ensemble members (default 5)")
+    out_arguments(p, "report folder", default="demo-report",
+                  force_help="replace an existing report folder (only one unsure wrote)")
+    p.add_argument("--members", type=int, default=5, help="ensemble members")
     p.add_argument("--epochs", type=int, default=None, help="epochs per member (default 1; 10 on digits)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
-                   help=f"training images per member (default {DEFAULT_LIMIT}; 0: all)")
-    p.add_argument("--n-images", type=int, default=8, help="explain the N most uncertain test images (default 8)")
+                   help="training images per member (0: all)")
+    p.add_argument("--n", type=int, default=8, help="explain the N most uncertain images of --split")
+    deprecated_alias(p, "--n-images", "--n", "n", type=int)
+    split_argument(p)
     p.add_argument("--pool", type=int, default=2000,
-                   help="look for them among the first POOL test images (default 2000; 0: all)")
-    p.add_argument("--methods", default=DEFAULT_METHODS, help=f"methods (default {DEFAULT_METHODS})")
-    p.add_argument("--fractions", default="0.02", help="blurring-test pixel fractions (default 0.02)")
+                   help="look for them among the first POOL images of the split (0: all)")
+    methods_argument(p, DEFAULT_METHODS)
+    p.add_argument("--fractions", default="0.02", help="blurring-test pixel fractions")
     p.add_argument("--retrain", action="store_true", help="train again even if a cached run matches")
-    p.add_argument("--runs", default="runs", help="where cached runs live (default: runs/)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", default="runs", help="where cached runs live")
+    p.add_argument("--seed", type=int, default=0, help="seeds training, the draw and the methods")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--screenshot", default=None, metavar="PNG",
                    help="also save a headless-Chromium screenshot of the report (e.g. docs/img/report.png)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def default_data() -> str:
@@ -101,10 +106,10 @@ def run_demo(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     notes: list[str] = []
     progress = not args.no_progress
-    check_out_dir(args.out, "report", replace=True)  # before training: a user's folder is refused
+    check_out_dir(args.out, "report", replace=args.force)  # before training: a user's folder is refused
     if args.screenshot:
         check_out_file(args.screenshot, "--screenshot")
-    for name in ("members", "n_images"):
+    for name in ("members", "n"):
         if getattr(args, name) < 1:
             raise UnsureError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     with user_warnings(notes):
@@ -129,15 +134,15 @@ def run_demo(args: argparse.Namespace) -> int:
         t_train = time.perf_counter() - t0
         post = load_run(run_dir, device=device)
         cfg = post.run_config
-        print(f"[2/3] finding the {args.n_images} most uncertain test images and explaining them")
-        x, labels, names = select_images(post, data, "test", args.n_images, None, args.pool,
+        print(f"[2/3] finding the {args.n} most uncertain {args.split} images and explaining them")
+        x, labels, names = select_images(post, data, args.split, args.n, None, args.pool,
                                          "epistemic", args.seed, progress)
         t0 = time.perf_counter()
         report, results = build_report(
             post, x, names, methods=methods, targets=list(ALL_TARGETS), labels=labels, data=data,
             seed=args.seed, blurring=True, fractions=fractions, progress=progress,
             title=f"Where does the uncertainty come from? A deep ensemble on {data}",
-            intro=(f"A {args.members}-member deep ensemble trained on {data} is unsure about some test "
+            intro=(f"A {args.members}-member deep ensemble trained on {data} is unsure about some {args.split} "
                    f"images. For the {len(names)} with the highest epistemic uncertainty, the maps show "
                    f"which pixels the total, aleatoric (data noise) and epistemic (disagreement) "
                    f"uncertainty come from, by UA-Backprop and {len(methods) - 1} gradient baseline(s); "
@@ -154,23 +159,24 @@ def run_demo(args: argparse.Namespace) -> int:
     report.settings = {
         "data": data, "members": args.members, "epochs": epochs, "training images": limit or "all",
         "images explained": f"the {len(names)} most epistemically uncertain of the first "
-                            f"{args.pool or 'all'} test images",
+                            f"{args.pool or 'all'} {args.split} images",
         "methods": ", ".join(report.methods), "targets": ", ".join(ALL_TARGETS),
         "blurring fractions": ", ".join(f"{f:g}" for f in fractions),
         "seed": args.seed, "device": device,
         "training time": f"{cfg.get('train_seconds', 0):.0f} s" + (" (earlier, cached)" if reused else ""),
         "explaining + blurring time": f"{t_explain:.1f} s (" + ", ".join(f"{k} {v:.2f} s/image" for k, v in secs.items()) + ")",
-        "full benchmark": f"unsure bench blurring --run {run_dir} --top 100",
+        "full benchmark": f"unsure bench blurring --run {run_dir} --n 100",
     }
     report.command = command_line("demo", {
         "data": data, "out": args.out, "members": args.members, "epochs": epochs, "limit": args.limit,
-        "n_images": args.n_images, "pool": args.pool, "methods": args.methods,
+        "n": args.n, "split": None if args.split == "test" else args.split, "pool": args.pool, "methods": args.methods,
         "fractions": args.fractions, "seed": args.seed, "runs": None if args.runs == "runs" else args.runs})
     report.notes = notes
     results |= {"command": report.command, "notes": notes, "run": str(run_dir), "reused_run": reused,
                 "seconds": {"training": t_train, "explaining": t_explain,
                             "total": time.perf_counter() - t_start}}
-    page = save_report(report, results, args.out)
+    results = stamped(results, settings=invocation(args)["settings"])  # schema_version, settings
+    page = save_report(report, results, args.out, replace=args.force)
     if args.screenshot:
         from ..report.browser import screenshot
 

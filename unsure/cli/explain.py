@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UnsureError
+from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..outputs import stamped
 from ..measures import decomposable
 from ..run import resolve_device
 from .commands import Command, register
@@ -75,15 +77,16 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                           "or --images with --image-shape)")
     src.add_argument("--images", nargs="+", default=None, metavar="FILE",
                      help="explain these image files (PNG, JPEG, ...); resized and converted to the model's input")
-    p.add_argument("--method", default="ua-backprop",
-                   help="method(s), comma-separated NAME[:key=value] (see 'unsure methods'); default ua-backprop")
+    methods_argument(p, "ua-backprop")
+    deprecated_alias(p, "--method", "--methods", "methods")
     p.add_argument("--target", default="epistemic",
                    help="what to explain: total, aleatoric, epistemic, a comma list, 'all', or class:N")
-    p.add_argument("--out", required=True, help="output folder for index.html, overlays/ and results.json")
+    out_arguments(p, "output folder for index.html, overlays/ and results.json", required=True,
+                  force_help="replace an existing report folder (only one unsure wrote)")
     p.add_argument("--n", type=int, default=8, help="with --data: explain the N most uncertain images")
     p.add_argument("--index", type=int, nargs="+", default=None, metavar="I",
                    help="with --data: explain these image indices instead")
-    p.add_argument("--split", default="test", choices=["test", "val", "train"])
+    split_argument(p)
     p.add_argument("--pool", type=int, default=2000,
                    help="with --data: look for the most uncertain among the first POOL images (0: all)")
     p.add_argument("--image-shape", default=None, metavar="C,H,W",
@@ -91,11 +94,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--invert", action="store_true",
                    help="with --images: invert the files (dark object on light ground -> MNIST style)")
     p.add_argument("--blurring", action="store_true", help="also run the blurring test of the epistemic maps")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="images per attribution chunk")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="also save a Chromium screenshot of the page")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def select_images(post, data: str, split: str, n: int, index: list[int] | None, pool: int,
@@ -128,13 +131,14 @@ def select_images(post, data: str, split: str, n: int, index: list[int] | None, 
     return d.x[idx], d.y[idx], names
 
 
-def save_report(report, results: dict, out: str) -> Path:
+def save_report(report, results: dict, out: str, replace: bool = False) -> Path:
     """Write the report and ``results.json`` into a fresh folder that replaces ``out`` whole
-    (old overlays never survive next to a new report); returns the path of ``index.html``."""
+    (old overlays never survive next to a new report; an existing report only with ``replace``,
+    i.e. ``--force``); returns the path of ``index.html``."""
     from ..outputs import atomic_dir
     from ..report import write_report
 
-    with atomic_dir(out, "report", replace=True) as tmp:
+    with atomic_dir(out, "report", replace=replace) as tmp:
         write_report(report, tmp)
         (tmp / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return Path(out) / "index.html"
@@ -160,11 +164,11 @@ def run_explain(args: argparse.Namespace) -> int:
     from .source import posterior_from_args, source_label
 
     notes: list[str] = []
-    check_out_dir(args.out, "report", replace=True)  # before any work: a user's folder is refused
+    check_out_dir(args.out, "report", replace=args.force)  # before any work: a user's folder is refused
     if args.screenshot:
         check_out_file(args.screenshot, "--screenshot")
     with user_warnings(notes):
-        methods = parse_methods(args.method)  # unknown names fail before any work
+        methods = parse_methods(args.methods)  # unknown names fail before any work
         targets = parse_targets(args.target)
         if args.blurring and "epistemic" not in targets:
             raise UnsureError("--blurring tests epistemic maps: add epistemic to --target")
@@ -206,14 +210,15 @@ def run_explain(args: argparse.Namespace) -> int:
                        "seed": args.seed, "device": str(post.device)}
     report.command = command_line("explain", {
         "run": args.run, "model": args.model, "weights": args.weights, "data": args.data,
-        "images": args.images, "image_shape": args.image_shape, "method": args.method,
+        "images": args.images, "image_shape": args.image_shape, "methods": args.methods,
         "target": args.target, "out": args.out, "n": None if args.images or args.index else args.n,
         "index": args.index, "split": None if args.split == "test" else args.split,
         "invert": args.invert, "blurring": args.blurring, "seed": args.seed})
     report.notes = notes
     results["command"] = report.command
     results["notes"] = notes
-    page = save_report(report, results, args.out)
+    results = stamped(results, settings=invocation(args)["settings"])  # schema_version, settings
+    page = save_report(report, results, args.out, replace=args.force)
     print(f"wrote {page} ({len(names)} image(s), {len(methods)} method(s), {len(targets)} target(s))")
     if args.screenshot:
         from ..report.browser import screenshot

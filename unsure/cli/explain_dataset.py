@@ -7,41 +7,61 @@ import argparse
 
 from ..engine import add_engine_arguments, engine_from_args
 from ..errors import UnsureError
+from ..flags import invocation, methods_argument, split_argument
+from ..user_model import add_source_arguments
 from .commands import Command, register
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run directory made by 'unsure train'")
-    p.add_argument("--data", default=None, help="data spec (default: the run's data)")
-    p.add_argument("--split", default="test", choices=["test", "val", "train"])
+    add_source_arguments(p)
+    p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
+    split_argument(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
-    p.add_argument("--methods", default="ua-backprop", help="comma-separated NAME[:key=value] (see 'unsure methods')")
+    methods_argument(p, "ua-backprop")
     p.add_argument("--targets", default="epistemic", help="total, aleatoric, epistemic, a comma list or 'all'")
-    p.add_argument("--out", required=True, help="output folder (a rerun into it resumes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True,
+                   help="output folder; a rerun of the same job into it resumes (no --force needed), "
+                        "a folder holding another job or other files is refused")
+    p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
     p.add_argument("--batch-size", type=int, default=16, help="images per attribution call")
     p.add_argument("--shard-size", type=int, default=256, help="images per map file (the unit of work)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     add_engine_arguments(p, "shard")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..attribution.spec import parse_methods
+    from pathlib import Path
+
     from ..dataset import Job, map_key
+    from ..dataset.job import prepare
     from ..run import read_config
     from .commands import resolve_device
     from .explain import parse_targets
 
     specs = parse_methods(args.methods)
     targets = parse_targets(args.targets)
-    data = args.data or read_config(args.run).get("data")
+    if args.model:
+        from ..user_model import stored_spec, load_factory
+
+        if not args.data:
+            raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
+        load_factory(args.model)  # a bad spec fails here, in one line, before any worker starts
+        model, weights = stored_spec(args.model), args.weights and str(Path(args.weights).resolve())
+        data = args.data
+    else:
+        if args.weights:
+            raise UnsureError("--weights goes with --model (a run folder has its own weights)")
+        model = weights = None
+        data = args.data or read_config(args.run).get("data")
     if not data:
         raise UnsureError("the run does not name its data; pass --data SPEC")
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
-    job = Job(run=args.run, data=data, split=args.split, limit=args.limit, methods=args.methods,
+    job = Job(run=args.run, model=model, weights=weights, data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
+    prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
     engine = engine_from_args(args)
     if engine.name == "ray":
         from ..dataset.ray_engine import run_ray

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
+from .._version import __version__
 from ..errors import UnsureError
+from ..flags import Parser
 from . import commands
 from .checks import check_args
 from . import demo, explain, explain_dataset  # noqa: F401  (register demo, explain, explain-dataset)
@@ -12,7 +15,8 @@ from . import train_vae  # noqa: F401  (registers train-vae)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="unsure", description="Explain where a Bayesian deep model's uncertainty comes from.")
+    p = Parser(prog="unsure", description="Explain where a Bayesian deep model's uncertainty comes from.")
+    p.add_argument("--version", action="version", version=f"unsure {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for cmd in commands.COMMANDS:
@@ -22,11 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args._command = shlex.join(["unsure", *argv])  # recorded in every JSON output (unsure.flags.invocation)
     try:
         check_args(args)
         result = args._run(args)

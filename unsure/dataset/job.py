@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UnsureError
+from ..outputs import stamped
 
 MANIFEST = "manifest.json"
 TABLE = "table.parquet"
@@ -35,7 +36,7 @@ COLUMNS = ("index", "label", "prediction", "total", "aleatoric", "epistemic", "s
 class Job:
     """One explain-dataset job; the fields that change the output (not the engine or device)."""
 
-    run: str
+    run: str | None
     data: str
     split: str = "test"
     limit: int | None = None
@@ -45,8 +46,12 @@ class Job:
     batch_size: int = 16
     shard_size: int = 256
     keys: tuple[str, ...] = field(default=())
+    model: str | None = None  # --model SPEC (absolute file path): each worker imports the factory
+    weights: str | None = None  # --weights FILE with --model (absolute path)
 
     def __post_init__(self):
+        if (self.run is None) == (self.model is None):
+            raise UnsureError("explain-dataset needs exactly one of --run DIR and --model SPEC")
         if self.batch_size < 1 or self.shard_size < 1:
             raise UnsureError("--batch-size and --shard-size must be >= 1")
         if self.limit is not None and self.limit < 1:
@@ -97,24 +102,28 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def prepare(out: Path, job: Job) -> None:
-    """Create ``out`` with the job's manifest, or check that an existing one is the same job."""
+def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
+    """Create ``out`` with the job's manifest, or check that an existing one is the same job.
+    ``meta``: top-level keys written with a new manifest (``schema_version``, ``command``,
+    ``settings``: :func:`unsure.outputs.stamped`); only ``job`` decides whether a rerun resumes."""
     path = out / MANIFEST
     if path.is_file():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise UnsureError(f"{path} is not valid JSON: {e}") from None
-        if old.get("job") != job.to_dict():
-            diff = sorted(k for k in job.to_dict() if old.get("job", {}).get(k) != job.to_dict()[k])
+        # folders written before --model existed have no model/weights keys: the same as None
+        old_job = {"model": None, "weights": None, **old.get("job", {})}
+        if old_job != job.to_dict():
+            diff = sorted(k for k in job.to_dict() if old_job.get(k) != job.to_dict()[k])
             raise UnsureError(f"{out} holds another job (differs in {', '.join(diff)}); "
                               "use a new --out folder or remove it")
         return
     if out.exists() and any(out.iterdir()):
         raise UnsureError(f"{out} exists and is not an explain-dataset folder; use a new --out folder")
-    text = json.dumps({"job": job.to_dict(), "columns": list(COLUMNS),
-                       "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
-                      indent=2) + "\n"
+    text = json.dumps(stamped({"job": job.to_dict(), "columns": list(COLUMNS),
+                               "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
+                              **(meta or {})), indent=2) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 

@@ -47,7 +47,12 @@ class ShardWorker:
         if threads:
             torch.set_num_threads(int(threads))
         self.job, self.out = job, Path(out)
-        self.post = load_run(job.run, device=resolve_device(device))
+        if job.model is not None:
+            from ..user_model import model_posterior
+
+            self.post = model_posterior(job.model, job.weights, device=resolve_device(device))
+        else:
+            self.post = load_run(job.run, device=resolve_device(device))
         self.specs = parse_methods(job.methods)
         self.methods = [make_method(s.name, **s.options) for s in self.specs]
         self.draw = self.post.draw(torch.Generator().manual_seed(job.seed))

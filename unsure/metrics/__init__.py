@@ -1,5 +1,5 @@
 """Metrics for attribution maps, re-exported flat (``unsure.metrics.blurring_test``)."""
-from .blurring import BlurringResult, blurring_test  # noqa: F401
+from .blurring import AUC_URR, MURR, BlurringResult, blurring_test  # noqa: F401
 from .base import METRICS, MetricInfo, metric_info, register_metric  # noqa: F401,E402
 from .anomaly import AnomalyResult, anomaly_localisation, make_anomalies, select_most_increased  # noqa: F401,E402
 from .insertion_deletion import CurveResult, deletion_curve, insertion_curve  # noqa: F401,E402

@@ -21,6 +21,7 @@ from ..measures import decomposable
 from ..measures.measure import resolve_measure as _resolve_measure
 from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
+from .base import register_metric
 from .perturbation import replaced_uncertainty
 from .replacements import Blur, Replacement, make_replacements
 
@@ -28,6 +29,12 @@ from .replacements import Blur, Replacement, make_replacements
 MEASURE_NAMES: tuple[str, ...] = decomposable()  # the measures with per-probability terms
 
 SIGMAS: tuple[float, ...] = tuple(round(0.2 * i, 6) for i in range(1, 101))  # 0.2, 0.4, ..., 20
+
+
+MURR = register_metric("murr", True, "uncertainty",
+                       "median uncertainty reduction rate of the blurring test (paper Eq. 13)")
+AUC_URR = register_metric("auc-urr", False, "uncertainty",
+                          "median area under the blurring test's uncertainty curve c_n (paper App. B.2.1)")
 
 
 @dataclass
@@ -44,7 +51,8 @@ class BlurringResult:
     measure : name of the uncertainty that was blurred away (a callable's ``__name__``)
     """
 
-    higher_is_better: ClassVar[dict[str, bool]] = {"murr": True, "auc": False}
+    # the JSON keys of the two scores and their direction, from the registered metrics
+    higher_is_better: ClassVar[dict[str, bool]] = {"murr": MURR.higher_is_better, "auc": AUC_URR.higher_is_better}
 
     murr: float
     auc: float

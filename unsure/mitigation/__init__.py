@@ -12,13 +12,19 @@ Always train a control beside it: a constant map (``torch.zeros_like(maps)``; wi
 every feature is scaled by ``1 + lambda``) or a random one. In the paper's setting (epistemic
 maps on the last conv features) a constant map gains as much as UA-Backprop's on Fashion-MNIST
 and digits (docs/results/mitigation.md): the rescaling, not the map, does the work there.
-``unsure bench mitigation --methods ua-backprop,random,constant`` pairs them for you.
+``unsure bench mitigation --methods ua-backprop,random,constant`` pairs them for you; the
+experiment behind it is :func:`run_experiment` (``experiment.py``), its summaries and merging
+``summary.py``, its plots ``plots.py``.
 """
 from .attention import (AttendedNet, Attention, Space, attention_weights, latent_attention,
                         normalise_map, pack, rescale01, scale)
 from .maps import MapCache, MapKey, cached_maps, generate_maps, run_id
 from .retrain import RetrainConfig, attended_logits, evaluate, fit_temperature, retrain
+from .experiment import CONTROLS, Experiment, ExperimentRun, method_key, parse_mitigation_methods, run_experiment
+from .summary import merge_results, stalled_baselines, summarise
 
 __all__ = ["AttendedNet", "Attention", "Space", "attention_weights", "latent_attention", "normalise_map",
            "pack", "rescale01", "scale", "MapCache", "MapKey", "cached_maps", "generate_maps", "run_id",
-           "RetrainConfig", "attended_logits", "evaluate", "fit_temperature", "retrain"]
+           "RetrainConfig", "attended_logits", "evaluate", "fit_temperature", "retrain",
+           "CONTROLS", "Experiment", "ExperimentRun", "method_key", "parse_mitigation_methods", "run_experiment",
+           "merge_results", "stalled_baselines", "summarise"]

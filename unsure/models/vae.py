@@ -138,13 +138,12 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
     into ``config.json`` next to the architecture."""
     from safetensors.torch import save_file
 
-    from ..outputs import atomic_dir
+    from .._version import __version__
+    from ..outputs import atomic_dir, stamped
 
     path = Path(path)
-    from .._version import __version__
-
-    cfg = {"model": "vae", "vae": vae.config(), **(info or {}),
-           "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__}
+    cfg = stamped({"model": "vae", "vae": vae.config(), **(info or {}),
+                   "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__})
     state = {k: v.detach().cpu().contiguous().clone() for k, v in vae.state_dict().items()}
     with atomic_dir(path, "vae", replace=overwrite) as tmp:
         save_file(state, str(tmp / WEIGHTS))

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import io
 import time
-import warnings
 from typing import Sequence
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..attribution import METHODS, make_method
+from ..attribution import make_method
 from ..attribution.spec import MethodSpec, parse_methods
 from ..errors import UnsureError
 from ..measures import MEASURES, decomposable
 from ..metrics.blurring import SIGMAS, blurring_test
 from ..posteriors import Posterior
-from .model import Blurring, Item, Report, ReportWarning
+from .model import Blurring, Item, Report
 from .overlay import is_signed, scale_for
 
 UNCERTAINTIES = decomposable()  # total, aleatoric, epistemic
@@ -38,21 +37,10 @@ def class_names(data: str | None, K: int) -> list[str] | None:
 
 
 def choose_methods(wanted: str, warn: bool = True) -> list[MethodSpec]:
-    """Parse ``NAME[:k=v],...`` keeping only registered methods; missing ones are replaced by a
-    registered baseline (with a warning) so the report still compares against something."""
-    names = [t.strip() for t in wanted.split(",") if t.strip()]
-    have = [n for n in names if n.split(":")[0] in METHODS]
-    missing = [n for n in names if n not in have]
-    if missing:
-        spare = [m for m in ("ig", "expected-gradients", "blur-ig") if m in METHODS and m not in have]
-        extra = spare[:len(missing)]
-        if warn:
-            warnings.warn(f"method(s) {', '.join(missing)} not registered (see 'unsure methods'); "
-                          f"using {', '.join(extra) or 'none'} instead", ReportWarning, stacklevel=2)
-        have += extra
-    if not have:
-        raise UnsureError(f"none of the methods {wanted!r} is registered; known: {', '.join(METHODS.names())}")
-    return parse_methods(",".join(have))
+    """Parse ``NAME[:k=v],...``; an unregistered name raises :class:`UnsureError` listing the
+    known ones (exit 2 on the command line; it used to be replaced by a spare baseline with only a
+    warning). ``warn`` is kept for callers of the old signature and has no effect."""
+    return parse_methods(wanted)
 
 
 def check_targets(targets: Sequence[str]) -> list[str]:

@@ -26,12 +26,20 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
               lr: float = 1e-3, optimizer: str = "adam", milestones: tuple[int, ...] = (),
               limit: int | None = None, subset_seed: int | None = None, seed: int = 0,
               device: str = "cpu", force: bool = False, progress: bool = True,
-              extra: dict[str, Any] | None = None, max_classes: int = MAX_CLASSES) -> dict[str, Any]:
+              extra: dict[str, Any] | None = None, max_classes: int = MAX_CLASSES,
+              command: str | None = None) -> dict[str, Any]:
     """Train, evaluate on the test split (accuracy, NLL, ECE) and save; returns the saved config.
+
+    ``command``: the command line recorded in ``config.json`` (the CLI passes it); the settings
+    (every argument but ``out``, ``force``, ``progress``) are recorded as ``settings``.
 
     Everything that can be checked is checked first (output folder, settings, data shapes,
     labels; :mod:`unsure.training.checks`), so a bad input fails in one line before training.
     """
+    settings = {"data": data, "posterior": posterior, "arch": arch, "members": members, "samples": samples,
+                "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+                "milestones": list(milestones), "limit": limit, "subset_seed": subset_seed, "seed": seed,
+                "device": device, "extra": dict(extra or {}), "max_classes": max_classes}
     check_out_dir(out, "run", replace=force)
     check_settings(epochs=epochs, batch_size=batch_size, lr=lr, members=members, samples=samples,
                    limit=limit)
@@ -71,6 +79,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
         "train_info": getattr(post, "train_info", {}), "metrics": metrics,
         "splits": {"train": len(tr.y), "val": len(va.y), "test": len(te.y)},
         "test_split": test_split(data), "threads": torch.get_num_threads(),
+        "command": command, "settings": settings,
     }
     save_run(out, post.cpu(), config, overwrite=force)
     return config

@@ -57,9 +57,12 @@ def evaluate_vae(vae: VAE, x: Tensor, batch_size: int = 1000) -> dict[str, float
 def train_vae(*, data: str, out: str, epochs: int = 10, latent: int = 20, kind: str = "mlp",
               hidden: tuple[int, ...] = (512, 256), batch_size: int = 128, lr: float = 1e-3,
               limit: int | None = None, seed: int = 0, device: str = "cpu", force: bool = False,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, command: str | None = None) -> dict[str, Any]:
     """Train a VAE on ``data``'s training split, evaluate it on the test split and save it to
-    ``out``; returns the saved config (with ``metrics``: the :func:`evaluate_vae` test losses)."""
+    ``out``; returns the saved config (with ``metrics``: the :func:`evaluate_vae` test losses).
+    ``command``: the command line recorded in ``config.json`` (the CLI passes it)."""
+    settings = {"data": data, "epochs": epochs, "latent": latent, "kind": kind, "hidden": list(hidden),
+                "batch_size": batch_size, "lr": lr, "limit": limit, "seed": seed, "device": device}
     from ..data import load
 
     from ..outputs import check_out_dir
@@ -79,6 +82,6 @@ def train_vae(*, data: str, out: str, epochs: int = 10, latent: int = 20, kind: 
     metrics = evaluate_vae(vae, te.x)
     info = {"data": data, "seed": seed, "limit": limit, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "train_seconds": seconds, "train_losses": log.losses, "metrics": metrics,
-            "splits": {"train": len(tr.x), "test": len(te.x)}}
+            "splits": {"train": len(tr.x), "test": len(te.x)}, "command": command, "settings": settings}
     save_vae(out, vae.cpu(), info, overwrite=force)
     return {"vae": vae.config(), **info}
