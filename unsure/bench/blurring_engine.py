@@ -12,7 +12,6 @@ of the seeded parts (:func:`unsure.bench.blurring_items.item_seed`), the engine 
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 from pathlib import Path
 
@@ -37,11 +36,10 @@ def add_blurring_engine_arguments(p: argparse.ArgumentParser) -> None:
 def source_of(args: argparse.Namespace, data: str) -> dict:
     """``--run`` / ``--model`` / ``--weights`` with absolute paths, for actors that may run in
     another folder or on another node."""
+    from ..user_model import stored_spec
+
     model = getattr(args, "model", None)
-    if model:
-        where, _, name = model.rpartition(":")
-        if where.endswith(".py") or os.sep in where or "/" in where:
-            model = f"{Path(where).resolve()}:{name}"
+    model = model and stored_spec(model)  # a file spec with its absolute path
     weights = getattr(args, "weights", None)
     return {"run": str(Path(args.run).resolve()) if getattr(args, "run", None) else None,
             "model": model, "weights": str(Path(weights).resolve()) if weights else None, "data": data}

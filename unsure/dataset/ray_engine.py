@@ -56,7 +56,7 @@ def run_ray(job: Job, out: str | Path, device: str = "cpu", address: str | None 
     items = [{"shard": s, "x": d.x[a:b].numpy(), "y": d.y[a:b].numpy(), "index": np.arange(a, b)}
              for s, a, b in todo]
     # the actors may run in another folder (or on another node): an absolute run path
-    kwargs = {"job": {**job.to_dict(), "run": str(Path(job.run).resolve())}, "out": str(out),
+    kwargs = {"job": {**job.to_dict(), "run": job.run and str(Path(job.run).resolve())}, "out": str(out),
               "device": device, "threads": threads or torch.get_num_threads()}
     with tqdm(total=sum(b - a for _, a, b in todo), desc=f"explaining on Ray ({workers} workers)",
               unit="image", disable=not progress) as bar:
