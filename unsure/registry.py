@@ -67,3 +67,15 @@ class Registry(Generic[T]):
 
 def describe(obj: Any) -> str:
     return (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+
+
+E = TypeVar("E")
+
+
+def enum_choice(kind: type[E], name: Any, what: str) -> E:
+    """The member of the string enum ``kind`` named ``name`` (case-insensitive; a member passes
+    through), or a one-line :class:`UnsureError` naming ``what`` and listing the choices."""
+    try:
+        return kind(str(getattr(name, "value", name)).lower())
+    except ValueError:
+        raise UnsureError(f"unknown {what} {name!r}; use one of {', '.join(e.value for e in kind)}") from None

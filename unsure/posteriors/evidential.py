@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UnsureError
+from ..registry import enum_choice
 from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 
 EXP_CLAMP = 10.0  # exp evidence: outputs clamped to [-10, 10] (Sensoy et al.'s code), e <= 2.2e4
@@ -35,11 +36,7 @@ class EvidenceFn(str, Enum):
 
 def evidence_fn(name: str | EvidenceFn) -> EvidenceFn:
     """The :class:`EvidenceFn` named ``name`` (one-line error listing the choices)."""
-    try:
-        return EvidenceFn(str(getattr(name, "value", name)).lower())
-    except ValueError:
-        raise UnsureError(f"unknown evidence function {name!r}; use one of "
-                          f"{', '.join(e.value for e in EvidenceFn)}") from None
+    return enum_choice(EvidenceFn, name, "evidence function")
 
 
 def log_alpha(out: Tensor, evidence: str | EvidenceFn = EvidenceFn.RELU) -> Tensor:

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
+from ..registry import enum_choice
 from ..posteriors.evidential import EvidenceFn, to_alpha
 
 
@@ -37,11 +38,7 @@ class EvidentialLoss(str, Enum):
 
 def loss_kind(name: str | EvidentialLoss) -> EvidentialLoss:
     """The :class:`EvidentialLoss` named ``name`` (one-line error listing the choices)."""
-    try:
-        return EvidentialLoss(str(getattr(name, "value", name)).lower())
-    except ValueError:
-        raise UnsureError(f"unknown evidential loss {name!r}; use one of "
-                          f"{', '.join(e.value for e in EvidentialLoss)}") from None
+    return enum_choice(EvidentialLoss, name, "evidential loss")
 
 
 def evidence_to_alpha(out: Tensor) -> Tensor:
