@@ -22,7 +22,8 @@ def details(cfg: dict) -> str:
     if name == "variational":
         return f"prior sigma {post['prior_sigma']:g}, median posterior weight sigma {info['median_weight_sigma']:.3f}"
     if name == "evidential":
-        return f"KL annealed over {post['annealing_epochs']} epochs"
+        return (f"{post.get('evidence', 'relu')} evidence, {post.get('loss', 'mse')} loss, KL weight "
+                f"{post.get('kl_weight', 1.0):g} annealed over {post['annealing_epochs']} epochs")
     if "subset_of" in cfg:
         return f"member(s) {cfg['members_kept']} of {cfg['subset_of']}"
     return ""

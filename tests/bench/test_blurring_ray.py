@@ -12,6 +12,7 @@ pytest.importorskip("ray", reason="Ray is not installed (pip install 'unsure[ray
 from unsure.cli.main import main  # noqa: E402
 
 TIMINGS = {"seconds_per_image", "test_seconds_per_image", "engine"}
+ENGINE_FLAGS = {"engine", "workers", "address", "gpus_per_worker", "cpus_per_worker", "out"}
 
 
 def _blurring(run, out, *extra):
@@ -23,13 +24,15 @@ def _blurring(run, out, *extra):
 
 
 def _same(a, b, config_skip=TIMINGS):
-    """Every value equal; the config equal but for timings and the engine (``command`` and
-    ``settings`` record the command lines, which differ in the engine flags and --out)."""
+    """Every value equal; the config equal but for timings and the engine; the recorded settings
+    equal but for the engine flags and --out (``command`` records the differing command lines)."""
     assert set(a) == set(b)
     values = [k for k in a if k not in ("config", "environment", "command", "settings")]
     assert "results" in values
     for k in values:
         assert a[k] == b[k], k
+    assert {k: v for k, v in a["settings"].items() if k not in ENGINE_FLAGS} == \
+        {k: v for k, v in b["settings"].items() if k not in ENGINE_FLAGS}
     assert {k: v for k, v in a["config"].items() if k not in config_skip} == \
         {k: v for k, v in b["config"].items() if k not in config_skip}
 

@@ -16,7 +16,7 @@ from unsure.posteriors import POSTERIORS, Evidential
 from unsure.run import load_run, save_run
 from unsure.training import TrainConfig
 from unsure.training.fitters import fit_evidential
-from unsure.training.evidential import (annealing_coefficient, evidential_mse_loss,
+from unsure.training.evidential import (DEFAULT_RECIPE, annealing_coefficient, evidential_mse_loss,
                                         kl_dirichlet_uniform)
 
 
@@ -129,7 +129,8 @@ def test_real_net_measures_and_uncertainty_have_no_nan():
 
 def test_config_round_trip(tmp_path):
     post = Evidential(PaperCNN(1, 6, 10, filters=4, hidden=8), annealing_epochs=7)
-    assert post.config() == {"posterior": "evidential", "annealing_epochs": 7}
+    assert post.config() == {"posterior": "evidential", "annealing_epochs": 7, "evidence": "relu",
+                             "loss": "mse", "kl_weight": 1.0}
     assert set(post.state_dict()) == {f"net.{k}" for k in post.net.state_dict()}
     opts = {"in_channels": 1, "num_classes": 6, "image_size": 10, "filters": 4, "hidden": 8}
     save_run(tmp_path / "r", post, {"arch": "paper-cnn", "arch_options": opts})
@@ -148,7 +149,8 @@ def test_fit_decreases_the_loss():
         before = evidential_mse_loss(net0(x), y, epoch=10).item()
     post = fit_evidential(lambda: copy.deepcopy(net0), x, y,
                           TrainConfig(epochs=5, batch_size=16, lr=1e-2, progress=False),
-                          generator=torch.Generator().manual_seed(0))
+                          generator=torch.Generator().manual_seed(0),
+                          evidence="relu", loss="mse", kl_weight=1.0, annealing_epochs=10)  # the paper's
     with torch.no_grad():
         after = evidential_mse_loss(post.net(x), y, epoch=10).item()
     assert after < before
@@ -163,7 +165,7 @@ def test_unsure_train_evidential(tmp_path):
                "--epochs", "1", "--out", str(out), "--no-progress"])
     assert rc == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["posterior"] == {"posterior": "evidential", "annealing_epochs": 10}
+    assert cfg["posterior"] == {"posterior": "evidential", **DEFAULT_RECIPE}
     assert all(math.isfinite(v) for v in cfg["metrics"].values())
     post = load_run(out)
     assert isinstance(post, Evidential)

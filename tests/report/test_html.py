@@ -38,7 +38,7 @@ def test_only_used_colour_maps_get_a_legend():
 def test_write_report_writes_overlays_beside_the_page(report, tmp_path):
     page = write_report(report, tmp_path / "out")
     assert page == tmp_path / "out" / "index.html"
-    pngs = sorted(p.name for p in (tmp_path / "out" / "overlays").iterdir())
+    pngs = sorted(p.name for p in (tmp_path / "out" / "overlays").glob("*.png"))
     assert len(pngs) == 3 * 3 and "00-test-0__grad__epistemic.png" in pngs
     assert problems(page.read_text(), base=page.parent) == []
 

@@ -93,8 +93,11 @@ def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: in
 
 
 def options_from_args(args: argparse.Namespace) -> SuiteOptions:
+    from ..measures import resolve_target
+
     if args.n < 1:
         raise UnsureError(f"--n must be positive, got {args.n}")
+    resolve_target(args.target)  # an unknown measure or class fails here, in one line, before any work
     return SuiteOptions(n=args.n, target=args.target, seed=args.seed, batch_size=args.batch_size,
                         split=args.split, progress=not args.no_progress)
 

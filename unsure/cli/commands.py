@@ -27,6 +27,14 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", default="paper-cnn", help="architecture (see 'unsure archs')")
     p.add_argument("--members", type=int, default=5, help="ensemble members (ensemble only)")
     p.add_argument("--samples", type=int, default=None, help="posterior samples S (sampling posteriors)")
+    p.add_argument("--evidence", choices=["relu", "softplus", "exp"], default=None,
+                   help="evidential only: evidence function (default: the chosen recipe, exp)")
+    p.add_argument("--evidential-loss", choices=["mse", "log", "digamma"], default=None,
+                   help="evidential only: data term of Sensoy et al.'s loss (default: digamma)")
+    p.add_argument("--kl-weight", type=float, default=None,
+                   help="evidential only: weight of the KL term once annealed (default: 0.01)")
+    p.add_argument("--annealing-epochs", type=int, default=None,
+                   help="evidential only: epochs over which the KL weight ramps up from 0 (0: none; default 10)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs")
     p.add_argument("--batch-size", type=int, default=128, help="training minibatch size")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
@@ -52,15 +60,22 @@ def _milestones(text: str) -> tuple[int, ...]:
         raise UnsureError(f"--milestones must be comma-separated epochs, got {text!r}") from None
 
 
+# train flags that are options of one posterior's fitting function: flag dest -> option name
+POSTERIOR_FLAGS = {"evidence": "evidence", "evidential_loss": "loss", "kl_weight": "kl_weight",
+                   "annealing_epochs": "annealing_epochs"}
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..training.run import train_run
 
+    extra = {opt: getattr(args, dest) for dest, opt in POSTERIOR_FLAGS.items()
+             if getattr(args, dest, None) is not None}
     cfg = train_run(data=args.data, posterior=args.posterior, arch=args.arch, members=args.members,
                     samples=args.samples, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     optimizer=args.optimizer, milestones=_milestones(args.milestones), limit=args.limit,
                     subset_seed=args.subset_seed, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
-                    progress=not args.no_progress, command=getattr(args, "_command", None),
+                    progress=not args.no_progress, command=getattr(args, "_command", None), extra=extra,
                     **({} if args.max_classes is None else {"max_classes": args.max_classes}))
     m = cfg["metrics"]
     print(f"saved {args.out}: test accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, ECE {m['ece']:.4f}")

@@ -8,3 +8,4 @@ from .localization import LocalizationResult, localization_scores, make_decoy  #
 from .ablation import centre_ablation, topk_ablation  # noqa: F401,E402
 from .sanity import SanityResult, model_randomisation  # noqa: F401,E402
 from .rotation import cam_object_overlap, compare, dice_iou, rotate, rotation_curve  # noqa: F401,E402
+from .ood import auroc  # noqa: F401,E402

@@ -2,7 +2,11 @@
 network, external CSS, JavaScript or fonts) plus the overlays as PNG files beside it.
 
 The page reads on a phone and on a wide screen: a viewport meta tag and CSS grids whose columns
-shrink to fit. Colours: :mod:`unsure.report.overlay` (each map on its own scale, stated on it).
+shrink to fit. Colours: :mod:`unsure.report.overlay` (each map on its own scale, stated on it;
+a display-only contrast clip, stated under each map). A table of contents and a summary table of
+the explained images lead the page; one small inline script (no network) sorts that table when
+a column head is clicked, and the page reads the same without it. ``write_report`` saves each map
+as ``.npy`` (the exact values) next to its PNG overlay.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import math
 import re
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .model import MEASURE_TEXT, Item, Report
 from .overlay import DIVERGING, SEQUENTIAL, Scale, colorbar, data_uri, overlay, picture, png_bytes
@@ -52,6 +58,20 @@ th,td{border:1px solid var(--line);padding:4px 10px;text-align:left}td.num{text-
 pre{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 .notes{border-left:4px solid var(--accent);padding:4px 12px;background:var(--card)}
 footer{color:var(--muted);font-size:.8rem;padding-bottom:24px;margin-top:24px}
+nav.toc ol{margin:.2em 0;padding-left:1.4em;columns:2 18em}
+table.sortable th{cursor:pointer}table.sortable th[aria-sort]::after{content:" ↕";color:var(--muted)}
+"""
+
+SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function(t){
+  t.querySelectorAll("thead th").forEach(function(th,i){th.setAttribute("aria-sort","none");
+    th.addEventListener("click",function(){var b=t.tBodies[0],rows=Array.from(b.rows),
+      asc=th.getAttribute("aria-sort")!=="ascending";
+      rows.sort(function(r,s){var x=r.cells[i].dataset.v||r.cells[i].textContent,
+        y=s.cells[i].dataset.v||s.cells[i].textContent,nx=parseFloat(x),ny=parseFloat(y);
+        var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});
+      t.querySelectorAll("thead th").forEach(function(h){h.setAttribute("aria-sort","none");});
+      th.setAttribute("aria-sort",asc?"ascending":"descending");rows.forEach(function(r){b.appendChild(r);});});});});
 """
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
@@ -106,7 +126,10 @@ def _legend(report: Report) -> str:
     scale = ("<p>Scale: every map has its own scale, from 0 (or −max) to <b>max</b> = its largest "
              "|value|, printed under it as <b>max</b>; <b>Σ</b> is the sum of the map. For a complete "
              "method such as UA-Backprop, Σ equals the uncertainty of the image. Where the map is "
-             "weak the grey image shows through.</p>")
+             "weak the grey image shows through. Contrast (display only): where a map's colours "
+             "saturate below its max, the clip is printed under it (\"colours clipped at p99 = v\": "
+             "pixels above the 99th percentile of |map| get the end colour); max, Σ and the saved "
+             "<code>overlays/*.npy</code> arrays are the exact map.</p>")
     measures = "".join(f"<li><b>{_e(t)}</b>: {_e(MEASURE_TEXT.get(t, t))}</li>" for t in report.targets)
     return (f'<section id="legend"><h2>How to read the maps</h2><div class="legend">{"".join(bars)}</div>'
             f"{scale}<ul>{measures}</ul></section>")
@@ -144,6 +167,8 @@ def _card(report: Report, i: int, item: Item) -> str:
             s: Scale = report.scales[(m, t)][i]
             alt = f"{m} map of the {t} uncertainty of {item.name}"
             cap = f"max {_e(_fmt(s.vmax))}<br>Σ {_e(_fmt(float(mp.double().sum())))}"
+            if s.clipped:
+                cap += f"<br>colours clipped at p{s.percentile:g} = {_e(_fmt(s.top))}"
             cells.append(f"<figure>{_img(data_uri(overlay(item.image, mp, s)), alt)}"
                          f"<figcaption>{cap}</figcaption></figure>")
     grid = f'<div class="grid" style="--cols:{len(report.methods)}">{"".join(cells)}</div>'
@@ -175,6 +200,36 @@ def _blurring(report: Report) -> str:
             f"<tbody>{rows}</tbody></table></div>{curves}</section>")
 
 
+def _summary(report: Report) -> str:
+    """One row per explained image: prediction, its probability, true class and uncertainties."""
+    names = [n for n in ("total", "aleatoric", "epistemic") if any(n in it.uncertainty for it in report.items)]
+    labelled = any(it.label is not None for it in report.items)  # no column for the user's own images
+    head = "".join(f"<th>{h}</th>" for h in ["#", "image", "prediction", "p",
+                                              *(["true class"] if labelled else []), *names])
+    rows = ""
+    for i, it in enumerate(report.items):
+        pred, p = report.class_name(it.prediction), float(it.probs.max())
+        true = "" if it.label is None else report.class_name(it.label) + (" ✓" if it.label == it.prediction else " ✗")
+        us = "".join(f'<td class="num" data-v="{it.uncertainty[n]:.9g}">{_e(_fmt(it.uncertainty[n]))}</td>'
+                     if n in it.uncertainty else "<td></td>" for n in names)
+        rows += (f'<tr><td class="num" data-v="{i}">{i}</td><td><a href="#img-{i}">{_e(it.name)}</a></td>'
+                 f'<td>{_e(pred)}</td><td class="num" data-v="{p:.9g}">{p:.2f}</td>'
+                 + (f"<td>{_e(true)}</td>" if labelled else "") + f"{us}</tr>")
+    return (f'<section id="summary"><h2>Summary of the explained images</h2><p>Click a column head to '
+            f'sort; uncertainties in nats.</p><div class="scroll"><table class="sortable"><thead><tr>{head}'
+            f"</tr></thead><tbody>{rows}</tbody></table></div></section>")
+
+
+def _toc(report: Report) -> str:
+    parts = [("model", "Model"), ("summary", "Summary of the explained images"), ("legend", "How to read the maps"),
+             ("images", "Explained images")] + ([("blurring", "Blurring test")] if report.blurring is not None else []) \
+        + [("settings", "Settings"), ("reproduce", "Reproduce")]
+    items = "".join(f'<li><a href="#{k}">{_e(t)}</a></li>' for k, t in parts)
+    imgs = "".join(f'<li><a href="#img-{i}">{_e(it.name)}</a></li>' for i, it in enumerate(report.items))
+    return (f'<nav class="toc" id="contents"><h2>Contents</h2><ol>{items}</ol>'
+            f'<details><summary>{len(report.items)} images</summary><ol start="0">{imgs}</ol></details></nav>')
+
+
 def render(report: Report) -> str:
     """The page as a string."""
     from .._version import __version__
@@ -196,8 +251,10 @@ def render(report: Report) -> str:
 <body>
 <header><h1>{_e(report.title)}</h1><p class="lead">{_e(report.intro)}</p></header>
 <main>
+{_toc(report)}
 <section id="model"><h2>Model</h2>{model}</section>
 {notes}
+{_summary(report)}
 {_legend(report)}
 <section id="images"><h2>Explained images</h2><div class="cards">{cards}</div></section>
 {_blurring(report)}
@@ -206,6 +263,7 @@ def render(report: Report) -> str:
 <pre><code>{_e(report.command)}</code></pre></section>
 </main>
 <footer>Made by unsure {_e(__version__)} on {_e(stamp)}. A static page: it loads nothing from the network.</footer>
+<script>{SORT_JS}</script>
 </body>
 </html>
 """
@@ -213,7 +271,8 @@ def render(report: Report) -> str:
 
 def write_report(report: Report, out: str | Path, overlays: bool = True) -> Path:
     """Write ``out/index.html`` and, with ``overlays``, ``out/overlays/*.png`` (one per image, method
-    and target, plus the input images) and ``out/blurring.png``; returns the HTML path."""
+    and target, plus the input images), the maps' exact values as ``out/overlays/*.npy`` ``[H,W]``
+    beside their PNGs, and ``out/blurring.png``; returns the HTML path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if overlays:
@@ -225,6 +284,7 @@ def write_report(report: Report, out: str | Path, overlays: bool = True) -> Path
             for (m, t), mp in it.maps.items():
                 img = overlay(it.image, mp, report.scales[(m, t)][i])
                 (d / f"{stem}__{slug(m)}__{t}.png").write_bytes(png_bytes(img))
+                np.save(d / f"{stem}__{slug(m)}__{t}.npy", mp.detach().cpu().numpy())  # exact values
         if report.blurring is not None and report.blurring.curves_png is not None:
             (out / "blurring.png").write_bytes(report.blurring.curves_png)
     path = out / "index.html"

@@ -5,6 +5,12 @@ Scale (**decision**): every map is drawn on its own symmetric scale ``[-v, v]`` 
 diverging ``RdBu_r``: red raises the explained quantity, blue lowers it, white is 0) or ``[0, v]``
 (non-negative maps, sequential ``inferno``) with ``v = max |map|``; ``v`` is printed under each
 map. Per-map scales keep faint maps visible; the printed ``v`` keeps them comparable.
+
+Display contrast (**decision**, display only): a map whose mass sits in a few pixels (UA-Backprop's
+maps are often a handful of bright pixels on grey) is drawn with its colours saturating at the
+``CONTRAST_PERCENTILE``-th percentile of ``|map|`` instead of at ``v`` (:func:`contrast_scale`);
+the page states that clip under each map. The numbers printed (max, Σ) and the saved arrays are
+the exact map.
 """
 from __future__ import annotations
 
@@ -13,12 +19,14 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import Tensor
 
 SEQUENTIAL = "inferno"
 DIVERGING = "RdBu_r"
 DISPLAY_SIDE = 168  # px: images are enlarged (nearest neighbour) to about this width
+CONTRAST_PERCENTILE = 99.0  # colours saturate at this percentile of |map| (display only)
 
 
 @dataclass(frozen=True)
@@ -29,10 +37,23 @@ class Scale:
     ----------
     signed : use the diverging colour map on ``[-vmax, vmax]`` (else sequential on ``[0, vmax]``)
     vmax : the largest ``|value|`` of the map (1.0 for an all-zero map)
+    display : where the colours saturate, ``<= vmax`` (display-only contrast); ``None``: at ``vmax``
+    percentile : the percentile of ``|map|`` that ``display`` is (for the caption)
     """
 
     signed: bool
     vmax: float
+    display: float | None = None
+    percentile: float | None = None
+
+    @property
+    def top(self) -> float:
+        """The value drawn at the end of the colour map."""
+        return self.vmax if self.display is None else self.display
+
+    @property
+    def clipped(self) -> bool:
+        return self.display is not None and self.display < self.vmax
 
     @property
     def cmap(self) -> str:
@@ -56,6 +77,19 @@ def scale_for(map_: Tensor, signed: bool) -> Scale:
     return Scale(signed, top if top > 0 else 1.0)
 
 
+def contrast_scale(map_: Tensor, signed: bool, percentile: float = CONTRAST_PERCENTILE) -> Scale:
+    """:func:`scale_for` with the colours saturating at the ``percentile``-th percentile of
+    ``|map|`` when that is below ``max |map|`` and above 0 (display only; module docstring)."""
+    base = scale_for(map_, signed)
+    a = map_.detach().double().abs().flatten()
+    if a.numel() == 0:
+        return base
+    q = float(torch.quantile(a, percentile / 100.0))
+    if 0 < q < base.vmax:
+        return Scale(signed, base.vmax, q, percentile)
+    return base
+
+
 def _lut(name: str) -> np.ndarray:
     """``[256, 3]`` uint8 colour table of a matplotlib colour map."""
     from matplotlib import colormaps
@@ -66,15 +100,17 @@ def _lut(name: str) -> np.ndarray:
 def colorize(map_: Tensor, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
     """Map values ``[H,W]`` -> colours ``[H,W,3]`` uint8 and strength ``[H,W]`` in [0, 1].
 
-    Strength is ``|value| / vmax``: the overlay lets the image show through where it is small.
+    Strength is ``|value| / top`` (``top = vmax``, or the display clip): the overlay lets the image
+    show through where it is small; values beyond the clip saturate.
     """
     m = map_.detach().double().cpu().numpy()
+    top = scale.top
     if scale.signed:
-        t = (m / scale.vmax + 1) / 2  # [-v, v] -> [0, 1], 0 -> the white middle
+        t = (m / top + 1) / 2  # [-v, v] -> [0, 1], 0 -> the white middle
     else:
-        t = np.clip(m, 0, None) / scale.vmax
+        t = np.clip(m, 0, None) / top
     idx = np.clip(np.round(t * 255), 0, 255).astype(np.int64)
-    return _lut(scale.cmap)[idx], np.clip(np.abs(m) / scale.vmax, 0, 1)
+    return _lut(scale.cmap)[idx], np.clip(np.abs(m) / top, 0, 1)
 
 
 def image_rgb(image: Tensor) -> np.ndarray:

@@ -19,7 +19,7 @@ from ..measures import MEASURES, decomposable
 from ..metrics.blurring import SIGMAS, blurring_test
 from ..posteriors import Posterior
 from .model import Blurring, Item, Report
-from .overlay import is_signed, scale_for
+from .overlay import contrast_scale, is_signed
 
 UNCERTAINTIES = decomposable()  # total, aleatoric, epistemic
 DEMO_SIGMAS = SIGMAS[9::10]  # 2, 4, ..., 20: a coarse grid so the demo stays fast
@@ -36,10 +36,10 @@ def class_names(data: str | None, K: int) -> list[str] | None:
     return names if names is not None and len(names) == K else None
 
 
-def choose_methods(wanted: str, warn: bool = True) -> list[MethodSpec]:
+def choose_methods(wanted: str) -> list[MethodSpec]:
     """Parse ``NAME[:k=v],...``; an unregistered name raises :class:`UnsureError` listing the
     known ones (exit 2 on the command line; it used to be replaced by a spare baseline with only a
-    warning). ``warn`` is kept for callers of the old signature and has no effect."""
+    warning)."""
     return parse_methods(wanted)
 
 
@@ -122,7 +122,7 @@ def build_report(posterior: Posterior, x: Tensor, names: list[str], *, methods: 
     scales = {}
     for key, mp in maps.items():
         signed = is_signed(mp)  # one colour map per method x target, so rows are comparable
-        scales[key] = [scale_for(mp[i], signed) for i in range(len(mp))]
+        scales[key] = [contrast_scale(mp[i], signed) for i in range(len(mp))]
     items = [Item(names[i], x[i].cpu(), probs[i], {k: float(v[i]) for k, v in unc.items()},
                   {k: mp[i] for k, mp in maps.items()},
                   None if labels is None else int(labels[i])) for i in range(len(x))]

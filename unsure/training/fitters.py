@@ -21,10 +21,11 @@ from ..errors import UnsureError
 from ..posteriors import DeepEnsemble, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI, Posterior, WeightNoise
 from ..posteriors._bayes_layers import bayes_layers, to_bayesian, total_kl
 from ..posteriors._noise import _check_sigma, calibrate
+from ..posteriors.evidential import evidence_fn
 from ..posteriors.base import ModelFactory
 from ..registry import Registry
 from .classifier import TrainConfig, fit
-from .evidential import evidential_mse_loss
+from .evidential import DEFAULT_RECIPE, evidential_loss, loss_kind
 
 FITTERS: Registry[Callable[..., Posterior]] = Registry("posterior trainer")
 CALIBRATION_FALLBACK = 1000  # training images used for weight-noise sigma when no validation split is given
@@ -73,17 +74,29 @@ def fit_mc_dropout(make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainCon
 @FITTERS.register("evidential")
 def fit_evidential(make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
                    x_val: Tensor | None = None, y_val: Tensor | None = None,
-                   generator: torch.Generator | None = None, annealing_epochs: int = 10) -> Evidential:
-    """Train one network with the evidential MSE loss and KL annealing over ``annealing_epochs``."""
+                   generator: torch.Generator | None = None,
+                   evidence: str = DEFAULT_RECIPE["evidence"], loss: str = DEFAULT_RECIPE["loss"],
+                   kl_weight: float = DEFAULT_RECIPE["kl_weight"],
+                   annealing_epochs: int = DEFAULT_RECIPE["annealing_epochs"]) -> Evidential:
+    """Train one network with the evidential loss (:func:`unsure.training.evidential.evidential_loss`):
+    ``evidence`` function, data term ``loss``, KL term of weight ``kl_weight`` ramped up over
+    ``annealing_epochs``. The defaults are ``DEFAULT_RECIPE``, chosen on the validation split."""
+    if isinstance(annealing_epochs, bool) or not isinstance(annealing_epochs, int) or annealing_epochs < 0:
+        raise UnsureError(f"annealing_epochs must be an int >= 0, got {annealing_epochs!r}")
+    if not (isinstance(kl_weight, (int, float)) and kl_weight >= 0):
+        raise UnsureError(f"kl_weight must be a number >= 0, got {kl_weight!r}")
+    loss, evidence = loss_kind(loss), evidence_fn(evidence)  # bad names fail before training
     gen = generator or torch.Generator().manual_seed(0)
     torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
     net = make_model()
 
     def loss_fn(model: nn.Module, xb: Tensor, yb: Tensor, epoch: int) -> Tensor:
-        return evidential_mse_loss(model(xb), yb, epoch, annealing_epochs)
+        return evidential_loss(model(xb), yb, epoch, evidence=evidence, loss=loss,
+                               kl_weight=float(kl_weight), annealing_epochs=annealing_epochs)
 
     log = fit(net, x, y, cfg, loss_fn=loss_fn, generator=gen, desc="evidential")
-    post = Evidential(net, annealing_epochs=annealing_epochs)
+    post = Evidential(net, annealing_epochs=annealing_epochs, evidence=evidence.value, loss=loss.value,
+                      kl_weight=float(kl_weight))
     post.train_info = {"seconds": log.seconds, "losses": log.losses}
     return post
 

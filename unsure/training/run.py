@@ -58,6 +58,9 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
                       milestones=tuple(milestones), device=device, progress=progress)
     options: dict[str, Any] = dict(extra or {})
     params = inspect.signature(fit_fn).parameters
+    for key in options:
+        if key not in params:
+            raise UnsureError(f"posterior {posterior!r} takes no option {key!r}")
     if "members" in params:
         options["members"] = members
     if samples is not None:
