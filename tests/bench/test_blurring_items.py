@@ -57,3 +57,26 @@ def test_chunked_run_equals_direct_tests_of_each_chunk(run):
                 assert cell["murr"] == float(want.median())
     assert [r["name"] for r in got["replacements"]] == ["blur", "noise"]
     assert set(got["seconds"]) == {"random", "inputgrad"}
+
+
+def test_bench_blur_substitute_uses_the_spec_grid_without_sigmas(run):
+    """Regression: without ``--sigmas`` the bench's blur substitute is the min over the spec's 100
+    sigmas (it was ``Blur``'s own one-sigma default), i.e. what ``blurring_test`` computes."""
+    import torch
+
+    import unsure
+    from unsure.attribution.spec import parse_methods
+    from unsure.bench.blurring_items import describe_replacements
+    from unsure.bench.panel import panel_benchmark
+    from unsure.data import load
+    from unsure.metrics.blurring import SIGMAS, blurring_test
+
+    assert describe_replacements("blur", None, 0)[0]["sigmas"] in (list(SIGMAS), SIGMAS)
+    post = unsure.load_run(run)
+    x = load("digits", "test", limit=3).x
+    got = panel_benchmark(post, x, parse_methods("inputgrad"), [0.05], "blur", seed=0, progress=False)
+    draw = post.draw(torch.Generator().manual_seed(0))
+    want = blurring_test(post, x, unsure.attribute(post, x, method="inputgrad",
+                                                   generator=torch.Generator().manual_seed(0)).maps,
+                         fraction=[0.05], draw=draw, generator=torch.Generator().manual_seed(0))[0]
+    assert got["by_replacement"]["blur"]["inputgrad"]["0.05"]["murr_per_image"] == want.murr_per_image.tolist()

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..attribution import make_method
 from ..attribution.spec import MethodSpec
 from ..errors import UnsureError
-from ..metrics.blurring import blurring_test, resolve_measure
+from ..metrics.blurring import blur_grid, blurring_test, resolve_measure
 from ..metrics.replacements import make_replacements
 
 
@@ -89,7 +89,7 @@ class BlurringWorker:
         att = self.methods[m].attribute(self.post, x, self.target, draw=self.draw, batch_size=self.batch_size,
                                         generator=torch.Generator().manual_seed(s))
         t1 = time.perf_counter()
-        reps = make_replacements(self.replacements, sigmas=self.sigmas, seed=s)
+        reps = make_replacements(self.replacements, sigmas=blur_grid(self.sigmas), seed=s)
         res = blurring_test(self.post, x, att.maps, fraction=self.fractions, draw=self.draw, sigmas=self.sigmas,
                             generator=torch.Generator().manual_seed(s), measure=self.target, replacement=reps)
         t2 = time.perf_counter()
@@ -101,7 +101,7 @@ class BlurringWorker:
 
 def describe_replacements(replacements: str, sigmas, seed: int) -> list[dict]:
     """The substitutes' settings, with the bench seed (chunks draw from :func:`item_seed`)."""
-    return [r.describe() for r in make_replacements(replacements, sigmas=sigmas, seed=seed)]
+    return [r.describe() for r in make_replacements(replacements, sigmas=blur_grid(sigmas), seed=seed)]
 
 
 def plan(n_methods: int, n_images: int, chunk_size: int | None) -> list[tuple[int, int, int, int]]:

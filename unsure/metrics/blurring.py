@@ -31,6 +31,12 @@ MEASURE_NAMES: tuple[str, ...] = decomposable()  # the measures with per-probabi
 SIGMAS: tuple[float, ...] = tuple(round(0.2 * i, 6) for i in range(1, 101))  # 0.2, 0.4, ..., 20
 
 
+def blur_grid(sigmas=None) -> tuple[float, ...]:
+    """The blur substitute's sigma grid: ``sigmas``, or the spec's :data:`SIGMAS` for ``None``.
+    Build ``Blur`` replacements for the blurring test with it: ``Blur``'s own default is one sigma."""
+    return SIGMAS if sigmas is None else tuple(float(s) for s in sigmas)
+
+
 MURR = register_metric("murr", True, "uncertainty",
                        "median uncertainty reduction rate of the blurring test (paper Eq. 13)")
 AUC_URR = register_metric("auc-urr", False, "uncertainty",
@@ -165,7 +171,7 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     check_images(x)
     check_maps(maps, x)
     posterior = as_posterior(posterior)
-    sigmas = SIGMAS if sigmas is None else tuple(float(s) for s in sigmas)
+    sigmas = blur_grid(sigmas)
     if not sigmas:
         raise UnsureError("blurring_test needs at least one sigma")
     x = x.to(posterior.device)
