@@ -158,6 +158,14 @@ def stored_spec(factory: str) -> str:
     return factory
 
 
+def portable_source(args: argparse.Namespace) -> dict:
+    """``--run`` / ``--model`` / ``--weights`` with absolute paths (a file spec via
+    :func:`stored_spec`), for workers that may run in another folder or on another node."""
+    run, model, weights = (getattr(args, k, None) for k in ("run", "model", "weights"))
+    return {"run": str(Path(run).resolve()) if run else None, "model": model and stored_spec(model),
+            "weights": str(Path(weights).resolve()) if weights else None}
+
+
 def save_run(posterior, run_dir: str | os.PathLike, *, factory: str, data: str | None = None,
              config: dict | None = None, overwrite: bool = False) -> Path:
     """Save a posterior of any architecture as a run folder that ``--run DIR`` loads.

@@ -15,6 +15,8 @@ from unsure.posteriors.evidential import EXP_CLAMP, log_alpha, to_alpha
 from unsure.run import load_run, save_run
 from unsure.training.evidential import evidential_loss, evidential_mse_loss, kl_dirichlet_uniform
 
+from test_evidential_posterior import Fixed  # a "network" returning given outputs
+
 
 def alpha_ref(o, evidence):
     if evidence == "relu":
@@ -78,15 +80,6 @@ def test_bad_names_fail_in_one_line():
         evidential_loss(out, y, 0, loss="ce")
     with pytest.raises(UnsureError, match="unknown evidence function"):
         Evidential(nn.Linear(3, 3), evidence="sigmoid")
-
-
-class Fixed(nn.Module):
-    def __init__(self, out):
-        super().__init__()
-        self.out = nn.Parameter(out)
-
-    def forward(self, x):
-        return self.out[: len(x)]
 
 
 def test_posterior_uses_its_evidence_function():

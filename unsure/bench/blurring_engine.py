@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,14 +34,10 @@ def add_blurring_engine_arguments(p: argparse.ArgumentParser) -> None:
 
 def source_of(args: argparse.Namespace, data: str) -> dict:
     """``--run`` / ``--model`` / ``--weights`` with absolute paths, for actors that may run in
-    another folder or on another node."""
-    from ..user_model import stored_spec
+    another folder or on another node (:func:`unsure.user_model.portable_source`), and the data."""
+    from ..user_model import portable_source
 
-    model = getattr(args, "model", None)
-    model = model and stored_spec(model)  # a file spec with its absolute path
-    weights = getattr(args, "weights", None)
-    return {"run": str(Path(args.run).resolve()) if getattr(args, "run", None) else None,
-            "model": model, "weights": str(Path(weights).resolve()) if weights else None, "data": data}
+    return {**portable_source(args), "data": data}
 
 
 class BlurringActor:

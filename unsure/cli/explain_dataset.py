@@ -8,7 +8,7 @@ import argparse
 from ..engine import add_engine_arguments, engine_from_args
 from ..errors import UnsureError
 from ..flags import invocation, methods_argument, split_argument
-from ..user_model import add_source_arguments
+from ..user_model import add_source_arguments, portable_source
 from .commands import Command, register
 
 
@@ -43,22 +43,21 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_methods(args.methods)
     targets = parse_targets(args.targets)
     if args.model:
-        from ..user_model import stored_spec, load_factory
+        from ..user_model import load_factory
 
         if not args.data:
             raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
         load_factory(args.model)  # a bad spec fails here, in one line, before any worker starts
-        model, weights = stored_spec(args.model), args.weights and str(Path(args.weights).resolve())
         data = args.data
     else:
         if args.weights:
             raise UnsureError("--weights goes with --model (a run folder has its own weights)")
-        model = weights = None
         data = args.data or read_config(args.run).get("data")
     if not data:
         raise UnsureError("the run does not name its data; pass --data SPEC")
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
-    job = Job(run=args.run, model=model, weights=weights, data=data, split=args.split, limit=args.limit, methods=args.methods,
+    src = portable_source(args)  # model and weights stay None with --run
+    job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
     prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
