@@ -3,7 +3,7 @@
 # blurring.json / .md / .png under docs/results/; the panel is the default --replacements.
 set -e
 S=0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0
-VARIANT="ua-backprop:grouping=joint:reference=blur@1+blur@2+black+mean+noise@0.3:combine=mean-of-scaled-relu"  # the default of unsure.attribute
+VARIANT="ua-backprop:grouping=joint:reference=mix+noise@0.3:combine=mean-of-scaled-relu"  # the default of unsure.attribute
 OLD="ua-backprop:grouping=class:reference=blur"
 case "$1" in
   val-fmnist)   # the check of the default on Fashion-MNIST validation: the core set without random, 30 images

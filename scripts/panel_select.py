@@ -1,9 +1,10 @@
 """The selection rule of the default method (docs/results/blurring-panel.md, section 1), applied to
 validation screens of ``unsure bench blurring`` (their ``blurring.json``, same methods in each).
 
-For every method run in all the screens: its panel mean rank (the mean over the five substitutes
-of its MURR rank among the screen's methods) at each fraction of each screen, the average of those
-(the rule: lowest wins), and its panel-mean MURR per screen and fraction. Sorted by the rule.
+For the methods run in every screen: the panel mean rank (the mean over the substitutes of the
+MURR rank among *these common methods*, ties shared, re-ranked here so that screens of different
+method sets weigh alike) at each fraction of each screen, the average of those (the rule: lowest
+wins), and the panel-mean MURR per screen and fraction. Sorted by the rule.
 
     python scripts/panel_select.py runs/screen-val-digits/blurring.json runs/screen-val-fmnist/blurring.json
 """
@@ -19,13 +20,25 @@ def main(paths: list[str]) -> None:
     cols = [(i, str(f)) for i, d in enumerate(runs) for f in d["config"]["fractions"]]
     names = [f"{runs[i]['config']['data']} {runs[i]['config']['split']} @{f}" for i, f in cols]
 
+    def ranks(i: int, f: str) -> dict[str, float]:
+        """Mean over the substitutes of each common method's MURR rank (1 = best, ties averaged)."""
+        out = {m: 0.0 for m in methods}
+        subs = runs[i]["by_replacement"]
+        for res in subs.values():
+            v = {m: res[m][f]["murr"] for m in methods}
+            for m in methods:
+                out[m] += (1 + sum(v[o] > v[m] for o in methods) + 0.5 * (sum(v[o] == v[m] for o in methods) - 1)) / len(subs)
+        return out
+
+    rk = {(i, f): ranks(i, f) for i, f in cols}
+
     def rule(m: str) -> float:
-        return sum(runs[i]["panel"][m][f]["mean_rank"] for i, f in cols) / len(cols)
+        return sum(rk[c][m] for c in cols) / len(cols)
 
     print("| method | mean rank (rule) | " + " | ".join(f"rank, MURR: {n}" for n in names) + " |")
     print("|---|---|" + "---|" * len(cols))
     for m in sorted(methods, key=rule):
-        cells = [f"{runs[i]['panel'][m][f]['mean_rank']:.1f}, {runs[i]['panel'][m][f]['murr']:.3f}"
+        cells = [f"{rk[(i, f)][m]:.1f}, {runs[i]['panel'][m][f]['murr']:.3f}"
                  for i, f in cols]
         print(f"| {m} | {rule(m):.2f} | " + " | ".join(cells) + " |")
 

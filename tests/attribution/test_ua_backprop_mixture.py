@@ -165,7 +165,9 @@ def test_attribute_without_method_is_the_named_panel_default(ens, x):
     got = unsure.attribute(ens, x)
     want = unsure.attribute(ens, x, method="ua-backprop", **DEFAULT_OPTIONS)
     assert torch.equal(got.maps, want.maps)
-    assert got.meta["settings"]["reference"] == DEFAULT_OPTIONS["reference"]
+    # the recorded reference is the expanded mixture ("mix" spelt out), the same as asked for explicitly
+    assert got.meta["settings"]["reference"] == want.meta["settings"]["reference"]
+    assert got.meta["settings"]["reference"].endswith(DEFAULT_OPTIONS["reference"].split("+")[-1])
     torch.testing.assert_close(got.maps.sum((1, 2)), unsure.uncertainty(ens, x)["epistemic"])
     other = unsure.attribute(ens, x, combine="mean-of-relu")
     assert torch.equal(other.maps, unsure.attribute(ens, x, method="ua-backprop",

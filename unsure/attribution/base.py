@@ -168,13 +168,14 @@ def make_method(name: str, **options) -> Method:
     return cls(**options)
 
 
-#: What ``unsure.attribute(post, x)`` runs without ``method=``: the method with the best mean MURR
-#: rank over the substitute panel (blur, zero, mean, noise, road) at 2% and 5% on the *validation*
-#: split of digits (docs/results/blurring-panel.md): UA-Backprop, one joint group (``U`` itself),
-#: the reference distribution blur@1, blur@2, black, mean and Gaussian noise, each reference's
+#: What ``unsure.attribute(post, x)`` runs without ``method=``: the setting with the best mean MURR
+#: rank over the substitute panel (blur, zero, mean, noise, road) at 2% and 5%, averaged over the
+#: *validation* splits of digits and Fashion-MNIST (docs/results/blurring-panel.md, section 1;
+#: ``scripts/panel_select.py``): UA-Backprop, one joint group (``U`` itself), the reference
+#: distribution ``mix`` (blur@1, blur@2, blur@4, black, mean) plus Gaussian noise, each reference's
 #: term scaled to its maximum. Exactly complete like every UA-Backprop setting.
 DEFAULT_METHOD = "ua-backprop"
-DEFAULT_OPTIONS: dict[str, Any] = {"grouping": "joint", "reference": "blur@1+blur@2+black+mean+noise@0.3",
+DEFAULT_OPTIONS: dict[str, Any] = {"grouping": "joint", "reference": "mix+noise@0.3",
                                    "combine": "mean-of-scaled-relu"}
 #: the same as a method spec (``NAME:key=value...``), the default of the CLI's ``--methods``
 DEFAULT_SPEC = ":".join([DEFAULT_METHOD, *(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items())])
