@@ -15,7 +15,7 @@ case "$1" in
       --replacements blur --out docs/results/blurring-panel-cost/blur
     unsure bench blurring --run runs/fmnist-ens5 --n 20 --fractions 0.02,0.05 --sigmas $S --methods "$OLD" \
       --out docs/results/blurring-panel-cost/panel ;;
-  test-fmnist)  # the test split, 100 most epistemic images, the core set (8 settings; about 25 min on 2 cores)
+  test-fmnist)  # the test split, 100 most epistemic images, the core set (8 settings; 36 min on 2 cores)
     unsure bench blurring --run runs/fmnist-ens5 --n 100 --fractions 0.02,0.05 --sigmas $S \
       --methods "$(cat scripts/panel_methods_fmnist_core.txt)" --engine ray --workers 2 --cpus-per-worker 1 \
       --out docs/results/blurring-panel-fmnist ;;

@@ -6,12 +6,15 @@ MURR rank among *these common methods*, ties shared, re-ranked here so that scre
 method sets weigh alike) at each fraction of each screen, the average of those (the rule: lowest
 wins), and the panel-mean MURR per screen and fraction. Sorted by the rule.
 
-    python scripts/panel_select.py runs/screen-val-digits/blurring.json runs/screen-val-fmnist/blurring.json
+    python scripts/panel_select.py docs/results/blurring-panel-val-digits/blurring.json \
+        docs/results/blurring-panel-val-fmnist/blurring.json
 """
 from __future__ import annotations
 
 import json
 import sys
+
+from unsure.bench.panel import _ranks  # the bench's own ranking (1 = best, ties share the mean rank)
 
 
 def main(paths: list[str]) -> None:
@@ -20,17 +23,13 @@ def main(paths: list[str]) -> None:
     cols = [(i, str(f)) for i, d in enumerate(runs) for f in d["config"]["fractions"]]
     names = [f"{runs[i]['config']['data']} {runs[i]['config']['split']} @{f}" for i, f in cols]
 
-    def ranks(i: int, f: str) -> dict[str, float]:
-        """Mean over the substitutes of each common method's MURR rank (1 = best, ties averaged)."""
-        out = {m: 0.0 for m in methods}
-        subs = runs[i]["by_replacement"]
-        for res in subs.values():
-            v = {m: res[m][f]["murr"] for m in methods}
-            for m in methods:
-                out[m] += (1 + sum(v[o] > v[m] for o in methods) + 0.5 * (sum(v[o] == v[m] for o in methods) - 1)) / len(subs)
-        return out
+    def mean_ranks(i: int, f: str) -> dict[str, float]:
+        """Each common method's MURR rank among the common methods, averaged over the substitutes."""
+        subs = list(runs[i]["by_replacement"].values())
+        per = [_ranks([res[m][f]["murr"] for m in methods], True) for res in subs]
+        return {m: sum(r[k] for r in per) / len(subs) for k, m in enumerate(methods)}
 
-    rk = {(i, f): ranks(i, f) for i, f in cols}
+    rk = {c: mean_ranks(*c) for c in cols}
 
     def rule(m: str) -> float:
         return sum(rk[c][m] for c in cols) / len(cols)
@@ -38,8 +37,7 @@ def main(paths: list[str]) -> None:
     print("| method | mean rank (rule) | " + " | ".join(f"rank, MURR: {n}" for n in names) + " |")
     print("|---|---|" + "---|" * len(cols))
     for m in sorted(methods, key=rule):
-        cells = [f"{rk[(i, f)][m]:.1f}, {runs[i]['panel'][m][f]['murr']:.3f}"
-                 for i, f in cols]
+        cells = [f"{rk[(i, f)][m]:.1f}, {runs[i]['panel'][m][f]['murr']:.3f}" for i, f in cols]
         print(f"| {m} | {rule(m):.2f} | " + " | ".join(cells) + " |")
 
 
