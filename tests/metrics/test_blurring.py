@@ -284,3 +284,25 @@ def test_murr_and_auc_urr_are_registered_metrics_with_their_direction():
     assert (murr.higher_is_better, murr.arrow, murr.applies_to) == (True, "↑", "uncertainty")
     assert (auc.higher_is_better, auc.arrow) == (False, "↓")  # a curve that falls faster is better
     assert BlurringResult.higher_is_better == {"murr": True, "auc": False}
+
+
+def test_default_forward_batch_depends_on_the_device_and_not_the_result():
+    from unsure.metrics.perturbation import (ACCELERATOR_FORWARD_BATCH, CPU_FORWARD_BATCH,
+                                             forward_batch)
+
+    assert forward_batch(None, "cpu") == CPU_FORWARD_BATCH
+    assert forward_batch(None, torch.device("cuda", 0)) == ACCELERATOR_FORWARD_BATCH
+    assert forward_batch(7, "cpu") == 7
+    torch.manual_seed(0)
+    post = DeepEnsemble([PaperCNN(1, 3, 8).double().eval() for _ in range(3)])
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64)
+    maps = torch.rand(6, 8, 8, dtype=torch.float64)
+    d = post.draw(torch.Generator().manual_seed(0))
+    kw = dict(fraction=[4 / 64, 9 / 64], sigmas=[0.5, 2.0], draw=d, replacement="blur,zero,noise")
+    # 6 images x (2 + 1 + 4) draws x 9 steps = 378 images: the default (128) splits them in chunks
+    got = blurring_test(post, x, maps, **kw)
+    for bs in (5, 10_000):
+        want = blurring_test(post, x, maps, batch_size=bs, **kw)
+        for name in want:
+            for g, w in zip(got[name], want[name]):
+                assert torch.allclose(g.curves, w.curves, rtol=1e-12, atol=1e-14)

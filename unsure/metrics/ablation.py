@@ -52,7 +52,7 @@ def ablated_images(x: Tensor, how: Ablation | str = "mean", blur_sigma: float | 
 def topk_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                   how: Ablation | str = "mean", steps: int = 20, max_fraction: float = 1.0,
                   blur_sigma: float | None = None, draw: Draw | None = None,
-                  generator: torch.Generator | None = None, batch_size: int = 1024,
+                  generator: torch.Generator | None = None, batch_size: int | None = None,
                   replacement=None, replacement_seed: int = 0):
     """Ablate the top-k pixels of each map, k from 0 to ``max_fraction * H * W``.
 
@@ -131,7 +131,7 @@ def box_masks(boxes: Tensor, H: int, W: int) -> Tensor:
 def centre_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                     how: Ablation | str = "mean", sides: Sequence[int] | None = None,
                     blur_sigma: float | None = None, draw: Draw | None = None,
-                    generator: torch.Generator | None = None, batch_size: int = 1024) -> CurveResult:
+                    generator: torch.Generator | None = None, batch_size: int | None = None) -> CurveResult:
     """Ablate a square box centred on each map's centre of mass, for growing box sides.
 
     Parameters

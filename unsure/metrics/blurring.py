@@ -97,7 +97,7 @@ def n_pixels(fraction: float, H: int, W: int) -> int:
 
 
 def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
-                        sigmas: Sequence[float] = SIGMAS, batch_size: int = 4096,
+                        sigmas: Sequence[float] = SIGMAS, batch_size: int | None = None,
                         measure: str | Measure = "epistemic") -> Tensor:
     """``u_n = min over sigma of U(x with its top-n pixels blurred)``: ``[B, n_max]``.
 
@@ -106,7 +106,8 @@ def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     draw : one frozen posterior draw, used for every forward pass
     x : ``[B, C, H, W]``
     order : ``[B, H*W]`` pixel indices, most important first (:func:`pixel_order`)
-    batch_size : images per forward pass (the work is ``n_max * G * B`` images)
+    batch_size : images per forward pass (the work is ``n_max * G * B`` images; ``None``: 128 on
+        the CPU, 4096 on an accelerator, ``perturbation.forward_batch``)
     measure : the uncertainty ``U``: "total", "aleatoric", "epistemic" (default) or a callable
         ``[S,B,K] -> [B]``
     """
@@ -133,7 +134,7 @@ def summarise(u: Tensor, u0: Tensor, fraction: float, measure: str = "epistemic"
 
 def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float | Sequence[float] = 0.02,
                   sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
-                  draw: Draw | None = None, batch_size: int = 4096,
+                  draw: Draw | None = None, batch_size: int | None = None,
                   measure: str | Measure = "epistemic",
                   replacement: str | Replacement | Sequence[str | Replacement] = "blur",
                   replacement_seed: int = 0):
@@ -149,7 +150,7 @@ def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float
     sigmas : blur grid (default 0.2, 0.4, ..., 20); ``u_n`` is the minimum over it, per image
     generator : seeds the random order among tied map values (and the draw, if one is made)
     draw : a frozen draw to use throughout (default: ``posterior.draw(generator)``)
-    batch_size : images per forward pass
+    batch_size : images per forward pass (``None``: 128 on the CPU, 4096 on an accelerator)
     measure : the uncertainty the maps explain and the blur should remove: "epistemic" (default,
         the paper's test), "total", "aleatoric" or a callable ``[S,B,K] -> [B]``. A single network
         has ``U_e = 0`` (every ratio is then 1): test it on "total" (paper Table 12).

@@ -33,7 +33,7 @@ from ..posteriors import Draw, Posterior
 from ..validate import check_images, check_maps
 from .base import register_metric
 from .blurring import pixel_order
-from .perturbation import pixel_ranks, replaced_curves
+from .perturbation import forward_batch, pixel_ranks, replaced_curves
 from .replacements import Replacement, make_replacements
 
 BoundTarget = Callable[[Tensor, Tensor], Tensor]  # (logits [S,N,K], image index [N]) -> [N]
@@ -83,16 +83,17 @@ def bind_target(target, draw: Draw, x: Tensor, batch_size: int = 500) -> BoundTa
 
 @torch.no_grad()
 def mask_curve(draw: Draw, x_from: Tensor, x_to: Tensor, mask_at: Callable[[Tensor], Tensor],
-               T: int, target: BoundTarget, batch_size: int = 1024) -> Tensor:
+               T: int, target: BoundTarget, batch_size: int | None = None) -> Tensor:
     """Target of ``where(mask_t, x_to, x_from)`` for steps ``t = 0..T-1``: ``[B, T]``.
 
     Parameters
     ----------
     x_from, x_to : ``[B, C, H, W]`` where unmasked / masked pixels come from
     mask_at : ``ts [t] -> [t, B, H, W]`` bool masks of those steps (built lazily, chunk by chunk)
-    batch_size : images per forward pass
+    batch_size : images per forward pass (``None``: ``perturbation.forward_batch``'s default)
     """
     B, C, H, W = x_from.shape
+    batch_size = forward_batch(batch_size, x_from.device)
     per = max(1, batch_size // B)  # steps per chunk
     out = []
     for t0 in range(0, T, per):
@@ -181,7 +182,7 @@ def _prepare(posterior, x: Tensor, maps: Tensor, draw: Draw | None, generator):
 def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                     steps: int = 100, blur_sigma: float | None = None, substrate: Tensor | None = None,
                     draw: Draw | None = None, generator: torch.Generator | None = None,
-                    batch_size: int = 1024, replacement=None, replacement_seed: int = 0):
+                    batch_size: int | None = None, replacement=None, replacement_seed: int = 0):
     """Insertion curve: pixels move from ``substrate`` into the image in map order.
 
     Parameters
@@ -223,7 +224,7 @@ def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class
 
 def deletion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                    steps: int = 100, fill: float = 0.0, draw: Draw | None = None,
-                   generator: torch.Generator | None = None, batch_size: int = 1024,
+                   generator: torch.Generator | None = None, batch_size: int | None = None,
                    replacement=None, replacement_seed: int = 0, blur_sigma: float | None = None):
     """Deletion curve: pixels are set to ``fill`` (RISE: 0) in map order.
 
