@@ -7,14 +7,17 @@ random-weight paper CNNs on 28x28 images (the cost does not depend on the weight
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from random_ensemble import paper_cnns
-from unsure.metrics.blurring import blurring_test
-from unsure.metrics.replacements import PANEL
-from unsure.posteriors.protocol import as_posterior
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_ensemble import paper_cnns  # noqa: E402
+from unsure.metrics.blurring import blurring_test  # noqa: E402
+from unsure.metrics.replacements import PANEL  # noqa: E402
+from unsure.posteriors.protocol import as_posterior  # noqa: E402
 
 SIGMAS = [0.2, 0.4, 0.6, 1.0, 1.6, 2.4, 3.6, 5.0, 8.0, 12.0, 20.0]  # the panel pages' grid
 

@@ -10,6 +10,10 @@ case "$1" in
     unsure bench blurring --run runs/fmnist-ens5 --split val --n 30 --fractions 0.02,0.05 --sigmas $S \
       --methods "$(tr ',' '\n' < scripts/panel_methods_fmnist_core.txt | grep -v '^random$' | paste -sd,)" \
       --out docs/results/blurring-panel-val-fmnist ;;
+  val-fmnist-full)  # the whole validation screen (scripts/panel_methods_val.txt) on 100 Fashion-MNIST validation images
+    unsure bench blurring --run runs/fmnist-ens5 --split val --n 100 --fractions 0.02,0.05 --sigmas $S \
+      --methods "$(paste -sd, scripts/panel_methods_val.txt)" --engine ray --workers 2 --cpus-per-worker 1 \
+      --out docs/results/blurring-panel-val-fmnist-full ;;
   cost)         # blur-only vs the whole panel on the same 20 test images
     unsure bench blurring --run runs/fmnist-ens5 --n 20 --fractions 0.02,0.05 --sigmas $S --methods "$OLD" \
       --replacements blur --out docs/results/blurring-panel-cost/blur
@@ -19,7 +23,7 @@ case "$1" in
     unsure bench blurring --run runs/fmnist-ens5 --n 100 --fractions 0.02,0.05 --sigmas $S \
       --methods "$(cat scripts/panel_methods_fmnist_core.txt)" --engine ray --workers 2 --cpus-per-worker 1 \
       --out docs/results/blurring-panel-fmnist ;;
-  test-fmnist-all)  # every registered method (not run yet: about 4 CPU-hours; VAE: unsure train-vae --data fashion-mnist --epochs 10 --out runs/vae-fmnist)
+  test-fmnist-all)  # every registered method, 38 settings (VAE: unsure train-vae --data fashion-mnist --epochs 10 --out runs/vae-fmnist)
     unsure bench blurring --run runs/fmnist-ens5 --n 100 --fractions 0.02,0.05 --sigmas $S \
       --methods "$(cat scripts/panel_methods_fmnist.txt)" --engine ray --workers 2 --cpus-per-worker 1 \
       --out docs/results/blurring-panel-fmnist-all ;;
