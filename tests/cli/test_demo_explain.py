@@ -77,7 +77,11 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     assert res["images"][0]["label"] is None and "true class" not in text
     assert "resized to the model" in text  # the warning is on the page, under Notes
     assert res["notes"] == ["big.png is 32x32 pixels; resized to the model's 8x8"]
-    assert (out / "overlays" / "01-big__ua-backprop__epistemic.png").exists()
+    from unsure.attribution.base import DEFAULT_SPEC
+    from unsure.report.html import slug
+
+    # no --methods: the default of unsure.attribute, named in full
+    assert (out / "overlays" / f"01-big__{slug(DEFAULT_SPEC)}__epistemic.png").exists()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -134,7 +134,10 @@ def test_deprecated_spellings_still_work(capsys):
     assert a.n == 3 and "--n-images is deprecated" in capsys.readouterr().err
     a = p.parse_args(["explain", "--run", "r", "--out", "o", "--method", "grad,ig"])
     assert a.methods == "grad,ig" and "--method is deprecated; use --methods" in capsys.readouterr().err
-    assert p.parse_args(["explain", "--run", "r", "--out", "o"]).methods == "ua-backprop"
+    from unsure.attribution.base import DEFAULT_SPEC
+
+    assert p.parse_args(["explain", "--run", "r", "--out", "o"]).methods == DEFAULT_SPEC  # unsure.attribute's
+    assert p.parse_args(["explain-dataset", "--run", "r", "--out", "o"]).methods == DEFAULT_SPEC
     assert "--method " not in p._subparsers._group_actions[0].choices["explain"].format_help()  # hidden
 
 

@@ -177,7 +177,8 @@ def make_method(name: str, **options) -> Method:
 DEFAULT_METHOD = "ua-backprop"
 DEFAULT_OPTIONS: dict[str, Any] = {"grouping": "joint", "reference": "mix+noise@0.3",
                                    "combine": "mean-of-scaled-relu"}
-#: the same as a method spec (``NAME:key=value...``), to pass to the CLI's ``--methods`` (whose default is still ``ua-backprop``)
+#: the same as a method spec (``NAME:key=value...``): the default ``--methods`` of ``unsure explain`` and
+#: ``unsure explain-dataset``
 DEFAULT_SPEC = ":".join([DEFAULT_METHOD, *(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items())])
 
 
