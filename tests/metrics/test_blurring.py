@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from unsure.errors import UnsureError
 from unsure.metrics import blurring_test
 from unsure.ops.blur import gaussian_blur_many as gaussian_blur
 from unsure.metrics.blurring import SIGMAS, n_pixels, pixel_order, summarise
@@ -293,6 +294,9 @@ def test_default_forward_batch_depends_on_the_device_and_not_the_result():
     assert forward_batch(None, "cpu") == CPU_FORWARD_BATCH
     assert forward_batch(None, torch.device("cuda", 0)) == ACCELERATOR_FORWARD_BATCH
     assert forward_batch(7, "cpu") == 7
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(UnsureError, match="batch_size must be a whole number"):
+            forward_batch(bad, "cpu")
     torch.manual_seed(0)
     post = DeepEnsemble([PaperCNN(1, 3, 8).double().eval() for _ in range(3)])
     x = torch.rand(6, 1, 8, 8, dtype=torch.float64)

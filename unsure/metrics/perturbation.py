@@ -7,11 +7,13 @@ mean over the draws).
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from ..errors import UnsureError
 from ..posteriors import Draw
 from .replacements import Replacement
 
@@ -27,7 +29,13 @@ def forward_batch(batch_size: int | None, device) -> int:
     """``batch_size``, or for ``None`` the default for ``device``: :data:`CPU_FORWARD_BATCH` on the
     CPU, :data:`ACCELERATOR_FORWARD_BATCH` elsewhere."""
     if batch_size is not None:
-        return int(batch_size)
+        try:
+            n = operator.index(batch_size)  # int, numpy integers; not float or str
+        except TypeError:
+            n = 0
+        if isinstance(batch_size, bool) or n < 1:
+            raise UnsureError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        return n
     return CPU_FORWARD_BATCH if torch.device(device).type == "cpu" else ACCELERATOR_FORWARD_BATCH
 
 
