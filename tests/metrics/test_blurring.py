@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -294,8 +295,9 @@ def test_default_forward_batch_depends_on_the_device_and_not_the_result():
     assert forward_batch(None, "cpu") == CPU_FORWARD_BATCH
     assert forward_batch(None, torch.device("cuda", 0)) == ACCELERATOR_FORWARD_BATCH
     assert forward_batch(7, "cpu") == 7
+    assert forward_batch(np.int64(7), "cpu") == 7 and type(forward_batch(np.int64(7), "cpu")) is int
     for bad in (0, -3, 2.5, True):
-        with pytest.raises(UnsureError, match="batch_size must be a whole number"):
+        with pytest.raises(UnsureError, match="batch_size must be an integer >= 1"):
             forward_batch(bad, "cpu")
     torch.manual_seed(0)
     post = DeepEnsemble([PaperCNN(1, 3, 8).double().eval() for _ in range(3)])
