@@ -22,6 +22,7 @@ def load_cases():
     sys.path.insert(0, str(ROOT / "tests" / "reliability"))
     import cases_cli  # noqa: F401
     import cases_data  # noqa: F401
+    import cases_identity  # noqa: F401
     import cases_runs  # noqa: F401
     from _reliakit import CASES
 
@@ -40,8 +41,9 @@ def render(cases) -> str:
             n += 1
             lines.append(f"| {n} | {c.bad_input} | {c.outcome} | `{c.id}` |")
         lines.append("")
-    lines += [f"{n} bad inputs, each checked by `tests/reliability/test_bad_inputs.py::test_bad_input[ID]`.",
-              "", END]
+    counts = ", ".join(f"{section} {len(rows)}" for section, rows in sections.items())
+    lines += [f"{n} bad inputs in {len(sections)} classes ({counts}), each checked by "
+              "`tests/reliability/test_bad_inputs.py::test_bad_input[ID]`.", "", END]
     return "\n".join(lines)
 
 

@@ -36,20 +36,31 @@ def model_factory(arch: str, arch_options: dict[str, Any]):
 
 def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str, Any],
              overwrite: bool = False) -> Path:
-    """Save ``posterior`` and ``config`` (merged with ``posterior.config()``) atomically."""
-    from safetensors.torch import save_file
+    """Save ``posterior`` and ``config`` (merged with ``posterior.config()``) atomically.
 
+    The weights file carries the checksum of its tensors (:mod:`unsure.checksum`) and the config
+    an ``identity`` (:mod:`unsure.identity`): that digest, the data (``config["data"]``, stored
+    resolved, with its hash unless ``config["identity"]["data"]`` already gives it, as
+    ``train_run`` does from before training) and the hash of ``settings``."""
+    from .checksum import save_weights, state_digest
+    from .identity import data_identity, identity, resolve_spec
     from .outputs import atomic_dir, stamped
 
     run_dir = Path(run_dir)
     full = stamped(dict(config))  # schema_version; command and settings when train_run gave them
+    if isinstance(full.get("data"), str):
+        full["data"] = resolve_spec(full["data"])  # absolute: the same file from any folder
     full["posterior"] = posterior.config()
     full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
     full.setdefault("unsure_version", __version__)
     # safetensors refuses shared/non-contiguous storage: store independent contiguous copies
     state = {k: v.detach().cpu().contiguous().clone() for k, v in posterior.state_dict().items()}
+    data = (full.get("identity") or {}).get("data")
+    if data is None and isinstance(full.get("data"), str):
+        data = data_identity(full["data"])
+    full["identity"] = identity(state_digest(state), data, full.get("settings"))
     with atomic_dir(run_dir, "run", replace=overwrite) as tmp:
-        save_file(state, str(tmp / WEIGHTS))
+        save_weights(state, tmp / WEIGHTS)
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
     return run_dir
 
@@ -69,10 +80,14 @@ def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     path = run_dir / CONFIG
     if not path.is_file():
         raise UnsureError(f"{run_dir} is not a run directory (no {CONFIG}); create one with 'unsure train'")
+    from .schema import check_schema
+
     try:
-        return json.loads(path.read_text())
+        cfg = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise UnsureError(f"{path} is not valid JSON: {e}") from None
+    check_schema(cfg, path)  # a newer or non-integer schema_version is refused
+    return cfg
 
 
 # loader of runs saved with a factory (unsure.save_run); unsure.user_model registers it, so this
@@ -84,10 +99,12 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     """Load the posterior saved in ``run_dir``; its config is available as ``posterior.run_config``.
 
     A run written by :func:`unsure.save_run` records a model factory; loading it imports and
-    calls that factory (the user's code, the same trust as ``--model``)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    calls that factory (the user's code, the same trust as ``--model``).
 
+    The tensors are checked against the checksum in the weights file and against the digest in
+    the config's ``identity`` (each when present: runs saved before checksums load unchecked);
+    the digest is kept as ``posterior.weights_sha256``."""
+    from .checksum import load_weights
     from .run_checks import build_checked, check_config, check_members, weight_shapes
 
     cfg = read_config(run_dir)
@@ -105,16 +122,25 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     make_model = model_factory(cfg["arch"], cfg.get("arch_options", {}))
     cls = POSTERIORS.get(pcfg["posterior"])
     post = build_checked(lambda: cls.from_config(pcfg, make_model), shapes, Path(run_dir) / CONFIG)
-    try:
-        state = load_file(str(wpath))
-    except (SafetensorError, OSError) as e:
-        raise UnsureError(f"cannot read {wpath}: {e}") from None
+    state, digest = load_weights(wpath)
+    check_weights_identity(cfg, digest, wpath)
     missing, unexpected = post.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise UnsureError(f"{wpath} does not match the saved config: missing {missing[:3]}, unexpected {unexpected[:3]}")
     post.to(device).eval()
     post.run_config = cfg
+    post.weights_sha256 = digest
     return post
+
+
+def check_weights_identity(cfg: dict, digest: str, wpath: Path) -> None:
+    """The weights are the ones saved with this config (its ``identity.weights``, when recorded)."""
+    from .identity import short
+
+    saved = (cfg.get("identity") or {}).get("weights") if isinstance(cfg.get("identity"), dict) else None
+    if saved is not None and saved != digest:
+        raise UnsureError(f"{wpath} is not the weights file saved with {wpath.parent / CONFIG} (digest "
+                          f"{short(digest)}, the config records {short(saved)}); restore it or re-train")
 
 
 def resolve_device(name: str) -> torch.device:

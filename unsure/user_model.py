@@ -105,19 +105,17 @@ def _weights_target(obj: Any, post: Posterior) -> nn.Module:
     return post
 
 
-def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module | None = None) -> None:
+def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module | None = None,
+                 what: str = "--weights") -> str:
     """Load a safetensors file into ``module`` (strict); ``fallback`` (the posterior) is tried when
-    the keys are those of a run folder."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    the keys are those of a run folder. The file's checksum is verified when it has one
+    (:mod:`unsure.checksum`); returns the tensors' digest."""
+    from .checksum import load_weights as read_checked
 
     path = Path(path)
     if not path.is_file():
         raise UnsureError(f"--weights: no file {path}")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise UnsureError(f"--weights: cannot read {path} as safetensors: {e}") from None
+    state, digest = read_checked(path, what)
     first = None
     # what the factory returned, the posterior around it, the network a posterior wraps (.net)
     targets = [module, fallback, getattr(module, "net", None)]
@@ -125,7 +123,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module
     for target in targets:
         missing, unexpected = target.load_state_dict(state, strict=False)
         if not missing and not unexpected:
-            return
+            return digest
         first = first or (missing, unexpected)
     missing, unexpected = first  # the keys of what the factory returned
     raise UnsureError(f"--weights {path} does not fit the model: missing keys {missing[:3]}, "
@@ -140,10 +138,12 @@ def model_posterior(spec: str, weights: str | os.PathLike | None = None,
         post = as_posterior(obj)
     except UnsureError as e:
         raise UnsureError(f"--model: {spec}() returned something unusable: {e}") from None
+    digest = None
     if weights is not None:
-        load_weights(_weights_target(obj, post), weights, fallback=post)
+        digest = load_weights(_weights_target(obj, post), weights, fallback=post)
     post.to(device).eval()
     post.run_config = {"factory": spec, "weights": None if weights is None else str(weights)}
+    post.weights_sha256 = digest  # None: the factory's own initial weights
     return post
 
 
@@ -195,13 +195,15 @@ def save_run(posterior, run_dir: str | os.PathLike, *, factory: str, data: str |
 
 def load_factory_run(run_dir: Path, cfg: dict, device) -> Posterior:
     """Rebuild a run saved by :func:`save_run` (imports and calls its factory)."""
-    from .run import WEIGHTS
+    from .run import WEIGHTS, check_weights_identity
 
     obj = call_factory(cfg["factory"])
     post = as_posterior(obj)
-    load_weights(post, Path(run_dir) / WEIGHTS)
+    digest = load_weights(post, Path(run_dir) / WEIGHTS, what="")
+    check_weights_identity(cfg, digest, Path(run_dir) / WEIGHTS)
     post.to(device).eval()
     post.run_config = cfg
+    post.weights_sha256 = digest
     return post
 
 
@@ -220,12 +222,13 @@ def posterior_from_args(args: argparse.Namespace, device):
 def run_posterior(args: argparse.Namespace) -> tuple[Posterior, str]:
     """Load ``--run`` or ``--model`` on ``--device``; returns the posterior and the data spec
     (``--data`` or the run's)."""
+    from .identity import check_run_data
     from .run import resolve_device
 
     if getattr(args, "model", None) and not args.data:
         raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...)")
     post = posterior_from_args(args, resolve_device(args.device))
-    data = args.data or post.run_config.get("data")
+    data = args.data or check_run_data(post.run_config, getattr(args, "run", None))
     if not data:
         raise UnsureError("no --data given and the run does not name its data")
     return post, data

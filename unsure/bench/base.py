@@ -109,11 +109,15 @@ def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[st
                   extra: dict[str, Any] | None = None, invocation: dict[str, Any] | None = None) -> Path:
     """Write ``NAME.json`` = ``{"schema_version", "command", "settings", "results": ...,
     "config": ..., "environment": ...}`` (plus the top-level keys of ``extra``; ``invocation``:
-    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``."""
+    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``.
+    With an ``invocation``, ``identity`` holds the hashes of its run's weights, data and settings
+    (:func:`unsure.identity.source_identity`)."""
+    from ..identity import source_identity
     from ..outputs import atomic_write, mark, stamped
 
-    payload = stamped({"results": results, **(extra or {}), "config": config, "environment": environment()},
-                      **(invocation or {}))
+    ident = {"identity": source_identity(invocation.get("settings") or {})} if invocation else {}
+    payload = stamped({"results": results, **(extra or {}), "config": config, "environment": environment(),
+                       **ident}, **(invocation or {}))
     text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "bench")

@@ -42,6 +42,7 @@ from ..mitigation.experiment import CONTROLS, Experiment, parse_mitigation_metho
 from ..mitigation.plots import plot, plot_sizes
 from ..mitigation.summary import merge_results, stalled_baselines, summarise
 from ..outputs import check_bench_dir
+from ..schema import check_schema
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, common_arguments, markdown_table, output_dir, write_outputs
 from .common import parse_floats
@@ -109,6 +110,8 @@ def merge(args: argparse.Namespace) -> int:
     in_place = any(p.parent.resolve() == Path(args.out).resolve() for p in paths)
     check_bench_dir(args.out, "mitigation", force=args.force or in_place)
     payloads = [json.loads(p.read_text()) for p in paths]
+    for p, payload in zip(paths, payloads):
+        check_schema(payload, p)  # a result of a newer unsure, or a non-integer version: refused
     records, config = merge_results(payloads)
     rows = summarise(records)
     out = output_dir(args, "mitigation")

@@ -68,7 +68,9 @@ def default_data() -> str:
 def run_key(cfg: dict) -> dict:
     """The settings that identify a cached demo run."""
     train = cfg.get("train", {})
-    return {"data": cfg.get("data"), "arch": cfg.get("arch"), "seed": cfg.get("seed"),
+    data_id = (cfg.get("identity") or {}).get("data") or {}
+    return {"data": cfg.get("data"), "data_sha256": data_id.get("sha256"), "arch": cfg.get("arch"),
+            "seed": cfg.get("seed"),
             "limit": cfg.get("limit"), "epochs": train.get("epochs"),
             "members": train.get("options", {}).get("members")}
 
@@ -96,6 +98,7 @@ def cached_run(run_dir: Path, key: dict, retrain: bool, train, say=print) -> tup
 
 def run_demo(args: argparse.Namespace) -> int:
     from ..bench.common import parse_floats
+    from ..identity import data_identity, identity
     from ..report import build_report, choose_methods
     from ..report.html import slug
     from ..run import load_run
@@ -119,7 +122,9 @@ def run_demo(args: argparse.Namespace) -> int:
         methods = choose_methods(args.methods)
         fractions = parse_floats(args.fractions, "fractions")
         device = str(resolve_device(args.device))
-        key = {"data": data, "arch": "paper-cnn", "seed": args.seed, "limit": limit,
+        data_id = data_identity(data)  # the resolved spec and its file's hash: a changed file retrains
+        key = {"data": data_id["spec"], "data_sha256": data_id["sha256"], "arch": "paper-cnn",
+               "seed": args.seed, "limit": limit,
                "epochs": epochs, "members": args.members}
         run_dir = Path(args.runs) / f"demo-{slug(data)}"
 
@@ -175,7 +180,9 @@ def run_demo(args: argparse.Namespace) -> int:
     results |= {"command": report.command, "notes": notes, "run": str(run_dir), "reused_run": reused,
                 "seconds": {"training": t_train, "explaining": t_explain,
                             "total": time.perf_counter() - t_start}}
-    results = stamped(results, settings=invocation(args)["settings"])  # schema_version, settings
+    settings = {**invocation(args)["settings"], "data": data_id["spec"]}  # the data as used
+    results["identity"] = identity(post.weights_sha256, data_id, settings)
+    results = stamped(results, settings=settings)  # schema_version, settings
     page = save_report(report, results, args.out, replace=args.force)
     if args.screenshot:
         from ..report.browser import screenshot

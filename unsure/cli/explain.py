@@ -15,6 +15,7 @@ import torch
 from ..attribution.base import DEFAULT_SPEC
 from ..errors import UnsureError
 from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..identity import check_run_data, resolve_spec, result_identity
 from ..outputs import stamped
 from ..measures import decomposable
 from ..run import resolve_device
@@ -180,7 +181,8 @@ def run_explain(args: argparse.Namespace) -> int:
                               "--images FILE ... with --image-shape C,H,W")
         post = posterior_from_args(args, resolve_device(args.device))
         cfg = post.run_config
-        data = args.data or (None if args.images else cfg.get("data"))
+        # the run's data after checking its file is the one it was trained on (unsure.identity)
+        data = args.data or (None if args.images else check_run_data(cfg, args.run))
         if args.images:
             C, H = image_shape(args.image_shape, cfg)
             x = load_images(args.images, C, H)
@@ -218,7 +220,9 @@ def run_explain(args: argparse.Namespace) -> int:
     report.notes = notes
     results["command"] = report.command
     results["notes"] = notes
-    results = stamped(results, settings=invocation(args)["settings"])  # schema_version, settings
+    settings = {**invocation(args)["settings"], "data": resolve_spec(data) if data else None}  # as used
+    results["identity"] = result_identity(post, data, settings, args.images)
+    results = stamped(results, settings=settings)  # schema_version, settings
     page = save_report(report, results, args.out, replace=args.force)
     print(f"wrote {page} ({len(names)} image(s), {len(methods)} method(s), {len(targets)} target(s))")
     if args.screenshot:

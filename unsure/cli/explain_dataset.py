@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..dataset import Job, map_key
     from ..dataset.job import prepare
+    from ..identity import check_run_data
     from ..run import read_config
     from .commands import resolve_device
     from .explain import parse_targets
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.weights:
             raise UnsureError("--weights goes with --model (a run folder has its own weights)")
-        data = args.data or read_config(args.run).get("data")
+        # the run's data, after checking its file is the one the run was trained on
+        data = args.data or check_run_data(read_config(args.run), args.run)
     if not data:
         raise UnsureError("the run does not name its data; pass --data SPEC")
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
@@ -61,18 +63,21 @@ def run(args: argparse.Namespace) -> int:
     job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
-    prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
+    # the manifest records the command line and the hashes of the inputs (a changed run is refused)
+    meta = invocation(args)
+    meta["settings"]["data"] = job.data  # the data as used (resolved), also when it is the run's
+    inputs = prepare(Path(args.out), job, meta=meta)
     engine = engine_from_args(args)
     if engine.name == "ray":
         from ..dataset.ray_engine import run_ray
 
         table = run_ray(job, args.out, device=device, address=engine.address, workers=engine.workers,
                         gpus_per_worker=engine.gpus_per_worker, cpus_per_worker=engine.cpus_per_worker,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, inputs=inputs)
     else:
         from ..dataset import run_local
 
-        table = run_local(job, args.out, device=device, progress=not args.no_progress)
+        table = run_local(job, args.out, device=device, progress=not args.no_progress, inputs=inputs)
     print(f"wrote {table} and maps for {', '.join(job.keys)}")
     return 0
 

@@ -3,7 +3,12 @@
 An output folder ``DIR`` holds
 
 - ``manifest.json``: the job (run, data, split, limit, methods, targets, seed, batch and shard
-  sizes) and the map keys; a rerun with a different job into the same folder is refused;
+  sizes) and the map keys; a rerun with a different job into the same folder is refused. Its
+  ``identity`` holds the hashes of the job's inputs (:func:`job_inputs`: the weights' digest,
+  the data file's hash, the job's settings); a rerun whose inputs changed since (the run was
+  re-trained with ``--force``, the data file was replaced) is refused in one line, so a table
+  never mixes shards of two models or two data sets. A manifest written before identities
+  existed has none: the job resumes as before, unchecked, with a warning;
 - ``maps/shard-NNNNN.safetensors``: one file per shard, a ``[n, H, W]`` float32 array per key
   ``"METHOD|TARGET"`` (``safetensors.numpy.load_file``);
 - ``parts/shard-NNNNN.parquet``: the shard's rows, written after its map file; its presence
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UnsureError
+from ..identity import data_identity, identity, path_sha256, resolve_spec
 from ..outputs import stamped
 
 MANIFEST = "manifest.json"
@@ -50,6 +56,7 @@ class Job:
     weights: str | None = None  # --weights FILE with --model (absolute path)
 
     def __post_init__(self):
+        object.__setattr__(self, "data", resolve_spec(self.data))  # the same file from any folder
         if (self.run is None) == (self.model is None):
             raise UnsureError("explain-dataset needs exactly one of --run DIR and --model SPEC")
         if self.batch_size < 1 or self.shard_size < 1:
@@ -102,29 +109,74 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
-    """Create ``out`` with the job's manifest, or check that an existing one is the same job.
+def job_inputs(job: Job) -> dict:
+    """The identity of a job's inputs: ``weights`` (the digest of the run's or ``--weights``
+    file; ``None`` for a factory's own weights), ``data`` (resolved spec and file hash),
+    ``settings`` (hash of the job) and, for ``--model FILE.py:f``, ``code`` (the file's hash)."""
+    from ..checksum import weights_digest
+    from ..run import WEIGHTS
+    from ..user_model import parse_spec
+
+    wfile = Path(job.run) / WEIGHTS if job.run is not None else job.weights
+    if job.run is not None and not Path(wfile).is_file():
+        raise UnsureError(f"{job.run} has no {WEIGHTS}")
+    inputs = identity(weights_digest(wfile) if wfile is not None else None, data_identity(job.data),
+                      job.to_dict())
+    if job.model is not None and parse_spec(job.model)[0].endswith(".py"):
+        inputs["code"] = path_sha256(parse_spec(job.model)[0])
+    return inputs
+
+
+def _changed(old: dict, new: dict) -> list[str]:
+    """What differs between two identities, in words."""
+    said = {"weights": "the model's weights", "data": "the data file", "code": "the model code",
+            "settings": "the settings"}
+    return [said[k] for k in said if k in old and old[k] != new.get(k)]
+
+
+def prepare(out: Path, job: Job, meta: dict | None = None, inputs: dict | None = None) -> dict:
+    """Create ``out`` with the job's manifest, or check that an existing one is the same job made
+    from the same inputs; returns the inputs' identity (``inputs``, or :func:`job_inputs`).
     ``meta``: top-level keys written with a new manifest (``schema_version``, ``command``,
-    ``settings``: :func:`unsure.outputs.stamped`); only ``job`` decides whether a rerun resumes."""
+    ``settings``: :func:`unsure.outputs.stamped`); only the job and its inputs decide whether a
+    rerun resumes."""
+    import sys
+
+    from ..schema import check_schema
+
+    inputs = job_inputs(job) if inputs is None else inputs
     path = out / MANIFEST
     if path.is_file():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise UnsureError(f"{path} is not valid JSON: {e}") from None
-        # folders written before --model existed have no model/weights keys: the same as None
+        check_schema(old, path)
+        # folders written before --model existed have no model/weights keys: the same as None;
+        # before data specs were stored resolved, a relative spec was read from the current folder
         old_job = {"model": None, "weights": None, **old.get("job", {})}
+        old_job["data"] = resolve_spec(old_job.get("data"))
         if old_job != job.to_dict():
             diff = sorted(k for k in job.to_dict() if old_job.get(k) != job.to_dict()[k])
             raise UnsureError(f"{out} holds another job (differs in {', '.join(diff)}); "
                               "use a new --out folder or remove it")
-        return
+        if not isinstance(old.get("identity"), dict):
+            print(f"unsure: warning: {path} was written before unsure recorded a job's inputs; "
+                  "resuming without checking that the weights and data are unchanged", file=sys.stderr)
+            return inputs
+        changed = _changed(old["identity"], inputs)
+        if changed:
+            raise UnsureError(f"{out} was started with other inputs: {' and '.join(changed)} changed since "
+                              f"(re-trained? replaced?), so resuming would mix shards of both; use a new "
+                              f"--out folder or remove it")
+        return inputs
     if out.exists() and any(out.iterdir()):
         raise UnsureError(f"{out} exists and is not an explain-dataset folder; use a new --out folder")
-    text = json.dumps(stamped({"job": job.to_dict(), "columns": list(COLUMNS),
+    text = json.dumps(stamped({"job": job.to_dict(), "identity": inputs, "columns": list(COLUMNS),
                                "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
                               **(meta or {})), indent=2) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return inputs
 
 
 def finished(out: Path, plan: list[tuple[int, int, int]]) -> set[int]:

@@ -10,16 +10,19 @@ from .job import Job, finished, prepare, shards, write_table
 from .work import ShardWorker, load_images
 
 
-def run_local(job: Job, out: str | Path, device: str = "cpu", progress: bool = True) -> Path:
-    """Explain the job's images into ``out``; finished shards are skipped. Returns the table path."""
+def run_local(job: Job, out: str | Path, device: str = "cpu", progress: bool = True,
+              inputs: dict | None = None) -> Path:
+    """Explain the job's images into ``out``; finished shards are skipped. Returns the table path.
+    ``inputs``: the identity :func:`~unsure.dataset.job.prepare` returned (computed when ``None``);
+    a job whose inputs changed since it started is refused."""
     out = Path(out)
-    prepare(out, job)
+    inputs = prepare(out, job, inputs=inputs)
     d = load_images(job)
     plan = shards(len(d.y), job.shard_size)
     done = finished(out, plan)
     todo = [p for p in plan if p[0] not in done]
     if todo:
-        worker = ShardWorker(job, out, device)
+        worker = ShardWorker(job, out, device, inputs=inputs)
         with tqdm(total=sum(b - a for _, a, b in todo), desc="explaining", unit="image",
                   disable=not progress) as bar:
             for s, a, b in todo:

@@ -23,8 +23,8 @@ from .work import ShardWorker, load_images
 class ShardActor:
     """A Ray Data actor: one :class:`ShardWorker` (the posterior loaded once), a shard per row."""
 
-    def __init__(self, job: dict, out: str, device: str, threads: int):
-        self.worker = ShardWorker(Job.from_dict(job), out, device, threads)
+    def __init__(self, job: dict, out: str, device: str, threads: int, inputs: dict | None = None):
+        self.worker = ShardWorker(Job.from_dict(job), out, device, threads, inputs=inputs)
 
     def __call__(self, batch: dict) -> dict:
         n = [self.worker.run_shard(int(s), torch.from_numpy(np.asarray(x, dtype=np.float32)),
@@ -35,18 +35,19 @@ class ShardActor:
 
 def run_ray(job: Job, out: str | Path, device: str = "cpu", address: str | None = None,
             workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 0.5,
-            threads: int | None = None, progress: bool = True) -> Path:
+            threads: int | None = None, progress: bool = True, inputs: dict | None = None) -> Path:
     """Explain the job's images into ``out`` on Ray with ``workers`` actors.
 
     ``cpus_per_worker`` is the logical CPU share Ray reserves per actor: keep it fractional on a
     small machine (two 1-CPU actors on 2 CPUs leave none for Ray Data's own tasks and the data
     set waits forever). ``threads``: torch threads per actor (default: this process's, which
-    makes the output equal to ``--engine local``'s bit for bit on CPU).
+    makes the output equal to ``--engine local``'s bit for bit on CPU). ``inputs``: as
+    :func:`~unsure.dataset.local.run_local`; each actor checks the weights it loads against them.
     """
     engine = Engine("ray", address, workers, cpus_per_worker, gpus_per_worker)
     import_ray()
     out = Path(out).resolve()
-    prepare(out, job)
+    inputs = prepare(out, job, inputs=inputs)
     d = load_images(job)
     plan = shards(len(d.y), job.shard_size)
     done = finished(out, plan)
@@ -57,7 +58,7 @@ def run_ray(job: Job, out: str | Path, device: str = "cpu", address: str | None 
              for s, a, b in todo]
     # the actors may run in another folder (or on another node): an absolute run path
     kwargs = {"job": {**job.to_dict(), "run": job.run and str(Path(job.run).resolve())}, "out": str(out),
-              "device": device, "threads": threads or torch.get_num_threads()}
+              "device": device, "threads": threads or torch.get_num_threads(), "inputs": inputs}
     with tqdm(total=sum(b - a for _, a, b in todo), desc=f"explaining on Ray ({workers} workers)",
               unit="image", disable=not progress) as bar:
         for row in map_actors(items, ShardActor, kwargs, engine):

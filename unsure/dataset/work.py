@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data import load
+from ..errors import UnsureError
 from .job import Job, atomic_write, map_file, map_key, part_path
 
 
@@ -36,9 +37,12 @@ class ShardWorker:
     out : output folder (on a cluster: storage every worker can write)
     device : "cpu", "cuda", "cuda:N" or "auto"
     threads : torch threads for this process (``None``: leave as is)
+    inputs : the job's input identity (:func:`unsure.dataset.job.job_inputs`); the weights loaded
+        here must have its digest (a run re-trained after the job checked it is refused)
     """
 
-    def __init__(self, job: Job, out: str | Path, device: str = "cpu", threads: int | None = None):
+    def __init__(self, job: Job, out: str | Path, device: str = "cpu", threads: int | None = None,
+                 inputs: dict | None = None):
         from ..attribution import make_method
         from ..attribution.spec import parse_methods
         from ..run import resolve_device
@@ -53,6 +57,10 @@ class ShardWorker:
             self.post = model_posterior(job.model, job.weights, device=resolve_device(device))
         else:
             self.post = load_run(job.run, device=resolve_device(device))
+        expected = (inputs or {}).get("weights")
+        if expected is not None and getattr(self.post, "weights_sha256", None) != expected:
+            raise UnsureError(f"the weights of {job.run or job.weights} changed after this job checked "
+                              f"them (re-trained while it ran?); rerun the job into a new --out folder")
         self.specs = parse_methods(job.methods)
         self.methods = [make_method(s.name, **s.options) for s in self.specs]
         self.draw = self.post.draw(torch.Generator().manual_seed(job.seed))

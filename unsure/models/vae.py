@@ -136,9 +136,8 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
     """Save ``vae`` as a folder ``path`` (weights + JSON), atomically: a temporary sibling is
     renamed into place, so the folder is never half-written. ``info`` (data, losses, ...) goes
     into ``config.json`` next to the architecture."""
-    from safetensors.torch import save_file
-
     from .._version import __version__
+    from ..checksum import save_weights
     from ..outputs import atomic_dir, stamped
 
     path = Path(path)
@@ -146,7 +145,7 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__})
     state = {k: v.detach().cpu().contiguous().clone() for k, v in vae.state_dict().items()}
     with atomic_dir(path, "vae", replace=overwrite) as tmp:
-        save_file(state, str(tmp / WEIGHTS))
+        save_weights(state, tmp / WEIGHTS)  # with the checksum load_vae verifies
         (tmp / CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
     return path
 
@@ -154,8 +153,8 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
 def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE:
     """Load a VAE saved by :func:`save_vae` (safetensors, no pickle); its full config is
     available as ``vae.saved_config``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from ..checksum import load_weights
+    from ..schema import check_schema
 
     path = Path(path)
     cfg_path = path / CONFIG
@@ -165,16 +164,14 @@ def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
         raise UnsureError(f"{cfg_path} is not valid JSON: {e}") from None
+    check_schema(cfg, cfg_path)
     if cfg.get("model") != "vae" or not isinstance(cfg.get("vae"), dict):
         raise UnsureError(f"{cfg_path} does not describe a VAE (a run directory? use 'unsure train-vae')")
     try:
         vae = VAE(**cfg["vae"])
     except TypeError as e:
         raise UnsureError(f"{cfg_path} has bad VAE settings: {e}") from None
-    try:
-        state = load_file(str(path / WEIGHTS))
-    except (SafetensorError, OSError) as e:
-        raise UnsureError(f"cannot read {path / WEIGHTS}: {e}") from None
+    state, _ = load_weights(path / WEIGHTS)  # the checksum, when the file has one
     try:  # a shape mismatch raises even with strict=False
         missing, unexpected = vae.load_state_dict(state, strict=False)
     except RuntimeError as e:

@@ -13,6 +13,7 @@ from ..data.labels import MAX_CLASSES
 from ..data.load import test_split
 from ..errors import UnsureError
 from ..evaluate import predictive_metrics
+from ..identity import data_identity, resolve_spec
 from ..posteriors import POSTERIORS
 from ..run import model_factory, save_run
 from ..outputs import check_out_dir
@@ -35,7 +36,11 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
 
     Everything that can be checked is checked first (output folder, settings, data shapes,
     labels; :mod:`unsure.training.checks`), so a bad input fails in one line before training.
+
+    A file or folder data spec is recorded resolved (``npz:/abs/x.npz``) with the hash of its
+    content, taken before the data is read (``identity.data``, :mod:`unsure.identity`).
     """
+    data = resolve_spec(data)  # absolute: explain --run finds the same file from any folder
     settings = {"data": data, "posterior": posterior, "arch": arch, "members": members, "samples": samples,
                 "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 "milestones": list(milestones), "limit": limit, "subset_seed": subset_seed, "seed": seed,
@@ -45,6 +50,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
                    limit=limit)
     POSTERIORS.get(posterior)  # unknown names fail here, with the list of posteriors
     fit_fn = FITTERS.get(posterior)
+    data_id = data_identity(data)  # before reading: a file replaced during training is caught later
     tr = load(data, "train", seed=seed, limit=limit, subset_seed=subset_seed)
     va = load(data, "val", seed=seed)
     te = load(data, "test")
@@ -82,7 +88,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
         "train_info": getattr(post, "train_info", {}), "metrics": metrics,
         "splits": {"train": len(tr.y), "val": len(va.y), "test": len(te.y)},
         "test_split": test_split(data), "threads": torch.get_num_threads(),
-        "command": command, "settings": settings,
+        "command": command, "settings": settings, "identity": {"data": data_id},
     }
     save_run(out, post.cpu(), config, overwrite=force)
     return config
