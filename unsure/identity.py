@@ -95,8 +95,16 @@ def identity(weights: str | None, data: dict | None, settings: Any) -> dict[str,
     return {"weights": weights, "data": data, "settings": settings_sha256(settings)}
 
 
-def short(digest: str | None) -> str:
-    return "none" if digest is None else digest.removeprefix("sha256:")[:12]
+def short(digest: Any) -> str:
+    """The first 12 hex digits of a digest, for messages."""
+    return "none" if digest is None else str(digest).removeprefix("sha256:")[:12]
+
+
+def recorded(cfg: Any, key: str) -> Any:
+    """``cfg["identity"][key]``, or ``None`` when the file records none (written before
+    identities, or not an object)."""
+    ident = cfg.get("identity") if isinstance(cfg, dict) else None
+    return ident.get(key) if isinstance(ident, dict) else None
 
 
 def check_run_data(cfg: dict, where: str | os.PathLike) -> str | None:
@@ -107,8 +115,8 @@ def check_run_data(cfg: dict, where: str | os.PathLike) -> str | None:
     ------
     UnsureError : the file is gone or its content changed since the run was trained
     """
-    spec = cfg.get("data")
-    rec = (cfg.get("identity") or {}).get("data")
+    spec = cfg.get("data") if isinstance(cfg, dict) else None
+    rec = recorded(cfg, "data")
     if not isinstance(rec, dict) or not rec.get("sha256") or not isinstance(spec, str):
         return spec
     src = source_path(spec)
@@ -132,20 +140,3 @@ def result_identity(post, data: str | None, settings: Any, images: list[str] | N
         data_id = data_identity(data) if data else None
     return identity(getattr(post, "weights_sha256", None), data_id, settings)
 
-
-def source_identity(settings: dict) -> dict[str, Any] | None:
-    """The identity of a command's ``--run DIR`` / ``--weights FILE`` and ``--data`` (the run's data
-    when not given), from its parsed options; for result files written after the work (bench
-    JSONs). ``None`` when a file it names can no longer be read."""
-    from .checksum import weights_digest
-    from .run import WEIGHTS, read_config
-
-    run, weights, data = settings.get("run"), settings.get("weights"), settings.get("data")
-    try:
-        if run:
-            data = data or read_config(run).get("data")
-            weights = Path(run) / WEIGHTS
-        digest = weights_digest(weights) if weights else None
-        return identity(digest, data_identity(data) if isinstance(data, str) else None, settings)
-    except UnsureError:
-        return None

@@ -43,7 +43,7 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     resolved, with its hash unless ``config["identity"]["data"]`` already gives it, as
     ``train_run`` does from before training) and the hash of ``settings``."""
     from .checksum import save_weights, state_digest
-    from .identity import data_identity, identity, resolve_spec
+    from .identity import data_identity, identity, recorded, resolve_spec
     from .outputs import atomic_dir, stamped
 
     run_dir = Path(run_dir)
@@ -55,7 +55,7 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     full.setdefault("unsure_version", __version__)
     # safetensors refuses shared/non-contiguous storage: store independent contiguous copies
     state = {k: v.detach().cpu().contiguous().clone() for k, v in posterior.state_dict().items()}
-    data = (full.get("identity") or {}).get("data")
+    data = recorded(full, "data")
     if data is None and isinstance(full.get("data"), str):
         data = data_identity(full["data"])
     full["identity"] = identity(state_digest(state), data, full.get("settings"))
@@ -135,9 +135,9 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
 def check_weights_identity(cfg: dict, digest: str, wpath: Path) -> None:
     """The weights are the ones saved with this config (its ``identity.weights``, when recorded)."""
-    from .identity import short
+    from .identity import recorded, short
 
-    saved = (cfg.get("identity") or {}).get("weights") if isinstance(cfg.get("identity"), dict) else None
+    saved = recorded(cfg, "weights")
     if saved is not None and saved != digest:
         raise UnsureError(f"{wpath} is not the weights file saved with {wpath.parent / CONFIG} (digest "
                           f"{short(digest)}, the config records {short(saved)}); restore it or re-train")

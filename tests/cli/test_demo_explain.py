@@ -145,13 +145,16 @@ def test_demo_cache_retrains_only_when_settings_change(tmp_path):
     rd = tmp_path / "demo-digits"
     train_run(data="digits", members=1, epochs=1, out=str(rd), progress=False)
     key = run_key(json.loads((rd / "config.json").read_text()))
-    assert key == {"data": "digits", "arch": "paper-cnn", "seed": 0, "limit": None, "epochs": 1, "members": 1}
+    assert key == {"data": "digits", "data_sha256": None, "arch": "paper-cnn", "seed": 0, "limit": None,
+                   "epochs": 1, "members": 1}
     said = []
     assert cached_run(rd, key, False, lambda force: calls.append(force), said.append) == (rd, True)
     assert calls == []
     cached_run(rd, key | {"epochs": 2}, False, lambda force: calls.append(force), said.append)
     cached_run(rd, key, True, lambda force: calls.append(force), said.append)
-    assert calls == [True, True] and "settings differ" in said[1] and "--retrain" in said[2]
+    cached_run(rd, key | {"data_sha256": "sha256:other"}, False, lambda force: calls.append(force), said.append)
+    assert calls == [True, True, True] and "settings differ" in said[1] and "--retrain" in said[2]
+    assert "settings differ" in said[3]  # the data file changed since the cached run was trained
     (tmp_path / "mine").mkdir()
     with pytest.raises(UnsureError, match="not a run directory"):  # never replaces a user's folder
         cached_run(tmp_path / "mine", key, False, lambda force: calls.append(force), said.append)

@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..errors import UnsureError
 from ..flags import out_arguments
 from ..registry import Registry
 
@@ -104,6 +105,25 @@ def output_dir(args: argparse.Namespace, name: str) -> Path:
     return out
 
 
+def source_identity(settings: dict) -> dict[str, Any] | None:
+    """The identity (:mod:`unsure.identity`) of a bench's ``--run DIR`` / ``--weights FILE`` and
+    ``--data`` (the run's data when not given), from its parsed options; ``None`` when a file it
+    names can no longer be read (the result is written after the work)."""
+    from ..checksum import weights_digest
+    from ..identity import data_identity, identity
+    from ..run import WEIGHTS, read_config
+
+    run, weights, data = settings.get("run"), settings.get("weights"), settings.get("data")
+    try:
+        if run:
+            data = data or read_config(run).get("data")
+            weights = Path(run) / WEIGHTS
+        digest = weights_digest(weights) if weights else None
+        return identity(digest, data_identity(data) if isinstance(data, str) else None, settings)
+    except UnsureError:
+        return None
+
+
 def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
                   markdown: str | None = None, json_path: str | None = None,
                   extra: dict[str, Any] | None = None, invocation: dict[str, Any] | None = None) -> Path:
@@ -111,8 +131,7 @@ def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[st
     "config": ..., "environment": ...}`` (plus the top-level keys of ``extra``; ``invocation``:
     ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``.
     With an ``invocation``, ``identity`` holds the hashes of its run's weights, data and settings
-    (:func:`unsure.identity.source_identity`)."""
-    from ..identity import source_identity
+    (:func:`source_identity`)."""
     from ..outputs import atomic_write, mark, stamped
 
     ident = {"identity": source_identity(invocation.get("settings") or {})} if invocation else {}

@@ -66,12 +66,13 @@ def default_data() -> str:
 
 
 def run_key(cfg: dict) -> dict:
-    """The settings that identify a cached demo run."""
+    """The settings that identify a cached demo run (with the hash of its data file)."""
+    from ..identity import recorded
+
     train = cfg.get("train", {})
-    data_id = (cfg.get("identity") or {}).get("data") or {}
-    return {"data": cfg.get("data"), "data_sha256": data_id.get("sha256"), "arch": cfg.get("arch"),
-            "seed": cfg.get("seed"),
-            "limit": cfg.get("limit"), "epochs": train.get("epochs"),
+    data_id = recorded(cfg, "data")
+    return {"data": cfg.get("data"), "data_sha256": data_id.get("sha256") if isinstance(data_id, dict) else None,
+            "arch": cfg.get("arch"), "seed": cfg.get("seed"), "limit": cfg.get("limit"), "epochs": train.get("epochs"),
             "members": train.get("options", {}).get("members")}
 
 
