@@ -23,6 +23,7 @@ from ._version import __version__
 from .errors import UnsureError
 from .models import ARCHS
 from .posteriors import POSTERIORS, Posterior
+from .schema import check_schema
 
 CONFIG = "config.json"
 WEIGHTS = "weights.safetensors"
@@ -42,7 +43,7 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     an ``identity`` (:mod:`unsure.identity`): that digest, the data (``config["data"]``, stored
     resolved, with its hash unless ``config["identity"]["data"]`` already gives it, as
     ``train_run`` does from before training) and the hash of ``settings``."""
-    from .checksum import save_weights, state_digest
+    from .checksum import save_weights
     from .identity import data_identity, identity, recorded, resolve_spec
     from .outputs import atomic_dir, stamped
 
@@ -58,9 +59,9 @@ def save_run(run_dir: str | os.PathLike, posterior: Posterior, config: dict[str,
     data = recorded(full, "data")
     if data is None and isinstance(full.get("data"), str):
         data = data_identity(full["data"])
-    full["identity"] = identity(state_digest(state), data, full.get("settings"))
     with atomic_dir(run_dir, "run", replace=overwrite) as tmp:
-        save_weights(state, tmp / WEIGHTS)
+        digest = save_weights(state, tmp / WEIGHTS)  # the tensors' digest, also in the file's header
+        full["identity"] = identity(digest, data, full.get("settings"))
         (tmp / CONFIG).write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
     return run_dir
 
@@ -80,8 +81,6 @@ def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     path = run_dir / CONFIG
     if not path.is_file():
         raise UnsureError(f"{run_dir} is not a run directory (no {CONFIG}); create one with 'unsure train'")
-    from .schema import check_schema
-
     try:
         cfg = json.loads(path.read_text())
     except json.JSONDecodeError as e:

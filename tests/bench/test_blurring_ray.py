@@ -25,12 +25,15 @@ def _blurring(run, out, *extra):
 
 def _same(a, b, config_skip=TIMINGS):
     """Every value equal; the config equal but for timings and the engine; the recorded settings
-    equal but for the engine flags and --out (``command`` records the differing command lines)."""
+    equal but for the engine flags and --out (``command`` records the differing command lines);
+    the same weights and data in ``identity`` (its settings hash covers the differing flags)."""
     assert set(a) == set(b)
-    values = [k for k in a if k not in ("config", "environment", "command", "settings")]
+    values = [k for k in a if k not in ("config", "environment", "command", "settings", "identity")]
     assert "results" in values
     for k in values:
         assert a[k] == b[k], k
+    for k in ("weights", "data"):
+        assert a["identity"][k] == b["identity"][k] and a["identity"][k] is not None, k
     assert {k: v for k, v in a["settings"].items() if k not in ENGINE_FLAGS} == \
         {k: v for k, v in b["settings"].items() if k not in ENGINE_FLAGS}
     assert {k: v for k, v in a["config"].items() if k not in config_skip} == \

@@ -74,3 +74,20 @@ def test_a_manifest_written_before_identities_resumes_with_a_warning(tmp_path, m
     assert table.is_file() and part_path(out, 1).is_file()
     assert "without checking" in capsys.readouterr().err
     assert "identity" not in json.loads((out / MANIFEST).read_text())  # not claimed afterwards
+
+
+def test_a_part_computed_from_other_inputs_is_never_joined(tmp_path):
+    """Parts carry the hash of their inputs; a part of another model's job copied into the folder
+    is refused when the table is joined."""
+    import shutil
+
+    run_a, _ = _run(tmp_path / "a")
+    run_b, _ = _run(tmp_path / "b", seed=1)
+    out_a, out_b = tmp_path / "out-a", tmp_path / "out-b"
+    run_local(_job(run_a), out_a, progress=False)
+    run_local(_job(run_b), out_b, progress=False)
+    (out_a / "table.parquet").unlink()
+    shutil.copyfile(part_path(out_b, 1), part_path(out_a, 1))
+    with pytest.raises(UnsureError, match="computed from other inputs"):
+        run_local(_job(run_a), out_a, progress=False)
+    assert not (out_a / "table.parquet").exists()

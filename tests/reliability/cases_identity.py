@@ -16,7 +16,7 @@ import torch
 
 from _reliakit import api_error, case
 
-S = "Identity and integrity: weights, data and settings by content"
+S = "Identity and integrity of runs, data and jobs"
 
 
 def _explain(env, run, *extra, match="", out=None):

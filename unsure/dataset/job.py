@@ -12,7 +12,8 @@ An output folder ``DIR`` holds
 - ``maps/shard-NNNNN.safetensors``: one file per shard, a ``[n, H, W]`` float32 array per key
   ``"METHOD|TARGET"`` (``safetensors.numpy.load_file``);
 - ``parts/shard-NNNNN.parquet``: the shard's rows, written after its map file; its presence
-  marks the shard finished, so a rerun skips it;
+  marks the shard finished, so a rerun skips it. Its schema metadata ``unsure_inputs`` is the
+  hash of the manifest's ``identity``; the table joins only parts that carry it;
 - ``table.parquet``: all rows sorted by ``index``: ``index, label, prediction, total, aleatoric,
   epistemic, shard, map_file, map_row`` (the map of row r for a key is
   ``load_file(DIR / r.map_file)[key][r.map_row]``).
@@ -30,10 +31,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UnsureError
-from ..identity import data_identity, identity, path_sha256, resolve_spec
+from ..identity import data_identity, identity, path_sha256, resolve_spec, settings_sha256
 from ..outputs import stamped
 
 MANIFEST = "manifest.json"
+STAMP = b"unsure_inputs"  # parquet metadata of every part: the hash of the job's input identity
 TABLE = "table.parquet"
 COLUMNS = ("index", "label", "prediction", "total", "aleatoric", "epistemic", "shard", "map_file", "map_row")
 
@@ -184,14 +186,27 @@ def finished(out: Path, plan: list[tuple[int, int, int]]) -> set[int]:
     return {s for s, _, _ in plan if part_path(out, s).is_file() and (out / map_file(s)).is_file()}
 
 
-def write_table(out: Path, plan: list[tuple[int, int, int]]) -> Path:
-    """Join the shards' rows into ``table.parquet``, sorted by ``index``."""
+def inputs_stamp(inputs: dict | None) -> dict[bytes, bytes]:
+    """Parquet schema metadata naming the inputs a part was computed from (empty without them)."""
+    return {} if inputs is None else {STAMP: settings_sha256(inputs).encode()}
+
+
+def write_table(out: Path, plan: list[tuple[int, int, int]], inputs: dict | None = None) -> Path:
+    """Join the shards' rows into ``table.parquet``, sorted by ``index``. With ``inputs`` (the
+    manifest's identity) every part must carry their stamp: a part computed from other inputs
+    is refused, never joined."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     missing = [s for s, _, _ in plan if not part_path(out, s).is_file()]
     if missing:
         raise UnsureError(f"{len(missing)} shard(s) unfinished (first: {missing[0]}); rerun to finish them")
-    table = pa.concat_tables([pq.read_table(part_path(out, s)) for s, _, _ in plan]).sort_by("index")
+    parts = [pq.read_table(part_path(out, s)) for s, _, _ in plan]
+    want = inputs_stamp(inputs).get(STAMP)
+    for (s, _, _), part in zip(plan, parts):
+        if want is not None and (part.schema.metadata or {}).get(STAMP) != want:
+            raise UnsureError(f"{part_path(out, s)} was computed from other inputs than {out / MANIFEST} "
+                              f"records; remove it (and {map_file(s)}) and rerun to redo that shard")
+    table = pa.concat_tables([p.replace_schema_metadata(inputs_stamp(inputs)) for p in parts]).sort_by("index")
     atomic_write(out / TABLE, lambda tmp: pq.write_table(table, tmp))
     return out / TABLE

@@ -27,4 +27,4 @@ def run_local(job: Job, out: str | Path, device: str = "cpu", progress: bool = T
                   disable=not progress) as bar:
             for s, a, b in todo:
                 bar.update(worker.run_shard(s, d.x[a:b], d.y[a:b], np.arange(a, b)))
-    return write_table(out, plan)
+    return write_table(out, plan, inputs)

@@ -53,7 +53,7 @@ def run_ray(job: Job, out: str | Path, device: str = "cpu", address: str | None 
     done = finished(out, plan)
     todo = [p for p in plan if p[0] not in done]
     if not todo:
-        return write_table(out, plan)
+        return write_table(out, plan, inputs)
     items = [{"shard": s, "x": d.x[a:b].numpy(), "y": d.y[a:b].numpy(), "index": np.arange(a, b)}
              for s, a, b in todo]
     # the actors may run in another folder (or on another node): an absolute run path
@@ -63,4 +63,4 @@ def run_ray(job: Job, out: str | Path, device: str = "cpu", address: str | None 
               unit="image", disable=not progress) as bar:
         for row in map_actors(items, ShardActor, kwargs, engine):
             bar.update(int(row["n"]))
-    return write_table(out, plan)
+    return write_table(out, plan, inputs)

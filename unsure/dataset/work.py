@@ -15,7 +15,7 @@ import torch
 
 from ..data import load
 from ..errors import UnsureError
-from .job import Job, atomic_write, map_file, map_key, part_path
+from .job import Job, atomic_write, inputs_stamp, map_file, map_key, part_path
 
 
 def shard_seed(seed: int, *parts: int) -> int:
@@ -61,6 +61,7 @@ class ShardWorker:
         if expected is not None and getattr(self.post, "weights_sha256", None) != expected:
             raise UnsureError(f"the weights of {job.run or job.weights} changed after this job checked "
                               f"them (re-trained while it ran?); rerun the job into a new --out folder")
+        self.stamp = inputs_stamp(inputs)  # every part names the inputs it was computed from
         self.specs = parse_methods(job.methods)
         self.methods = [make_method(s.name, **s.options) for s in self.specs]
         self.draw = self.post.draw(torch.Generator().manual_seed(job.seed))
@@ -107,5 +108,6 @@ class ShardWorker:
             "map_file": pa.array([map_file(shard)] * n, type=pa.string()),
             "map_row": pa.array(np.arange(n, dtype=np.int32)),
         })
+        table = table.replace_schema_metadata(self.stamp)
         atomic_write(part_path(self.out, shard), lambda tmp: pq.write_table(table, tmp))
         return n
