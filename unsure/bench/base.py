@@ -18,7 +18,6 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from ..errors import UnsureError
 from ..flags import out_arguments
 from ..registry import Registry
 
@@ -110,6 +109,7 @@ def source_identity(settings: dict) -> dict[str, Any] | None:
     ``--data`` (the run's data when not given), from its parsed options; ``None`` when a file it
     names can no longer be read (the result is written after the work)."""
     from ..checksum import weights_digest
+    from ..errors import UnsureError
     from ..identity import data_identity, identity
     from ..run import WEIGHTS, read_config
 
@@ -124,19 +124,22 @@ def source_identity(settings: dict) -> dict[str, Any] | None:
         return None
 
 
+def bench_identity(invocation: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"identity": ...}`` for a bench result written with the command's ``invocation``
+    (:func:`source_identity` of its options); ``{}`` from the Python API."""
+    return {"identity": source_identity(invocation.get("settings") or {})} if invocation else {}
+
+
 def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
                   markdown: str | None = None, json_path: str | None = None,
                   extra: dict[str, Any] | None = None, invocation: dict[str, Any] | None = None) -> Path:
     """Write ``NAME.json`` = ``{"schema_version", "command", "settings", "results": ...,
     "config": ..., "environment": ...}`` (plus the top-level keys of ``extra``; ``invocation``:
-    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``.
-    With an ``invocation``, ``identity`` holds the hashes of its run's weights, data and settings
-    (:func:`source_identity`)."""
+    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``."""
     from ..outputs import atomic_write, mark, stamped
 
-    ident = {"identity": source_identity(invocation.get("settings") or {})} if invocation else {}
     payload = stamped({"results": results, **(extra or {}), "config": config, "environment": environment(),
-                       **ident}, **(invocation or {}))
+                       **bench_identity(invocation)}, **(invocation or {}))
     text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "bench")

@@ -63,21 +63,18 @@ def run(args: argparse.Namespace) -> int:
     job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
-    # the manifest records the command line and the hashes of the inputs (a changed run is refused)
-    meta = invocation(args)
-    meta["settings"]["data"] = job.data  # the data as used (resolved), also when it is the run's
-    inputs = prepare(Path(args.out), job, meta=meta)
+    prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
     engine = engine_from_args(args)
     if engine.name == "ray":
         from ..dataset.ray_engine import run_ray
 
         table = run_ray(job, args.out, device=device, address=engine.address, workers=engine.workers,
                         gpus_per_worker=engine.gpus_per_worker, cpus_per_worker=engine.cpus_per_worker,
-                        progress=not args.no_progress, inputs=inputs)
+                        progress=not args.no_progress)
     else:
         from ..dataset import run_local
 
-        table = run_local(job, args.out, device=device, progress=not args.no_progress, inputs=inputs)
+        table = run_local(job, args.out, device=device, progress=not args.no_progress)
     print(f"wrote {table} and maps for {', '.join(job.keys)}")
     return 0
 

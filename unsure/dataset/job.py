@@ -140,8 +140,9 @@ def prepare(out: Path, job: Job, meta: dict | None = None, inputs: dict | None =
     """Create ``out`` with the job's manifest, or check that an existing one is the same job made
     from the same inputs; returns the inputs' identity (``inputs``, or :func:`job_inputs`).
     ``meta``: top-level keys written with a new manifest (``schema_version``, ``command``,
-    ``settings``: :func:`unsure.outputs.stamped`); only the job and its inputs decide whether a
-    rerun resumes."""
+    ``settings``, whose ``data`` becomes the job's: :func:`unsure.outputs.stamped`); only the job
+    and its inputs decide whether a rerun resumes. The CLI calls it before any work and the
+    engine again right before it (both compare the inputs)."""
     import sys
 
     from ..schema import check_schema
@@ -174,9 +175,12 @@ def prepare(out: Path, job: Job, meta: dict | None = None, inputs: dict | None =
         return inputs
     if out.exists() and any(out.iterdir()):
         raise UnsureError(f"{out} exists and is not an explain-dataset folder; use a new --out folder")
+    meta = dict(meta or {})
+    if isinstance(meta.get("settings"), dict):  # the data as used (resolved), also when it is the run's
+        meta["settings"] = {**meta["settings"], "data": job.data}
     text = json.dumps(stamped({"job": job.to_dict(), "identity": inputs, "columns": list(COLUMNS),
                                "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
-                              **(meta or {})), indent=2) + "\n"
+                              **meta), indent=2) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return inputs
 
