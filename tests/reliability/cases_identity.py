@@ -122,6 +122,16 @@ def _(env):
     api_error(lambda: load_vae(path), match="schema_version 999")
 
 
+@case(S, "vae-weight-2e37", "a VAE folder whose weights.safetensors has one weight changed to 2.3e37",
+      "one-line UnsureError (the checksum)")
+def _(env):
+    from unsure.models.vae import VAE, load_vae, save_vae
+
+    path = save_vae(env.tmp / "vae", VAE(in_channels=1, image_size=8, latent=2, hidden=(16,)))
+    set_weight(path / "weights.safetensors", 2.3e37)
+    api_error(lambda: load_vae(path), match="checksum")
+
+
 @case(S, "manifest-schema", "an explain-dataset folder whose manifest has `schema_version: 999` or "
       '`"one"`, resumed', "one-line error, the folder untouched")
 def _(env):

@@ -135,17 +135,25 @@ def save_vae(path: str | os.PathLike, vae: VAE, info: dict[str, Any] | None = No
              overwrite: bool = False) -> Path:
     """Save ``vae`` as a folder ``path`` (weights + JSON), atomically: a temporary sibling is
     renamed into place, so the folder is never half-written. ``info`` (data, losses, ...) goes
-    into ``config.json`` next to the architecture."""
+    into ``config.json`` next to the architecture, with an ``identity`` like a run's
+    (:func:`unsure.run.save_run`: weights digest, resolved data and its hash, settings hash)."""
     from .._version import __version__
     from ..checksum import save_weights
+    from ..identity import data_identity, identity, recorded, resolve_spec
     from ..outputs import atomic_dir, stamped
 
     path = Path(path)
     cfg = stamped({"model": "vae", "vae": vae.config(), **(info or {}),
                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "unsure_version": __version__})
+    if isinstance(cfg.get("data"), str):
+        cfg["data"] = resolve_spec(cfg["data"])
+    data = recorded(cfg, "data")
+    if data is None and isinstance(cfg.get("data"), str):
+        data = data_identity(cfg["data"])
     state = {k: v.detach().cpu().contiguous().clone() for k, v in vae.state_dict().items()}
     with atomic_dir(path, "vae", replace=overwrite) as tmp:
-        save_weights(state, tmp / WEIGHTS)  # with the checksum load_vae verifies
+        digest = save_weights(state, tmp / WEIGHTS)  # with the checksum load_vae verifies
+        cfg["identity"] = identity(digest, data, cfg.get("settings"))
         (tmp / CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
     return path
 
@@ -154,6 +162,7 @@ def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE
     """Load a VAE saved by :func:`save_vae` (safetensors, no pickle); its full config is
     available as ``vae.saved_config``."""
     from ..checksum import load_weights
+    from ..identity import recorded, short
     from ..schema import check_schema
 
     path = Path(path)
@@ -171,7 +180,11 @@ def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> VAE
         vae = VAE(**cfg["vae"])
     except TypeError as e:
         raise UnsureError(f"{cfg_path} has bad VAE settings: {e}") from None
-    state, _ = load_weights(path / WEIGHTS)  # the checksum, when the file has one
+    state, digest = load_weights(path / WEIGHTS)  # the checksum, when the file has one
+    saved = recorded(cfg, "weights")
+    if saved is not None and saved != digest:
+        raise UnsureError(f"{path / WEIGHTS} is not the weights file saved with {cfg_path} (digest "
+                          f"{short(digest)}, the config records {short(saved)}); restore it or re-train")
     try:  # a shape mismatch raises even with strict=False
         missing, unexpected = vae.load_state_dict(state, strict=False)
     except RuntimeError as e:

@@ -60,7 +60,11 @@ def train_vae(*, data: str, out: str, epochs: int = 10, latent: int = 20, kind: 
               progress: bool = True, command: str | None = None) -> dict[str, Any]:
     """Train a VAE on ``data``'s training split, evaluate it on the test split and save it to
     ``out``; returns the saved config (with ``metrics``: the :func:`evaluate_vae` test losses).
-    ``command``: the command line recorded in ``config.json`` (the CLI passes it)."""
+    ``command``: the command line recorded in ``config.json`` (the CLI passes it). The data spec
+    is recorded resolved, with its hash taken before it is read (:mod:`unsure.identity`)."""
+    from ..identity import data_identity, resolve_spec
+
+    data = resolve_spec(data)
     settings = {"data": data, "epochs": epochs, "latent": latent, "kind": kind, "hidden": list(hidden),
                 "batch_size": batch_size, "lr": lr, "limit": limit, "seed": seed, "device": device}
     from ..data import load
@@ -68,6 +72,7 @@ def train_vae(*, data: str, out: str, epochs: int = 10, latent: int = 20, kind: 
     from ..outputs import check_out_dir
 
     check_out_dir(out, "vae", replace=force)  # before training
+    data_id = data_identity(data)
     tr = load(data, "train", seed=seed, limit=limit)
     te = load(data, "test")
     C, H, W = tr.x.shape[1:]
@@ -82,6 +87,7 @@ def train_vae(*, data: str, out: str, epochs: int = 10, latent: int = 20, kind: 
     metrics = evaluate_vae(vae, te.x)
     info = {"data": data, "seed": seed, "limit": limit, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "train_seconds": seconds, "train_losses": log.losses, "metrics": metrics,
-            "splits": {"train": len(tr.x), "test": len(te.x)}, "command": command, "settings": settings}
+            "splits": {"train": len(tr.x), "test": len(te.x)}, "command": command, "settings": settings,
+            "identity": {"data": data_id}}
     save_vae(out, vae.cpu(), info, overwrite=force)
     return {"vae": vae.config(), **info}
