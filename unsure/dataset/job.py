@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UnsureError
-from ..outputs import stamped
+from ..outputs import check_fill_dir, stamped, umask_mode
 
 MANIFEST = "manifest.json"
 TABLE = "table.parquet"
@@ -90,12 +90,14 @@ def shards(n: int, shard_size: int) -> list[tuple[int, int, int]]:
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place
+    (with the umask's mode, like every file unsure writes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        umask_mode(tmp)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -106,6 +108,7 @@ def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
     """Create ``out`` with the job's manifest, or check that an existing one is the same job.
     ``meta``: top-level keys written with a new manifest (``schema_version``, ``command``,
     ``settings``: :func:`unsure.outputs.stamped`); only ``job`` decides whether a rerun resumes."""
+    check_fill_dir(out, "explain-dataset --out")  # a file, a path under one: one line
     path = out / MANIFEST
     if path.is_file():
         try:
@@ -114,6 +117,9 @@ def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
             raise UnsureError(f"{path} is not valid JSON: {e}") from None
         # folders written before --model existed have no model/weights keys: the same as None
         old_job = {"model": None, "weights": None, **old.get("job", {})}
+        if old_job != job.to_dict() and not started(out):  # nothing computed: the new job starts afresh
+            path.unlink()
+            return prepare(out, job, meta)
         if old_job != job.to_dict():
             diff = sorted(k for k in job.to_dict() if old_job.get(k) != job.to_dict()[k])
             raise UnsureError(f"{out} holds another job (differs in {', '.join(diff)}); "
@@ -125,6 +131,13 @@ def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
                                "read_map": "safetensors.numpy.load_file(DIR / row.map_file)[KEY][row.map_row]"},
                               **(meta or {})), indent=2) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def started(out: Path) -> bool:
+    """Whether any shard's map or rows are on disk (a job that refused before computing any has
+    left only its manifest, which must not block the corrected command)."""
+    return any((out / sub).is_dir() and any(not p.name.startswith(".") for p in (out / sub).iterdir())
+               for sub in ("maps", "parts"))
 
 
 def finished(out: Path, plan: list[tuple[int, int, int]]) -> set[int]:
