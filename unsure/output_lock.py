@@ -15,13 +15,17 @@ when they are still empty, so a refused command leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from pathlib import Path
 from typing import Iterator
 
 from .errors import UnsureError
 from .notes import note
+
+try:
+    import fcntl
+except ImportError:  # Windows: an exclusively created file and the holder's process id
+    fcntl = None
 
 _HELD: dict[str, int] = {}  # lock path -> depth, in this process
 
@@ -35,6 +39,8 @@ def lock_path(out: str | os.PathLike) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would end the process there: assume it runs (remove a stale lock by hand)
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -119,7 +125,7 @@ def _acquire(path: Path, out) -> int:
         except OSError as e:
             raise UnsureError(f"cannot lock {out}: cannot create {path}: {e.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd, path)
         except BlockingIOError:
             pid = _holder(fd)
             os.close(fd)
@@ -140,3 +146,14 @@ def _acquire(path: Path, out) -> int:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd
     raise UnsureError(f"cannot lock {out}: {path} keeps changing; is another unsure writing there?")
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Take the lock on ``fd`` or raise ``BlockingIOError``. Without ``flock`` (Windows) the
+    file's process id decides: a live holder other than us blocks; a dead one is taken over."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    pid = _holder(fd)
+    if pid is not None and pid != os.getpid() and _alive(pid):
+        raise BlockingIOError(pid)

@@ -17,6 +17,7 @@ leaves only whole files behind.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -119,6 +120,9 @@ def prepare(out: Path, job: Job, meta: dict | None = None) -> None:
         old_job = {"model": None, "weights": None, **old.get("job", {})}
         if old_job != job.to_dict() and not started(out):  # nothing computed: the new job starts afresh
             path.unlink()
+            for sub in ("maps", "parts"):
+                with contextlib.suppress(OSError):
+                    (out / sub).rmdir()  # empty (not started)
             return prepare(out, job, meta)
         if old_job != job.to_dict():
             diff = sorted(k for k in job.to_dict() if old_job.get(k) != job.to_dict()[k])
