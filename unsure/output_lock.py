@@ -77,6 +77,9 @@ def _make_parents(folder: Path) -> list[Path]:
 def output_lock(out: str | os.PathLike) -> Iterator[Path]:
     """Hold the lock of output folder ``out`` inside the block.
 
+    Check the path first (:func:`unsure.outputs.check_path`: not under a file, not in /proc,
+    valid UTF-8), so that a bad ``--out`` is refused before any folder is made for the lock.
+
     Raises
     ------
     UnsureError : another running process holds it, or it cannot be created
@@ -90,9 +93,6 @@ def output_lock(out: str | os.PathLike) -> Iterator[Path]:
         finally:
             _HELD[key] -= 1
         return
-    from .outputs import check_path
-
-    check_path(Path(out))  # not under a file, not in /proc, valid UTF-8: one line, nothing created
     made = _make_parents(path.parent)
     fd = None
     try:

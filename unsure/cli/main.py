@@ -7,14 +7,16 @@ import os
 import shlex
 import signal
 import sys
+from pathlib import Path
 
 from .._version import __version__
 from ..errors import UnsureError
 from ..flags import Parser
 from ..output_lock import output_lock
+from ..outputs import check_path
 from ..signals import Interrupted, signals_raise
 from . import commands
-from .checks import MAX_COUNT, check_args
+from .checks import CAPPED, MAX_COUNT, check_args
 from . import demo, explain, explain_dataset  # noqa: F401  (register demo, explain, explain-dataset)
 from . import train_vae  # noqa: F401  (registers train-vae)
 
@@ -39,7 +41,7 @@ def _max_count(p: argparse.ArgumentParser) -> None:
     for a in subs:
         for sp in dict.fromkeys(a.choices.values()):
             _max_count(sp)
-    if not subs:
+    if not subs and any(a.dest in CAPPED or a.dest == "methods" for a in p._actions):
         p.add_argument("--max-count", type=int, default=MAX_COUNT, metavar="N",
                        help="the cap on counts that multiply the work (--members, --epochs, --steps, "
                             "--samples, a method's steps/samples/masks/draws, ...)")
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         with signals_raise():
             check_args(args)
             out = output_folder(args)
+            if out:
+                check_path(Path(out))  # a bad --out is one line before a folder is made for its lock
             with output_lock(out) if out else contextlib.nullcontext():
                 result = args._run(args)
             sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
