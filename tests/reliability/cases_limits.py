@@ -33,7 +33,8 @@ def _one_line_process(r: subprocess.CompletedProcess, match: str = "") -> None:
     assert len(lines) == 1 and lines[0].startswith("unsure: error:") and match in lines[0], lines
 
 
-@case(T, "seed-huge", "`--seed` beyond 64 bits or negative (`explain`, `bench`, `explain-dataset`, `train`)",
+@case(T, "seed-huge", "`--seed` beyond 64 bits or negative (`explain`, `bench`, `explain-dataset`, `train`), or "
+      "a method's or replacement's `seed=` (`random:seed=2**64`, `noise:seed=-2**70`)",
       "one-line error: seeds lie in [0, 2**63 - 1]")
 def _(env):
     for seed in (str(10**30), str(2**64), "-1"):
@@ -43,6 +44,10 @@ def _(env):
         env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--seed", seed, "--out", env.tmp / "b",
                      "--no-progress", match="--seed")
     env.train_refused("digits", "--subset-seed", str(2**70), "--limit", "10", match="--subset-seed")
+    env.one_line("explain", "--run", env.run, "--out", env.tmp / "r", "--n", "1", "--methods", f"random:seed={2**64}",
+                 "--no-progress", match="seed")
+    env.one_line("bench", "blurring", "--run", env.run, "--n", "2", "--methods", "grad", "--replacements",
+                 f"noise:seed={-2**70}", "--out", env.tmp / "b", "--no-progress", match="seed")
 
 
 @case(T, "device-meta", "`--device meta` (or `cpu:3`, `cuda:99`): a device that cannot run the model",
@@ -172,15 +177,18 @@ def _(env):
     _one_line_process(subprocess.CompletedProcess(p.args, p.wait(), b"", err), match="pipe")
 
 
-@case(T, "out-not-utf8", "an `--out` or `--json` path that is not valid UTF-8 (`$'r\\xff'`)",
-      "one-line error before any work, nothing created")
+@case(T, "out-not-utf8", "an `--out` or `--json` path, or a data file's name, that is not valid UTF-8 (`$'r\\xff'`)",
+      "one-line error (an output path before any work, nothing created)")
 def _(env):
+    data = os.fsdecode(os.fsencode(env.tmp) + b"/x\xff.npz")
+    np.savez(data, x=env.images(20), y=env.labels(20))
     for argv in (("explain", "--run", str(env.run), "--out", b"r\xff", *GRAD),
                  ("bench", "blurring", "--run", str(env.run), "--n", "2", "--out", b"b\xff", "--no-progress"),
                  ("bench", "blurring", "--run", str(env.run), "--n", "2", "--out", "b", "--json", b"j\xff.json",
-                  "--no-progress")):
+                  "--no-progress"),
+                 ("explain", "--run", str(env.run), "--data", b"npz:x\xff.npz", "--out", "r", *GRAD)):
         _one_line_process(_run_cli(env, *argv), match="UTF-8")
-    assert not [p for p in env.tmp.iterdir() if p.name not in ("r", "b")] and not (env.tmp / "b").exists()
+    assert sorted(os.listdir(os.fsencode(env.tmp))) == [b"x\xff.npz"]
 
 
 @case(L, "count-cap", "`--methods ig:steps=1000000000`, `rise:masks=10**9`, `train --members 10**6` or "

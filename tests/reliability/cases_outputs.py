@@ -183,8 +183,8 @@ def _(env):
     env.one_line(*_dataset(env, d, "--seed", "6"), match="another job")
 
 
-def _bench_killed(env, out: Path, kill: str) -> subprocess.CompletedProcess:
-    """``unsure bench blurring`` whose plot is cut short by ``kill`` ("SIGTERM", "SIGINT" or "error")."""
+def _bench_killed(env, out: Path) -> subprocess.CompletedProcess:
+    """``unsure bench blurring`` in a fresh process, sent SIGTERM while it draws its plot."""
     script = textwrap.dedent(f"""
         import os, signal, sys, time
         import unsure.bench.blurring as b
@@ -192,9 +192,7 @@ def _bench_killed(env, out: Path, kill: str) -> subprocess.CompletedProcess:
         real = b.plot_curves
         def cut(*a, **k):
             real(*a, **k)
-            if {kill!r} == "error":
-                raise OSError("disk full")
-            os.kill(os.getpid(), getattr(signal, {kill!r}))
+            os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(30)
         b.plot_curves = cut
         sys.exit(main({[str(a) for a in _bench(env, out)]!r}))
@@ -203,18 +201,33 @@ def _bench_killed(env, out: Path, kill: str) -> subprocess.CompletedProcess:
                           env=_env(), cwd=env.tmp)
 
 
-@case(S, "bench-interrupted-writing", "SIGTERM, SIGINT or an error while a bench writes its JSON, markdown and plots",
+@case(S, "bench-interrupted-writing", "SIGTERM, Ctrl-C or an error while a bench writes its JSON, markdown and plots",
       "none of its files appear (never a JSON without its plots), no temporary file is left, and an "
       "interrupt prints one line (`unsure: interrupted by SIGTERM`, exit 143; SIGINT 130)")
 def _(env):
-    for kill, code in (("SIGTERM", 143), ("SIGINT", 130), ("error", None)):
-        out = env.tmp / f"b-{kill}"
-        r = _bench_killed(env, out, kill)
-        names = sorted(p.name for p in out.iterdir()) if out.exists() else []
-        assert [n for n in names if n != ".unsure-output"] == [], (kill, names, r.stderr[-500:])
+    import unsure.bench.blurring as b
+
+    def leftovers(out: Path) -> list[str]:
+        return sorted(p.name for p in out.iterdir() if p.name != ".unsure-output") if out.exists() else []
+
+    r = _bench_killed(env, env.tmp / "b-term")
+    assert leftovers(env.tmp / "b-term") == [], r.stderr[-500:]
+    assert r.returncode == 143 and "interrupted by SIGTERM" in r.stderr and "Traceback" not in r.stderr, \
+        (r.returncode, r.stderr[-500:])
+    real = b.plot_curves
+    for exc, code in ((KeyboardInterrupt(), 130), (OSError("disk full"), None)):  # what Ctrl-C raises; an error
+        def cut(*a, _e=exc, **k):
+            real(*a, **k)
+            raise _e
+        env.mp.setattr(b, "plot_curves", cut)
+        out = env.tmp / f"b-{type(exc).__name__}"
+        try:
+            rc, err = env.cli(*_bench(env, out))
+        except OSError:
+            rc, err = None, []
+        assert leftovers(out) == [], (exc, leftovers(out))
         if code is not None:
-            assert r.returncode == code, (kill, r.returncode, r.stderr[-500:])
-            assert f"interrupted by {kill}" in r.stderr and "Traceback" not in r.stderr, r.stderr[-500:]
+            assert rc == code and err == ["unsure: interrupted by SIGINT"], (rc, err)
 
 
 @case(S, "one-file-mode", "files of a run, report, bench and explain-dataset folder made under umask 022",

@@ -24,8 +24,8 @@ SEEDS = ("seed", "subset_seed")
 MAX_SEED = 2**63 - 1
 MAX_COUNT = 10_000
 CAPPED = ("members", "samples", "steps", "repeats", "seeds", "epochs", "annealing_epochs", "workers")
-# integer options of methods (``NAME:key=N``) that multiply the work per image
-METHOD_COUNTS = ("steps", "max_steps", "samples", "draws", "masks", "n_starts", "max_iter")
+# integer options of methods and replacements (``NAME:key=N``) that multiply the work per image
+METHOD_COUNTS = ("steps", "max_steps", "samples", "draws", "n_draws", "masks", "n_starts", "max_iter")
 
 
 def _flag(dest: str) -> str:
@@ -57,19 +57,25 @@ def check_counts(args: argparse.Namespace) -> None:
         v = getattr(args, dest, None)
         if _int(v) and v > cap:
             raise UnsureError(f"{_flag(dest)} {v} is above the cap of {cap} (--max-count N raises it)")
-    methods = getattr(args, "methods", None)
-    if isinstance(methods, str):
-        from ..attribution.spec import parse_method
+    for dest in ("methods", "replacements"):  # NAME:key=value specs: their counts and seeds
+        text = getattr(args, dest, None)
+        if isinstance(text, str):
+            _check_spec_counts(text, cap)
 
-        for item in (t.strip() for t in methods.split(",") if t.strip()):
-            try:
-                spec = parse_method(item)
-            except UnsureError:
-                continue  # the command reports a malformed spec itself
-            for k, v in spec.options.items():
-                if k in METHOD_COUNTS and _int(v) and v > cap:
-                    raise UnsureError(f"{spec.name}:{k}={v} is above the cap of {cap} "
-                                      "(--max-count N raises it)")
+
+def _check_spec_counts(text: str, cap: int) -> None:
+    from ..attribution.spec import parse_method
+
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            spec = parse_method(item)
+        except UnsureError:
+            continue  # the command reports a malformed spec itself
+        for k, v in spec.options.items():
+            if k in METHOD_COUNTS and _int(v) and v > cap:
+                raise UnsureError(f"{spec.name}:{k}={v} is above the cap of {cap} (--max-count N raises it)")
+            if k == "seed" and _int(v) and not 0 <= v <= MAX_SEED:
+                raise UnsureError(f"{spec.name}:seed={v} must lie in [0, 2**63 - 1]")
 
 
 def check_args(args: argparse.Namespace) -> None:

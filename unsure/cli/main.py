@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     except UnsureError as e:
         print(f"unsure: error: {e}", file=sys.stderr)
         return 2
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end] if isinstance(e.object, str) else ""
+        if not bad or not all("\udc80" <= ch <= "\udcff" for ch in bad):
+            raise  # not a name from the command line: a bug, shown as one
+        # a path given on the command line that is not UTF-8 (kept by Python as surrogates)
+        print(f"unsure: error: a path or name given is not valid UTF-8 ({bad.encode('utf-8', 'surrogateescape')!r}); "
+              "use UTF-8 names", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader went away (``unsure methods --options | head``): no more output to stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
