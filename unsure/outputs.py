@@ -315,6 +315,21 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def discard_if_empty(out: str | os.PathLike) -> Iterator[None]:
+    """When the block fails, remove ``out`` if it did not exist before and now holds nothing but
+    the marker (and empty folders): a bench that failed before writing a result leaves nothing."""
+    out = Path(out)
+    existed = out.exists() or out.is_symlink()
+    try:
+        yield
+    except BaseException:
+        if not existed and out.is_dir() and not out.is_symlink() and \
+                all(p.is_dir() or p.relative_to(out).as_posix() == MARKER for p in out.rglob("*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 def mark(folder: str | os.PathLike, kind: str) -> None:
     """Write the marker into a folder that is filled file by file (bench outputs)."""
     folder = Path(folder)

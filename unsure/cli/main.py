@@ -13,7 +13,7 @@ from .._version import __version__
 from ..errors import UnsureError
 from ..flags import Parser
 from ..output_lock import output_lock
-from ..outputs import check_path
+from ..outputs import check_path, discard_if_empty
 from ..signals import Interrupted, signals_raise
 from . import commands
 from .checks import CAPPED, MAX_COUNT, check_args
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             out = output_folder(args)
             if out:
                 check_path(Path(out))  # a bad --out is one line before a folder is made for its lock
-            with output_lock(out) if out else contextlib.nullcontext():
+            with output_lock(out) if out else contextlib.nullcontext(), \
+                    discard_if_empty(out) if out else contextlib.nullcontext():
                 result = args._run(args)
             sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
     except UnsureError as e:
