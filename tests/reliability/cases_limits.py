@@ -165,16 +165,17 @@ def _(env):
         api_error(lambda: blurring_test(post, x, torch.rand(2, 8, 8), generator=g), match="torch.Generator")
 
 
-@case(T, "broken-pipe", "`unsure methods --options | head -1` (the reader closes the pipe)",
+@case(T, "broken-pipe", "`unsure methods --options | head -1`, `unsure archs | head -1` (the reader closes the pipe)",
       "one-line error, exit 2, no BrokenPipeError traceback")
 def _(env):
-    p = subprocess.Popen([sys.executable, "-m", "unsure.cli.main", "methods", "--options"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, cwd=env.tmp,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    p.stdout.close()  # the reader is gone before the first line
-    err = p.stderr.read()
-    p.stderr.close()
-    _one_line_process(subprocess.CompletedProcess(p.args, p.wait(), b"", err), match="pipe")
+    for argv in (("methods", "--options"), ("archs",)):
+        p = subprocess.Popen([sys.executable, "-m", "unsure.cli.main", *argv], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, cwd=env.tmp,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        p.stdout.close()  # the reader is gone before the first line
+        err = p.stderr.read()
+        p.stderr.close()
+        _one_line_process(subprocess.CompletedProcess(p.args, p.wait(), b"", err), match="pipe")
 
 
 @case(T, "out-not-utf8", "an `--out` or `--json` path, or a data file's name, that is not valid UTF-8 (`$'r\\xff'`)",

@@ -60,19 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Its output folder is locked while it runs (:mod:`unsure.output_lock`);
     SIGINT and SIGTERM stop it with one line (exit 128 + the signal) after its temporary files
     are removed; a reader that closes the pipe early (``| head``) gets one line, not a traceback."""
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = parser.parse_args(argv)
-    args._command = shlex.join(["unsure", *argv])  # recorded in every JSON output (unsure.flags.invocation)
     try:
         with signals_raise():
-            check_args(args)
-            out = output_folder(args)
-            if out:
-                check_path(Path(out))  # a bad --out is one line before a folder is made for its lock
-            with output_lock(out) if out else contextlib.nullcontext(), \
-                    discard_if_empty(out) if out else contextlib.nullcontext():
-                result = args._run(args)
+            result = _run(sys.argv[1:] if argv is None else [str(a) for a in argv])
             sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
     except UnsureError as e:
         print(f"unsure: error: {e}", file=sys.stderr)
@@ -95,6 +85,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unsure: interrupted by {name}", file=sys.stderr)
         return 128 + (e.signum if isinstance(e, Interrupted) else signal.SIGINT)
     return int(result or 0)
+
+
+def _run(argv: list[str]) -> int | None:
+    """Parse, check and run one command line (``-h`` too: its text may meet a closed pipe)."""
+    args = build_parser().parse_args(argv)
+    args._command = shlex.join(["unsure", *argv])  # recorded in every JSON output (unsure.flags.invocation)
+    check_args(args)
+    out = output_folder(args)
+    if out:
+        check_path(Path(out))  # a bad --out is one line before a folder is made for its lock
+    with output_lock(out) if out else contextlib.nullcontext(), \
+            discard_if_empty(out) if out else contextlib.nullcontext():
+        return args._run(args)
 
 
 if __name__ == "__main__":
