@@ -315,6 +315,18 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     return path
 
 
+def add_to_marker(folder: str | os.PathLike, path: str | os.PathLike) -> None:
+    """List ``path`` in the marker of ``folder`` when it lies inside (a ``--screenshot`` saved
+    into the report it shows is unsure's too, so ``--force`` may replace it)."""
+    folder, path = Path(os.path.realpath(folder)), Path(os.path.realpath(path))
+    m = read_marker(folder)
+    if m is None or not isinstance(m.get("files"), list) or folder not in path.parents:
+        return
+    rel = path.relative_to(folder)
+    new = {*m["files"], rel.as_posix(), *(p.as_posix() for p in rel.parents if p != Path("."))}
+    atomic_write(folder / MARKER, marker_text(m["kind"], sorted(new)))
+
+
 @contextlib.contextmanager
 def discard_if_empty(out: str | os.PathLike) -> Iterator[None]:
     """When the block fails, remove ``out`` if it did not exist before and now holds nothing but
