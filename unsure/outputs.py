@@ -88,8 +88,8 @@ def foreign_files(folder: Path, kind: str) -> list[str] | None:
     m = read_marker(folder)
     if m is None or m.get("kind") != kind:
         return None
-    listed = m.get("files")
-    ours = (lambda p: p in set(listed)) if isinstance(listed, list) else \
+    listed = set(m["files"]) if isinstance(m.get("files"), list) else None
+    ours = (lambda p: p in listed) if listed is not None else \
         (lambda p: any(fnmatch.fnmatchcase(p, pat) for pat in UNLISTED.get(kind, ())))
     return [p for p in _entries(folder) if p != MARKER and not ours(p)]
 
