@@ -22,6 +22,8 @@ def load_cases():
     sys.path.insert(0, str(ROOT / "tests" / "reliability"))
     import cases_cli  # noqa: F401
     import cases_data  # noqa: F401
+    import cases_limits  # noqa: F401
+    import cases_outputs  # noqa: F401
     import cases_runs  # noqa: F401
     import cases_identity  # noqa: F401  (after the older rows: their numbers stay)
     from _reliakit import CASES
@@ -36,7 +38,7 @@ def render(cases) -> str:
         sections.setdefault(c.section, []).append(c)
     n = 0
     for section, rows in sections.items():
-        lines += [f"### {section}", "", "| # | bad input | what it gets | test id |", "|---|---|---|---|"]
+        lines += [f"### {section} ({len(rows)})", "", "| # | bad input | what it gets | test id |", "|---|---|---|---|"]
         for c in rows:
             n += 1
             lines.append(f"| {n} | {c.bad_input} | {c.outcome} | `{c.id}` |")

@@ -11,7 +11,8 @@ The layers, lowest first; a module may import its own layer or lower ones:
 
     0  errors, registry, validate, _version, ops, models, data,    (no knowledge of posteriors)
        outputs, modes, flags (the shared CLI vocabulary), engine (local or Ray work items),
-       checksum, identity, schema (what a file holds and whether this code can read it)
+       checksum, identity, schema (what a file holds and whether this code can read it),
+       notes, signals, output_lock, file_group (how outputs are written)
     1  posteriors, measures                                        (logit samples and what they measure)
     2  training, evaluate, run, run_checks                         (fit, score, save and load posteriors)
     3  attribution                                                 (explanation methods)
@@ -38,6 +39,7 @@ LAYERS = {
     "unsure.errors": 0, "unsure.registry": 0, "unsure.validate": 0, "unsure._version": 0,
     "unsure.ops": 0, "unsure.models": 0, "unsure.data": 0, "unsure.outputs": 0, "unsure.modes": 0,
     "unsure.flags": 0, "unsure.engine": 0, "unsure.checksum": 0, "unsure.identity": 0, "unsure.schema": 0,
+    "unsure.notes": 0, "unsure.signals": 0, "unsure.output_lock": 0, "unsure.file_group": 0,
     "unsure.posteriors": 1, "unsure.measures": 1,
     "unsure.training": 2, "unsure.evaluate": 2, "unsure.run": 2, "unsure.run_checks": 2,
     "unsure.user_model": 2,

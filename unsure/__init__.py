@@ -29,9 +29,10 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
     """Total, aleatoric and epistemic uncertainty ``[B]`` of ``posterior`` on images ``x [B,C,H,W]``."""
     from .posteriors.protocol import as_posterior
     from .modes import keep_modes
-    from .validate import check_images, check_unit_range
+    from .validate import check_generator, check_images, check_unit_range
 
     check_unit_range(check_images(x))
+    check_generator(generator)
     post = as_posterior(posterior)
     with keep_modes(post):  # drawing sets eval mode; the caller's modules keep theirs
         z = post.sample_logits(x, generator)  # [S,B,K]

@@ -144,12 +144,19 @@ def check_weights_identity(cfg: dict, digest: str, wpath: Path) -> None:
 
 def resolve_device(name: str) -> torch.device:
     """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available) -> a device; one clear error
-    when CUDA is asked for and missing."""
+    for any other name (``meta``, ``cuda:7`` on a 1-GPU machine, ...) or missing CUDA."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UnsureError(f"device {name!r} requested but CUDA is not available; use --device cpu")
     try:
-        return torch.device(name)
+        dev = torch.device(name)
     except RuntimeError:
         raise UnsureError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda") or (dev.type == "cpu" and dev.index not in (None, 0)):
+        raise UnsureError(f"device {name!r} cannot run models here; use cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UnsureError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UnsureError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA "
+                              "device(s), numbered from 0")
+    return dev

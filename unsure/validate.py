@@ -75,3 +75,33 @@ def check_maps(maps: Tensor, x: Tensor, name: str = "maps") -> Tensor:
     if not torch.isfinite(maps).all():
         raise UnsureError(f"{name} contains NaN/inf values")
     return maps
+
+
+def check_generator(generator, name: str = "generator") -> None:
+    """``generator`` is ``None`` or a ``torch.Generator`` (a seed or a NumPy generator fails
+    deep inside torch otherwise)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise UnsureError(f"{name} must be a torch.Generator or None, got {type(generator).__name__} "
+                          "(for a seed use torch.Generator().manual_seed(seed))")
+
+
+def checks_generator(fn):
+    """Decorate a function that takes ``generator=``: a wrong type is one :class:`UnsureError`
+    line at the call, not a traceback from deep inside torch."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        g = kwargs.get("generator")
+        if g is None and "generator" not in kwargs:
+            try:
+                g = sig.bind_partial(*args, **kwargs).arguments.get("generator")
+            except TypeError:
+                g = None  # let the call raise its own argument error
+        check_generator(g)
+        return fn(*args, **kwargs)
+
+    return wrapper

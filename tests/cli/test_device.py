@@ -42,6 +42,7 @@ def test_auto_resolves_to_cpu_without_cuda(monkeypatch):
 
 def test_auto_and_cuda_n_resolve_to_cuda_when_available(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert commands.resolve_device("auto") == torch.device("cuda")
     assert commands.resolve_device("cuda:1") == torch.device("cuda", 1)
 

@@ -138,6 +138,7 @@ def _(env):
 def _(env):
     d = env.tmp / "report"
     (d / "overlays").mkdir(parents=True)
+    (d / ".unsure-output").write_text('{"kind": "report", "unsure_version": "0.1.0"}')  # lists no files
     (d / "index.html").write_text("<html>old</html>")
     (d / "results.json").write_text("{}")
     (d / "overlays" / "99-old__grad__epistemic.png").write_bytes(b"old")

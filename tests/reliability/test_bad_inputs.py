@@ -8,6 +8,8 @@ import pytest
 
 import cases_cli  # noqa: F401  (register their cases)
 import cases_data  # noqa: F401
+import cases_limits  # noqa: F401
+import cases_outputs  # noqa: F401
 import cases_runs  # noqa: F401
 import cases_identity  # noqa: F401  (after the older rows: their numbers stay)
 from _reliakit import CASES, Env, make_tiny_run

@@ -26,7 +26,7 @@ from ..registry import Registry
 from ..measures.checked import checked_target
 from ..modes import keep_modes
 from ..posteriors.guard import probe
-from ..validate import check_images, check_unit_range
+from ..validate import check_generator, check_images, check_unit_range
 
 METHODS: Registry = Registry("method")
 
@@ -113,6 +113,7 @@ class Method(abc.ABC):
         """
         posterior = as_posterior(posterior)
         check_images(x)
+        check_generator(generator)
         if unit_range:
             check_unit_range(x)
         tgt = resolve_target(target)
@@ -133,7 +134,7 @@ class Method(abc.ABC):
             for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
                 # a per-image class target [B] is cut with its images
                 t = tgt.chunk(s, s + bs) if isinstance(tgt, ClassScore) else tgt
-                parts.append(self._attribute(x[s:s + bs].detach(), t, ctx))
+                parts.append(_no_graph_is_input_error(self.name, self._attribute, x[s:s + bs].detach(), t, ctx))
         maps = torch.cat([p.maps.detach() for p in parts], 0)
         if not torch.isfinite(maps).all():
             raise UnsureError(f"{self.name} maps contain NaN/inf for target {target_name(target)!r}: "
@@ -151,6 +152,23 @@ class Method(abc.ABC):
         """The method's settings, recorded in every result's metadata."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")
                 and isinstance(v, (int, float, str, bool, type(None), tuple))}
+
+
+# what autograd says when the model's output has no graph back to the input
+_NO_GRAPH = ("does not require grad", "appears to not have been used in the graph")
+
+
+def _no_graph_is_input_error(name: str, fn, *args):
+    """``fn(*args)``; autograd's failure on a model whose forward cuts the graph (it runs under
+    ``torch.no_grad``, or detaches) becomes one line: the user's model, not unsure, needs changing."""
+    try:
+        return fn(*args)
+    except RuntimeError as e:
+        if not any(m in str(e) for m in _NO_GRAPH):
+            raise
+        raise UnsureError(f"{name} needs gradients of the model's output w.r.t. the input, but the model's "
+                          "forward cuts them (it runs under torch.no_grad or calls .detach()); remove that, "
+                          "or use a method without gradients (rise, shapley, random)") from None
 
 
 def make_method(name: str, **options) -> Method:

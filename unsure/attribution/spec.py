@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnsureError
+from ..notes import unique
 from .base import METHODS
 
 
@@ -49,7 +50,7 @@ def parse_method(item: str) -> MethodSpec:
 def parse_methods(text: str) -> list[MethodSpec]:
     """``"ua-backprop,grad,ua-backprop:variant=paper"`` -> method specs (names checked)."""
     specs = []
-    for item in [t.strip() for t in text.split(",") if t.strip()]:
+    for item in unique([t.strip() for t in text.split(",") if t.strip()], "--methods"):
         spec = parse_method(item)
         METHODS.get(spec.name)  # unknown names fail here with the list of known ones
         specs.append(spec)

@@ -20,6 +20,7 @@ from ..user_model import run_posterior, source_label
 from . import ablation, anomaly, blurring, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
 from ._suite import SuiteOptions
 from ..engine import engine_from_args
+from ..file_group import file_group
 from .base import BENCHES, Bench, common_arguments, output_dir, suite_benches, write_outputs, write_result
 from .blurring_engine import add_blurring_engine_arguments, source_of
 from .common import parse_floats
@@ -80,10 +81,11 @@ class AllBench(Bench):
                + (f" --engine ray --workers {args.workers}" if engine.name == "ray" else "")
                + (f" --chunk-size {args.chunk_size}" if args.chunk_size else ""))
         report = (f"# Evaluation suite: {args.run or args.model} on {data}\n\nMade by `{cmd}`.\n\n" + "\n".join(sections))
-        (out / "report.md").write_text(report)
-        write_outputs(out, "all", {"seconds": seconds}, {"run": args.run, "data": data, "benches": names,
-                                                         "methods": args.methods, "seed": args.seed,
-                                                         "target": args.target},
-                      invocation=invocation(args))
+        with file_group() as g:  # report.md and all.json together
+            g.write(out / "report.md", report)
+            write_outputs(out, "all", {"seconds": seconds}, {"run": args.run, "data": data, "benches": names,
+                                                             "methods": args.methods, "seed": args.seed,
+                                                             "target": args.target},
+                          invocation=invocation(args), group=g)
         print(f"wrote {out}/report.md")
         return 0

@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..file_group import FileGroup, file_group
 from ..flags import out_arguments
 from ..registry import Registry
 
@@ -132,34 +133,42 @@ def bench_identity(invocation: dict[str, Any] | None) -> dict[str, Any]:
 
 def write_outputs(out: Path, name: str, results: dict[str, Any], config: dict[str, Any],
                   markdown: str | None = None, json_path: str | None = None,
-                  extra: dict[str, Any] | None = None, invocation: dict[str, Any] | None = None) -> Path:
+                  extra: dict[str, Any] | None = None, invocation: dict[str, Any] | None = None,
+                  group: FileGroup | None = None) -> Path:
     """Write ``NAME.json`` = ``{"schema_version", "command", "settings", "results": ...,
     "config": ..., "environment": ...}`` (plus the top-level keys of ``extra``; ``invocation``:
-    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``."""
-    from ..outputs import atomic_write, mark, stamped
+    ``unsure.flags.invocation(args)``, the command line and parsed options) and ``NAME.md``.
 
+    The files appear together or not at all (:mod:`unsure.file_group`); ``group``: add them to
+    a caller's group instead (plots written with them)."""
+    from ..outputs import mark, stamped
+
+    if group is None:
+        with file_group() as g:
+            return write_outputs(out, name, results, config, markdown, json_path, extra, invocation, g)
     payload = stamped({"results": results, **(extra or {}), "config": config, "environment": environment(),
                        **bench_identity(invocation)}, **(invocation or {}))
     text = json.dumps(payload, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "bench")
-    path = atomic_write(out / f"{name}.json", text + "\n")  # each file appears whole or not at all
+    path = group.write(out / f"{name}.json", text + "\n")
     if json_path:
-        atomic_write(json_path, text + "\n")
+        group.write(json_path, text + "\n")
     if markdown is not None:
-        atomic_write(out / f"{name}.md", markdown)
+        group.write(out / f"{name}.md", markdown)
     return path
 
 
 def write_result(folder: Path, name: str, result: BenchResult, json_path: str | None = None,
                  invocation: dict[str, Any] | None = None) -> list[str]:
-    """Write ``NAME.json``, ``NAME.md`` and the plots of ``result`` into ``folder``; returns the
-    plot file names."""
+    """Write ``NAME.json``, ``NAME.md`` and the plots of ``result`` into ``folder``, all at once
+    (an interrupted write leaves none of them); returns the plot file names."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_outputs(folder, name, result.results, result.config, result.markdown, json_path,
-                  result.extra, invocation)
-    for fname, draw in result.plots.items():
-        draw(folder / fname)
+    with file_group() as g:
+        write_outputs(folder, name, result.results, result.config, result.markdown, json_path,
+                      result.extra, invocation, g)
+        for fname, draw in result.plots.items():
+            draw(g.path(folder / fname))
     return list(result.plots)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UnsureError
+from ..notes import unique
 
 
 def parse_floats(text: str, what: str) -> list[float]:
@@ -11,4 +12,4 @@ def parse_floats(text: str, what: str) -> list[float]:
         raise UnsureError(f"{what} must be comma-separated numbers, got {text!r}") from None
     if not vals:
         raise UnsureError(f"no {what} given")
-    return vals
+    return unique(vals, what, key=lambda v: f"{v:g}")

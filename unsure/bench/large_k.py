@@ -35,7 +35,7 @@ def random_ensemble(num_classes: int, members: int, x: torch.Tensor, logit_std: 
     nets = []
     with torch.random.fork_rng(devices=[]):
         for i in range(members):
-            torch.manual_seed(seed * 1000 + i)
+            torch.manual_seed((seed * 1000 + i) % 2**64)  # any --seed up to 2**63 - 1
             net = PaperCNN(x.shape[1], num_classes, x.shape[-1]).to(x.device).eval()
             with torch.no_grad():
                 scale = logit_std / net(x).std().clamp_min(1e-12)

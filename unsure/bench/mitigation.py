@@ -41,6 +41,7 @@ from ..mitigation.attention import Attention, Space, _enum
 from ..mitigation.experiment import CONTROLS, Experiment, parse_mitigation_methods, run_experiment
 from ..mitigation.plots import plot, plot_sizes
 from ..mitigation.summary import merge_results, stalled_baselines, summarise
+from ..file_group import file_group
 from ..outputs import check_bench_dir
 from ..schema import check_schema
 from ..user_model import run_posterior
@@ -91,10 +92,11 @@ def write(out: Path, rows: list[dict], records: list[dict], config: dict, md: st
           args: argparse.Namespace | None = None) -> list[str]:
     """``mitigation.json``, ``mitigation.md``, ``mitigation.png`` (and ``mitigation-sizes.png``
     when a setting ran at two sizes or more) into ``out``; returns the file names written."""
-    write_outputs(out, "mitigation", {"records": records, "summary": rows}, config, md, json_path,
-                  invocation=invocation(args))
-    plot(rows, out / "mitigation.png")
-    sized = plot_sizes(rows, out / "mitigation-sizes.png")
+    with file_group() as g:  # all files or none
+        write_outputs(out, "mitigation", {"records": records, "summary": rows}, config, md, json_path,
+                      invocation=invocation(args), group=g)
+        plot(rows, g.path(out / "mitigation.png"))
+        sized = plot_sizes(rows, g.path(out / "mitigation-sizes.png"))
     return ["mitigation.json", "mitigation.md", "mitigation.png"] + (["mitigation-sizes.png"] if sized else [])
 
 

@@ -186,9 +186,11 @@ def run_demo(args: argparse.Namespace) -> int:
     results = stamped(results, settings=settings)  # schema_version, settings
     page = save_report(report, results, args.out, replace=args.force)
     if args.screenshot:
+        from ..outputs import add_to_marker
         from ..report.browser import screenshot
 
         print(f"wrote {screenshot(page, args.screenshot)}")
+        add_to_marker(args.out, args.screenshot)  # inside the report: replaced with it
     print(f"wrote {page} in {time.perf_counter() - t_start:.0f} s; open it in a browser")
     return 0
 

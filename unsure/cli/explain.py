@@ -226,9 +226,11 @@ def run_explain(args: argparse.Namespace) -> int:
     page = save_report(report, results, args.out, replace=args.force)
     print(f"wrote {page} ({len(names)} image(s), {len(methods)} method(s), {len(targets)} target(s))")
     if args.screenshot:
+        from ..outputs import add_to_marker
         from ..report.browser import screenshot
 
         print(f"wrote {screenshot(page, args.screenshot)}")
+        add_to_marker(args.out, args.screenshot)  # inside the report: replaced with it
     return 0
 
 

@@ -63,7 +63,35 @@ def run(args: argparse.Namespace) -> int:
     job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.limit, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
-    prepare(Path(args.out), job, meta=invocation(args))  # the manifest records the command line
+    out, existed = Path(args.out), Path(args.out).exists()
+    try:
+        prepare(out, job, meta=invocation(args))  # the manifest records the command line
+        table = _explain(args, job, device)
+    except BaseException:
+        discard_unstarted(out, existed)
+        raise
+    print(f"wrote {table} and maps for {', '.join(job.keys)}")
+    return 0
+
+
+def discard_unstarted(out, existed: bool) -> None:
+    """After a job failed before finishing any shard: remove what it wrote (its manifest, empty
+    ``maps/`` and ``parts/``, the folder when this job created it), so nothing is left half-made
+    and the corrected command starts cleanly. A job with finished shards is kept (a rerun resumes)."""
+    from ..dataset.job import MANIFEST, started
+
+    if not (out / MANIFEST).is_file() or started(out):  # not ours, or resumable work
+        return
+    (out / MANIFEST).unlink(missing_ok=True)
+    for d in (out / "maps", out / "parts", *(() if existed else (out,))):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def _explain(args: argparse.Namespace, job, device: str):
+    """Run the job with the chosen engine; returns the table's path."""
     engine = engine_from_args(args)
     if engine.name == "ray":
         from ..dataset.ray_engine import run_ray
@@ -75,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
         from ..dataset import run_local
 
         table = run_local(job, args.out, device=device, progress=not args.no_progress)
-    print(f"wrote {table} and maps for {', '.join(job.keys)}")
-    return 0
+    return table
 
 
 COMMAND = register(Command("explain-dataset", "explain every image of a data set: table.parquet plus "

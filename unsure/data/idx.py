@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
@@ -38,11 +39,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path} is truncated (header incomplete)")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_DTYPES[data[2]])
-    need = int(np.prod(dims)) * dtype.itemsize
+    count = math.prod(dims)  # exact: np.prod wraps around in int64 for dimensions like 2**31 each
+    need = count * dtype.itemsize
     if len(data) - header < need:
         raise DataError(f"{path} is truncated: expected {need} bytes of data for shape {dims}, "
                         f"found {len(data) - header}")
-    return np.frombuffer(data, dtype=dtype, count=int(np.prod(dims)), offset=header).reshape(dims)
+    return np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
 
 
 def load_idx_dir(directory: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ leaves only whole files behind.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -32,7 +33,7 @@ from typing import Callable
 
 from ..errors import UnsureError
 from ..identity import data_identity, identity, path_sha256, resolve_spec, settings_sha256
-from ..outputs import stamped
+from ..outputs import check_fill_dir, stamped, umask_mode
 
 MANIFEST = "manifest.json"
 STAMP = b"unsure_inputs"  # parquet metadata of every part: the hash of the job's input identity
@@ -99,12 +100,14 @@ def shards(n: int, shard_size: int) -> list[tuple[int, int, int]]:
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place
+    (with the umask's mode, like every file unsure writes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        umask_mode(tmp)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -142,11 +145,13 @@ def prepare(out: Path, job: Job, meta: dict | None = None, inputs: dict | None =
     ``meta``: top-level keys written with a new manifest (``schema_version``, ``command``,
     ``settings``, whose ``data`` becomes the job's: :func:`unsure.outputs.stamped`); only the job
     and its inputs decide whether a rerun resumes. The CLI calls it before any work and the
-    engine again right before it (both compare the inputs)."""
+    engine again right before it (both compare the inputs). A manifest whose job computed no
+    shard yet blocks neither another job nor other inputs: it is replaced (nothing is lost)."""
     import sys
 
     from ..schema import check_schema
 
+    check_fill_dir(out, "explain-dataset --out")  # a file, a path under one: one line
     inputs = job_inputs(job) if inputs is None else inputs
     path = out / MANIFEST
     if path.is_file():
@@ -159,6 +164,15 @@ def prepare(out: Path, job: Job, meta: dict | None = None, inputs: dict | None =
         # before data specs were stored resolved, a relative spec was read from the current folder
         old_job = {"model": None, "weights": None, **old.get("job", {})}
         old_job["data"] = resolve_spec(old_job.get("data"))
+        old_inputs = old.get("identity")
+        other_inputs = isinstance(old_inputs, dict) and bool(_changed(old_inputs, inputs))
+        if (old_job != job.to_dict() or other_inputs) and not started(out):
+            # nothing computed: the new job starts afresh
+            path.unlink()
+            for sub in ("maps", "parts"):
+                with contextlib.suppress(OSError):
+                    (out / sub).rmdir()  # empty (not started)
+            return prepare(out, job, meta, inputs)
         if old_job != job.to_dict():
             diff = sorted(k for k in job.to_dict() if old_job.get(k) != job.to_dict()[k])
             raise UnsureError(f"{out} holds another job (differs in {', '.join(diff)}); "
@@ -183,6 +197,13 @@ def prepare(out: Path, job: Job, meta: dict | None = None, inputs: dict | None =
                               **meta), indent=2) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return inputs
+
+
+def started(out: Path) -> bool:
+    """Whether any shard's map or rows are on disk (a job that refused before computing any has
+    left only its manifest, which must not block the corrected command)."""
+    return any((out / sub).is_dir() and any(not p.name.startswith(".") for p in (out / sub).iterdir())
+               for sub in ("maps", "parts"))
 
 
 def finished(out: Path, plan: list[tuple[int, int, int]]) -> set[int]:

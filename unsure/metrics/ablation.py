@@ -25,6 +25,7 @@ from torch import Tensor
 from ..errors import UnsureError
 from ..ops.blur import gaussian_blur_many as gaussian_blur
 from ..posteriors import Draw, Posterior
+from ..validate import checks_generator
 from .base import register_metric
 from .insertion_deletion import (CurveResult, _prepare, bind_target, mask_curve, order_curve,
                                  replaced_order_curve, step_counts, trapezoid)
@@ -49,6 +50,7 @@ def ablated_images(x: Tensor, how: Ablation | str = "mean", blur_sigma: float | 
     return gaussian_blur(x, [sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
 
 
+@checks_generator
 def topk_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                   how: Ablation | str = "mean", steps: int = 20, max_fraction: float = 1.0,
                   blur_sigma: float | None = None, draw: Draw | None = None,
@@ -128,6 +130,7 @@ def box_masks(boxes: Tensor, H: int, W: int) -> Tensor:
     return (rows >= b[:, 0]) & (rows < b[:, 2]) & (cols >= b[:, 1]) & (cols < b[:, 3])
 
 
+@checks_generator
 def centre_ablation(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                     how: Ablation | str = "mean", sides: Sequence[int] | None = None,
                     blur_sigma: float | None = None, draw: Draw | None = None,

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..errors import UnsureError
 from ..measures import resolve_target
 from ..posteriors import Draw, Posterior
-from ..validate import check_images, check_maps
+from ..validate import check_images, check_maps, checks_generator
 from .base import register_metric
 
 
@@ -50,6 +50,7 @@ def _check_patch(patch: int, H: int, W: int) -> None:
         raise UnsureError(f"patch must be an int in [1, {min(H, W)}] for {H}x{W} images, got {patch!r}")
 
 
+@checks_generator
 def make_anomalies(x_test: Tensor, x_train: Tensor, patch: int = 10,
                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Paste a random square of a random training image into each test image, at the same place.

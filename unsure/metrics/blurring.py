@@ -20,7 +20,7 @@ from ..errors import UnsureError
 from ..measures import decomposable
 from ..measures.measure import resolve_measure as _resolve_measure
 from ..posteriors import Draw, Posterior
-from ..validate import check_images, check_maps
+from ..validate import check_images, check_maps, checks_generator
 from .base import register_metric
 from .perturbation import replaced_uncertainty
 from .replacements import Blur, Replacement, make_replacements
@@ -80,6 +80,7 @@ def resolve_measure(measure: str | Measure) -> tuple[Measure, str]:
     return _resolve_measure(measure, "blurring test measure")
 
 
+@checks_generator
 def pixel_order(maps: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Pixels by descending map value, ties in a seeded random order: ``[B,H,W] -> [B, H*W]``."""
     B = maps.shape[0]
@@ -132,6 +133,7 @@ def summarise(u: Tensor, u0: Tensor, fraction: float, measure: str = "epistemic"
                           n_max, fraction, measure)
 
 
+@checks_generator
 def blurring_test(posterior: Posterior, x: Tensor, maps: Tensor, fraction: float | Sequence[float] = 0.02,
                   sigmas: Sequence[float] | None = None, generator: torch.Generator | None = None,
                   draw: Draw | None = None, batch_size: int | None = None,

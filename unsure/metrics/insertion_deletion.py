@@ -30,7 +30,7 @@ from ..errors import UnsureError
 from ..measures import ClassScore, resolve_target
 from ..ops.blur import gaussian_blur_many as gaussian_blur
 from ..posteriors import Draw, Posterior
-from ..validate import check_images, check_maps
+from ..validate import check_images, check_maps, checks_generator
 from .base import register_metric
 from .blurring import pixel_order
 from .perturbation import forward_batch, pixel_ranks, replaced_curves
@@ -179,6 +179,7 @@ def _prepare(posterior, x: Tensor, maps: Tensor, draw: Draw | None, generator):
     return x, draw if draw is not None else post.draw(generator)
 
 
+@checks_generator
 def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                     steps: int = 100, blur_sigma: float | None = None, substrate: Tensor | None = None,
                     draw: Draw | None = None, generator: torch.Generator | None = None,
@@ -222,6 +223,7 @@ def insertion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class
                        batch_size, "insertion")
 
 
+@checks_generator
 def deletion_curve(posterior: Posterior, x: Tensor, maps: Tensor, target="class", *,
                    steps: int = 100, fill: float = 0.0, draw: Draw | None = None,
                    generator: torch.Generator | None = None, batch_size: int | None = None,

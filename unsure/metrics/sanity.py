@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ..errors import UnsureError
 from ..posteriors import Posterior
-from ..validate import check_images
+from ..validate import check_images, checks_generator
 from .base import register_metric
 from .localization import minmax
 
@@ -74,6 +74,7 @@ def layer_names(net: nn.Module) -> list[str]:
             if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
 
 
+@checks_generator
 def cascade(posterior: Posterior, generator: torch.Generator | None = None
             ) -> Iterator[tuple[str, Posterior]]:
     """Yield ``(layer, posterior copy)`` with the top 1, 2, ... layers of every network re-initialised.
@@ -125,6 +126,7 @@ def map_ssim(a: Tensor, b: Tensor, win_size: int = 3) -> Tensor:
     return ssim(A, Bm, data_range=1.0, size_average=False, win_size=win).double().cpu()
 
 
+@checks_generator
 def model_randomisation(posterior: Posterior, x: Tensor, explain: Explain, *,
                         absolute: bool = True, generator: torch.Generator | None = None,
                         progress: bool = False) -> SanityResult:

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ..errors import UnsureError
 from ..posteriors import Draw, Posterior
+from ..validate import checks_generator
 from .base import register_metric
 from .blurring import pixel_order
 from .insertion_deletion import _prepare
@@ -65,6 +66,7 @@ class PicResult:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+@checks_generator
 def random_mask(H: int, W: int, fraction: float = 0.01,
                 generator: torch.Generator | None = None) -> Tensor:
     """``int(H W fraction)`` random pixels set (PAIR's seed mask): ``[H, W]`` bool."""
@@ -193,6 +195,7 @@ def pic_curve(levels: Tensor, scores: Tensor, points: int = 1001) -> Tensor:
     return torch.from_numpy(np.interp(grid, xs[o].numpy(), ys[o].numpy()))
 
 
+@checks_generator
 def pic_metric(posterior: Posterior, x: Tensor, maps: Tensor, kind: str = "sic", *,
                info: str = "webp", thresholds: Sequence[float] = PAIR_THRESHOLDS,
                random_fraction: float = 0.01, normalise: str = "ratio",

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import UnsureError
 from ..registry import Registry
-from ..validate import check_images, check_logits
+from ..validate import check_images, check_logits, checks_generator
 
 Member = Callable[[Tensor], Tensor]  # x [B,C,H,W] -> logits [B,K], deterministic
 ModelFactory = Callable[[], nn.Module]  # builds a fresh network of the run's architecture
@@ -107,6 +107,11 @@ class Posterior(nn.Module, abc.ABC):
 
     name: ClassVar[str] = ""
     train_info: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "draw" in cls.__dict__:  # every posterior's draw refuses a generator of the wrong type
+            cls.draw = checks_generator(cls.__dict__["draw"])
 
     @property
     @abc.abstractmethod

@@ -38,10 +38,16 @@ def load_images(paths: Sequence[str | Path], channels: int, size: int | tuple[in
         if not p.is_file():
             raise DataError(f"image file {p} does not exist")
         try:
-            with Image.open(p) as im:
-                im.load()
-                img = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.copy()
-        except (UnidentifiedImageError, OSError) as e:
+            with warnings.catch_warnings():
+                # a file that decompresses to over PIL's MAX_IMAGE_PIXELS (89 M) is refused, not
+                # just warned about: a "decompression bomb" would fill the memory
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(p) as im:
+                    im.load()
+                    img = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.copy()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise DataError(f"{p} is too large to read safely: {e}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:  # PIL raises all of these
             raise DataError(f"cannot read {p} as an image: {e}") from None
         if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey: scale by the declared type
             out.append(_deep_grey(img, p, channels, (H, W)))

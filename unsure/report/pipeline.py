@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..attribution import make_method
 from ..attribution.spec import MethodSpec, parse_methods
 from ..errors import UnsureError
+from ..notes import unique
 from ..measures import MEASURES, decomposable
 from ..metrics.blurring import SIGMAS, blurring_test
 from ..posteriors import Posterior
@@ -49,9 +50,10 @@ def check_targets(targets: Sequence[str]) -> list[str]:
 
     if not targets:
         raise UnsureError("no targets given")
+    targets = unique(targets, "the targets")
     for t in targets:
         resolve_target(t)
-    return list(targets)
+    return targets
 
 
 @torch.no_grad()

@@ -45,3 +45,19 @@ def check_data(data: str, tr: Data, va: Data, te: Data, max_classes: int = MAX_C
                         f"are {list(tr.x.shape[1:])}; both splits need the same size and channels")
     K = check_classes(tr.y, te.y, max_classes=max_classes, where=data)
     return K
+
+
+def check_arch_fits(arch: str, make_model, x) -> None:
+    """One untrained network of ``arch`` takes one image of ``x [N,C,H,W]``: images too small for
+    its convolutions and poolings (1x1, 2x2, ...) fail here in one line, before training."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            make_model()(x[:1].float())
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UnsureError(f"architecture {arch!r} cannot take {list(x.shape[1:])} [C,H,W] images "
+                          f"(too small?): {first}") from None

@@ -17,7 +17,7 @@ from ..identity import data_identity, resolve_spec
 from ..posteriors import POSTERIORS
 from ..run import model_factory, save_run
 from ..outputs import check_out_dir
-from .checks import check_data, check_settings
+from .checks import check_arch_fits, check_data, check_settings
 from .classifier import TrainConfig
 from .fitters import FITTERS
 
@@ -60,6 +60,7 @@ def train_run(*, data: str, out: str, posterior: str = "ensemble", arch: str = "
     K = check_data(data, tr, va, te, max_classes)
     arch_options = {"in_channels": C, "num_classes": K, "image_size": H}
     make_model = model_factory(arch, arch_options)
+    check_arch_fits(arch, make_model, tr.x)  # 1x1 images: one line, not a traceback mid-training
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                       milestones=tuple(milestones), device=device, progress=progress)
     options: dict[str, Any] = dict(extra or {})
