@@ -24,6 +24,7 @@ from ..posteriors import Draw, Evidential, Posterior
 from ..posteriors.protocol import as_posterior
 from ..registry import Registry
 from ..measures.checked import checked_target
+from ..measures.one_sample import OneSampleNote, check_target, default_target, samples_of
 from ..modes import keep_modes
 from ..posteriors.guard import probe
 from ..validate import check_images, check_unit_range
@@ -95,7 +96,7 @@ class Method(abc.ABC):
     stochastic: ClassVar[bool] = False
 
     def attribute(self, posterior, x: Tensor,
-                  target: str | int | Tensor | Target = "epistemic", *,
+                  target: str | int | Tensor | Target | None = None, *,
                   generator: torch.Generator | None = None, batch_size: int | None = None,
                   draw: Draw | None = None, progress: bool = False,
                   unit_range: bool = True) -> Attribution:
@@ -107,7 +108,10 @@ class Method(abc.ABC):
             ``False`` for inputs on another scale, such as the analytic toy functions of tests
         posterior : anything :func:`unsure.as_posterior` accepts
         target : a measure name, a class index, a ``LongTensor [B]`` of classes (one per image, as
-            Captum's ``target=``), a :class:`ClassScore` or a callable ``[S,B,K] -> [B]``
+            Captum's ``target=``), a :class:`ClassScore` or a callable ``[S,B,K] -> [B]``;
+            ``None``: epistemic, or total (with a warning and ``meta["note"]``) for a one-sample
+            posterior, whose epistemic uncertainty is 0. A one-sample posterior asked for
+            epistemic or aleatoric maps raises :class:`UnsureError`.
         batch_size : images per chunk (default: all at once). Memory grows with it.
         draw : reuse a frozen posterior draw (default: a fresh ``posterior.draw(generator)``)
         """
@@ -115,18 +119,28 @@ class Method(abc.ABC):
         check_images(x)
         if unit_range:
             check_unit_range(x)
-        tgt = resolve_target(target)
-        if isinstance(tgt, ClassScore):
-            tgt = tgt.for_batch(x.shape[0])
-        warn_if_not_evidential(tgt, posterior)
-        tgt = checked_target(tgt)  # a user's callable must return finite [B]
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise UnsureError(f"batch_size must be a positive int, got {batch_size!r}")
+        samples = samples_of(posterior)
+        if target is not None:  # named targets fail before any model work
+            check_target(target, samples, isinstance(posterior, Evidential))
+            resolve_target(target)
         x = x.to(posterior.device)
         with keep_modes(posterior):  # drawing sets eval mode; the caller's modes come back
             ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
             ctx.draw.prepare(x)
-            probe(ctx.draw, x)
+            samples = probe(ctx.draw, x)  # S of this draw (a function posterior's is known only now)
+            note = None
+            if target is None:
+                target, note = default_target(samples)
+                if note:
+                    warnings.warn(note, OneSampleNote, stacklevel=2)
+            check_target(target, samples, isinstance(posterior, Evidential))
+            tgt = resolve_target(target)
+            if isinstance(tgt, ClassScore):
+                tgt = tgt.for_batch(x.shape[0])
+            warn_if_not_evidential(tgt, posterior)
+            tgt = checked_target(tgt)  # a user's callable must return finite [B]
             bs = batch_size or x.shape[0]
             starts = range(0, x.shape[0], bs)
             parts = []
@@ -140,7 +154,7 @@ class Method(abc.ABC):
                               f"the model or target gave non-finite values or gradients")
         raw = None if parts[0].raw is None else torch.cat([p.raw.detach() for p in parts], 0)
         meta = {"method": self.name, "target": target_name(target), **self.options(),
-                **_cat_meta([p.meta for p in parts])}
+                **_cat_meta([p.meta for p in parts]), **({"note": note} if note else {})}
         return Attribution(maps, raw, meta)
 
     @abc.abstractmethod
@@ -182,10 +196,13 @@ DEFAULT_OPTIONS: dict[str, Any] = {"grouping": "joint", "reference": "mix+noise@
 DEFAULT_SPEC = ":".join([DEFAULT_METHOD, *(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items())])
 
 
-def attribute(posterior, x: Tensor, method: str | None = None, target="epistemic", *,
+def attribute(posterior, x: Tensor, method: str | None = None, target=None, *,
               generator: torch.Generator | None = None, batch_size: int | None = None,
               progress: bool = False, unit_range: bool = True, **options) -> Attribution:
-    """Explain where ``target`` (default: epistemic uncertainty) of ``posterior`` comes from in ``x``.
+    """Explain where ``target`` of ``posterior`` comes from in ``x``.
+
+    ``target`` defaults to the epistemic uncertainty; for a one-sample posterior (a single network:
+    its epistemic uncertainty is 0) to the total, with a warning and ``res.meta["note"]``.
 
     ``unsure.attribute(posterior, x, target="epistemic")`` returns an :class:`Attribution` with
     ``maps [B,H,W]``. ``method`` is any name of ``unsure methods`` (default: :data:`DEFAULT_SPEC`,

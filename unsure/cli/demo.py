@@ -135,8 +135,8 @@ def run_demo(args: argparse.Namespace) -> int:
         post = load_run(run_dir, device=device)
         cfg = post.run_config
         print(f"[2/3] finding the {args.n} most uncertain {args.split} images and explaining them")
-        x, labels, names = select_images(post, data, args.split, args.n, None, args.pool,
-                                         "epistemic", args.seed, progress)
+        x, labels, names, acc = select_images(post, data, args.split, args.n, None, args.pool,
+                                              "epistemic", args.seed, progress)
         t0 = time.perf_counter()
         report, results = build_report(
             post, x, names, methods=methods, targets=list(ALL_TARGETS), labels=labels, data=data,
@@ -154,6 +154,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     "training": f"{epochs} epoch(s) on {cfg.get('splits', {}).get('train', '?'):,} images",
                     "test accuracy": f"{m.get('accuracy', float('nan')):.3f}",
                     "test NLL / ECE": f"{m.get('nll', float('nan')):.3f} / {m.get('ece', float('nan')):.3f}",
+                    "accuracy on the explained split": acc.text(),
                     "run": f"{run_dir}" + (" (cached)" if reused else "")}
     secs = results["seconds_per_image"]
     report.settings = {
