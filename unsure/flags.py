@@ -33,6 +33,14 @@ class HelpFormatter(argparse.HelpFormatter):
             return text
         return text + " (default: %(default)s)"
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """Wrap at spaces only: a method spec (``blur-ig:steps=100``) or a path is never broken
+        at a hyphen or inside a word (argparse's own wrapping does both)."""
+        import textwrap
+
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
+
 
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line and exit 2; sub-commands inherit it."""
@@ -63,9 +71,13 @@ def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, 
                    help=argparse.SUPPRESS, **kwargs)
 
 
-def methods_argument(p: argparse.ArgumentParser, default: str, help: str = "") -> None:
-    """``--methods NAME[:key=value...],...`` (see ``unsure methods --options``)."""
-    p.add_argument("--methods", default=default,
+def methods_argument(p: argparse.ArgumentParser, command: str, help: str = "") -> None:
+    """``--methods NAME[:key=value...],...`` (see ``unsure methods --options``); the default is
+    ``command``'s entry of :data:`unsure.attribution.presets.COMMAND_METHODS`, the one table of
+    every command's default methods."""
+    from .attribution.presets import COMMAND_METHODS
+
+    p.add_argument("--methods", default=COMMAND_METHODS[command],
                    help=help or "methods, comma-separated NAME[:key=value...] (see 'unsure methods --options')")
 
 

@@ -77,11 +77,8 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     assert res["images"][0]["label"] is None and "true class" not in text
     assert "resized to the model" in text  # the warning is on the page, under Notes
     assert res["notes"] == ["big.png is 32x32 pixels; resized to the model's 8x8"]
-    from unsure.attribution.base import DEFAULT_SPEC
-    from unsure.report.html import slug
-
-    # no --methods: the default of unsure.attribute, named in full
-    assert (out / "overlays" / f"01-big__{slug(DEFAULT_SPEC)}__epistemic.png").exists()
+    # no --methods: the default of unsure.attribute, by its name
+    assert (out / "overlays" / "01-big__default__epistemic.png").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -90,6 +87,7 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     (["--target", "bogus"], "unknown measure 'bogus'"),
     (["--index", "99999"], "--index 99999 out of range"),
     (["--methods", "ua-backprop:T9=1"], "has no option(s) ['T9']"),
+    (["--methods", "default:T9=1"], "has no option(s) ['T9']"),
     (["--blurring", "--target", "total"], "--blurring tests epistemic maps"),
 ])
 def test_explain_errors_are_one_line_exit_2(run, tmp_path, capsys, argv, message):
@@ -122,7 +120,7 @@ def test_demo_on_digits_then_reuses_the_cached_run(tmp_path, capsys):
     assert not res["reused_run"]
     # UA-Backprop and two baselines (grad and inputgrad, or stand-ins named under Notes)
     assert set(res["blurring"]) == set(res["seconds_per_image"]) and len(res["blurring"]) == 3
-    assert "ua-backprop" in res["blurring"] and set(res["blurring"]["ua-backprop"]) == {"0.05", "0.1"}
+    assert "default" in res["blurring"] and set(res["blurring"]["default"]) == {"0.05", "0.1"}
     assert "MURR ↑ @5%" in text and "AUC-URR ↓ @10%" in text
     assert {"grad", "inputgrad"} <= set(res["blurring"])
     for needle in ("Blurring test", "MURR", "aleatoric", "epistemic", "unsure demo --data digits",

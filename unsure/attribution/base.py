@@ -42,14 +42,23 @@ class Attribution:
     raw : ``[B, C, H, W]`` per-channel attribution before the channel reduction, or ``None`` for
         methods that have none (Grad-CAM, random)
     meta : method, target, options and diagnostics (e.g. ``completeness_delta [B]``)
+    inputs : the images ``[B,C,H,W]`` that were explained (a reference, for :meth:`plot`)
     """
 
     maps: Tensor
     raw: Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    inputs: Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.maps.shape[0]
+
+    def plot(self, x: Tensor | None = None, **kwargs):
+        """Image, map (with its colour bar) and overlay per image, in matplotlib; returns the
+        ``Figure``. ``x`` defaults to the images explained; see :func:`unsure.show`."""
+        from ..plot import plot
+
+        return plot(self, x, **kwargs)
 
 
 @dataclass
@@ -155,7 +164,7 @@ class Method(abc.ABC):
         raw = None if parts[0].raw is None else torch.cat([p.raw.detach() for p in parts], 0)
         meta = {"method": self.name, "target": target_name(target), **self.options(),
                 **_cat_meta([p.meta for p in parts]), **({"note": note} if note else {})}
-        return Attribution(maps, raw, meta)
+        return Attribution(maps, raw, meta, inputs=x.detach())
 
     @abc.abstractmethod
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
@@ -168,18 +177,36 @@ class Method(abc.ABC):
 
 
 def make_method(name: str, **options) -> Method:
-    """Build a registered method, turning a bad option into a clear error."""
+    """Build a registered method from its name or a spec ``NAME[:key=value...]`` (the CLI's
+    ``--methods`` items: ``"grad:reduce=mean"``), turning a bad option into a clear error.
+    ``options`` add to the spec's; one given both ways is an error."""
+    from .presets import warn_bare_name
+    from .spec import parse_method
+
+    if isinstance(name, str) and ":" in name:
+        spec = parse_method(name)
+        twice = sorted(set(spec.options) & set(options))
+        if twice:
+            raise UnsureError(f"method {name!r}: option(s) {twice} given in the spec and as keywords")
+        name, options = spec.name, {**spec.options, **options}
+    cls = METHODS.get(name)
+    warn_bare_name(name, options)
+    check_options(name, options)
+    return cls(**options)
+
+
+def check_options(name: str, options) -> None:
+    """One-line error for an option the method ``name`` does not take (before any work)."""
     cls = METHODS.get(name)
     try:
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):  # no introspectable signature: let the constructor decide
-        sig = None
-    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         unknown = set(options) - set(sig.parameters) - {"self"}
         if unknown:
             allowed = ", ".join(p for p in sig.parameters if p != "self") or "none"
             raise UnsureError(f"method {name!r} has no option(s) {sorted(unknown)}; options: {allowed}")
-    return cls(**options)
 
 
 #: What ``unsure.attribute(post, x)`` runs without ``method=``: the setting with the best mean MURR
@@ -205,14 +232,12 @@ def attribute(posterior, x: Tensor, method: str | None = None, target=None, *,
     its epistemic uncertainty is 0) to the total, with a warning and ``res.meta["note"]``.
 
     ``unsure.attribute(posterior, x, target="epistemic")`` returns an :class:`Attribution` with
-    ``maps [B,H,W]``. ``method`` is any name of ``unsure methods`` (default: :data:`DEFAULT_SPEC`,
-    the validation panel winner; ``method="ua-backprop"`` alone keeps UA-Backprop's own defaults:
-    class grouping, blur reference);
-    ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for UA-Backprop) and,
-    without ``method=``, override the default's.
+    ``maps [B,H,W]``. ``method`` is any name of ``unsure methods`` or a spec as on the command
+    line (``"grad:reduce=mean"``); default ``"default"``, the validation panel winner
+    (:data:`DEFAULT_SPEC`); ``"ua-backprop-class"`` is UA-Backprop's class variant (class grouping,
+    blur reference). ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for
+    UA-Backprop) and override the default's.
     """
-    if method is None:
-        method, options = DEFAULT_METHOD, {**DEFAULT_OPTIONS, **options}
-    return make_method(method, **options).attribute(
+    return make_method("default" if method is None else method, **options).attribute(
         posterior, x, target, generator=generator, batch_size=batch_size, progress=progress,
         unit_range=unit_range)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnsureError
-from .base import METHODS
+from .base import METHODS, check_options
+from .presets import warn_bare_name
 
 
 @dataclass
@@ -52,6 +53,8 @@ def parse_methods(text: str) -> list[MethodSpec]:
     for item in [t.strip() for t in text.split(",") if t.strip()]:
         spec = parse_method(item)
         METHODS.get(spec.name)  # unknown names fail here with the list of known ones
+        check_options(spec.name, spec.options)  # and unknown options
+        warn_bare_name(spec.name, spec.options)
         specs.append(spec)
     if not specs:
         raise UnsureError("no methods given")

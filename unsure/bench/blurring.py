@@ -131,8 +131,7 @@ class BlurringBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        methods_argument(p, "ua-backprop,grad,inputgrad,random",
-                         "comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
+        methods_argument(p, "blurring")
         p.add_argument("--target", default="epistemic", choices=list(MEASURE_NAMES),
                        help="uncertainty to explain and blur away (default epistemic, the paper's; "
                             "total for a single network)")

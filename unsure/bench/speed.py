@@ -123,7 +123,7 @@ class SpeedBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        methods_argument(p, "ua-backprop,grad,ig:steps=100,blur-ig:steps=100")
+        methods_argument(p, "speed")
         p.add_argument("--n", type=int, default=20, help="test images timed")
         p.add_argument("--batch-size", type=int, default=10, help="images per attribution chunk")
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")

@@ -22,7 +22,6 @@ from ..run import resolve_device
 from .commands import Command, register
 from .explain import ALL_TARGETS, command_line, save_report, select_images, user_warnings
 
-DEFAULT_METHODS = "ua-backprop,grad,inputgrad"
 DEFAULT_LIMIT = 15000
 EPOCHS = {"digits": 10}  # default epochs per data set (1 otherwise): 8x8 digits train in seconds
 
@@ -41,7 +40,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     split_argument(p)
     p.add_argument("--pool", type=int, default=2000,
                    help="look for them among the first POOL images of the split (0: all)")
-    methods_argument(p, DEFAULT_METHODS)
+    methods_argument(p, "demo")
     p.add_argument("--fractions", default="0.02", help="blurring-test pixel fractions")
     p.add_argument("--retrain", action="store_true", help="train again even if a cached run matches")
     p.add_argument("--runs", default="runs", help="where cached runs live")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-from ..attribution.base import DEFAULT_SPEC
 from ..errors import UnsureError
 from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
 from ..outputs import stamped
@@ -78,7 +77,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                           "or --images with --image-shape)")
     src.add_argument("--images", nargs="+", default=None, metavar="FILE",
                      help="explain these image files (PNG, JPEG, ...); resized and converted to the model's input")
-    methods_argument(p, DEFAULT_SPEC)  # the default of unsure.attribute
+    methods_argument(p, "explain")  # "default", the default of unsure.attribute
     deprecated_alias(p, "--method", "--methods", "methods")
     p.add_argument("--target", default=None,
                    help="what to explain: total, aleatoric, epistemic, a comma list, 'all', or class:N "

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from ..engine import add_engine_arguments, engine_from_args
-from ..attribution.base import DEFAULT_SPEC
 from ..errors import UnsureError
 from ..flags import invocation, methods_argument, split_argument
 from ..user_model import add_source_arguments, portable_source
@@ -18,7 +17,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
     split_argument(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
-    methods_argument(p, DEFAULT_SPEC)  # the default of unsure.attribute
+    methods_argument(p, "explain-dataset")  # "default", the default of unsure.attribute
     p.add_argument("--targets", default="epistemic", help="total, aleatoric, epistemic, a comma list or 'all'")
     p.add_argument("--out", required=True,
                    help="output folder; a rerun of the same job into it resumes (no --force needed), "

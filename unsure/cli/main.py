@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
+import warnings
 
 from .._version import __version__
-from ..errors import UnsureError
+from ..errors import UnsureError, UnsureWarning
 from ..flags import Parser
 from . import commands
 from .checks import check_args
@@ -26,14 +28,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextlib.contextmanager
+def one_line_warnings():
+    """Each :class:`UnsureWarning` (an old spelling, a default changed for the model) is printed
+    once as ``unsure: warning: ...`` on stderr, not as Python's two-line warning."""
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UnsureWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, UnsureWarning):
+                return shown(message, category, filename, lineno, file, line)
+            if str(message) not in seen:
+                seen.add(str(message))
+                print(f"unsure: warning: {message}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
     args._command = shlex.join(["unsure", *argv])  # recorded in every JSON output (unsure.flags.invocation)
     try:
-        check_args(args)
-        result = args._run(args)
+        with one_line_warnings():
+            check_args(args)
+            result = args._run(args)
     except UnsureError as e:
         print(f"unsure: error: {e}", file=sys.stderr)
         return 2

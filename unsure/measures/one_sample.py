@@ -8,14 +8,14 @@ did not say: epistemic for ``S > 1``, total (with a one-line note) for ``S = 1``
 """
 from __future__ import annotations
 
-from ..errors import UnsureError
+from ..errors import UnsureError, UnsureWarning
 from .entropy import aleatoric, epistemic
 
 #: targets that need at least two samples to mean anything
 NEEDS_SAMPLES = {"epistemic": epistemic, "aleatoric": aleatoric}
 
 
-class OneSampleNote(UserWarning):
+class OneSampleNote(UnsureWarning):
     """The default target became ``total`` because the posterior has one sample."""
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from torch import Tensor
 
+from ..errors import UnsureWarning
 from .overlay import Scale
 
 
 
-class ReportWarning(UserWarning):
+class ReportWarning(UnsureWarning):
     """Something the report's reader should know (a resized image, a missing method); the CLI
     prints it as one line and the page lists it under "Notes"."""
 
