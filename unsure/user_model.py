@@ -3,8 +3,9 @@
 ``SPEC`` is ``path/to/file.py:factory`` or ``package.module:factory``; ``factory()`` (no
 arguments) returns anything :func:`unsure.as_posterior` accepts (a network, a list of networks,
 a callable ``x -> [S,B,K]``, a fitted laplace-torch object, a torch-uncertainty wrapper, a
-:class:`~unsure.Posterior`). ``--weights FILE.safetensors`` is then loaded into what the factory
-returned: a module's ``state_dict`` keys (``torch.save``-free: safetensors only), a list's as an
+:class:`~unsure.Posterior`). ``--weights FILE`` (``.safetensors``, or a ``torch.save`` state_dict
+``.pt`` / ``.pth`` read with ``weights_only=True``) is then loaded into what the factory
+returned: a module's ``state_dict`` keys, a list's as an
 ``nn.ModuleList`` (``0.conv1.weight``, ...), the posterior's (what :func:`save_run` writes), or
 the network a posterior wraps (``MCDropout(net).net``: the network's own keys).
 
@@ -105,19 +106,49 @@ def _weights_target(obj: Any, post: Posterior) -> nn.Module:
     return post
 
 
-def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module | None = None) -> None:
-    """Load a safetensors file into ``module`` (strict); ``fallback`` (the posterior) is tried when
-    the keys are those of a run folder."""
+#: keys under which training scripts commonly nest the state_dict in a ``torch.save`` checkpoint
+NESTED_STATE = ("state_dict", "model_state_dict", "model")
+
+
+def read_state(path: str | os.PathLike) -> dict:
+    """A state_dict from a ``.safetensors`` file or a ``torch.save`` file (``.pt``, ``.pth``, ...)
+    read with ``torch.load(weights_only=True)`` (tensors and plain containers only: no code runs).
+    A checkpoint that nests it under ``state_dict`` / ``model_state_dict`` / ``model`` is unpacked."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
         raise UnsureError(f"--weights: no file {path}")
+    if path.suffix.lower() == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise UnsureError(f"--weights: cannot read {path} as safetensors: {e}") from None
     try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise UnsureError(f"--weights: cannot read {path} as safetensors: {e}") from None
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle / zip errors, or objects weights_only refuses
+        try:  # a safetensors file with another suffix
+            return load_file(str(path))
+        except Exception:
+            pass
+        raise UnsureError(f"--weights: cannot read {path} as a state_dict (torch.load with weights_only=True: "
+                          f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}); save "
+                          f"model.state_dict(), not the model object") from None
+    for key in NESTED_STATE:
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UnsureError(f"--weights: {path} holds a {type(state).__name__}, not a state_dict of tensors "
+                          f"(save model.state_dict())")
+    return state
+
+
+def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module | None = None) -> None:
+    """Load a state_dict file (:func:`read_state`: safetensors or ``torch.save``) into ``module``
+    (strict); ``fallback`` (the posterior) is tried when the keys are those of a run folder."""
+    state = read_state(path)
     first = None
     # what the factory returned, the posterior around it, the network a posterior wraps (.net)
     targets = [module, fallback, getattr(module, "net", None)]
@@ -242,8 +273,9 @@ def add_source_arguments(p: argparse.ArgumentParser, run_help: str = "run direct
                    help="your model: path/to/file.py:factory or package.module:factory; factory() returns "
                         "a network, a list of networks, a callable x -> [S,B,K] logits, a fitted "
                         "laplace-torch Laplace, ... (runs that code); needs --data")
-    p.add_argument("--weights", default=None, metavar="FILE.safetensors",
-                   help="with --model: load these weights into what the factory returns")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="with --model: load this state_dict into what the factory returns (.safetensors, "
+                        "or .pt/.pth saved with torch.save(model.state_dict()))")
 
 
 def source_label(args: argparse.Namespace) -> str:

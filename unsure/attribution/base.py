@@ -195,6 +195,10 @@ def make_method(name: str, **options) -> Method:
     return cls(**options)
 
 
+#: options of :func:`unsure.as_posterior` that users pass to ``attribute`` by mistake
+POSTERIOR_OPTIONS = {"preprocess", "samples", "num_estimators"}
+
+
 def check_options(name: str, options) -> None:
     """One-line error for an option the method ``name`` does not take (before any work)."""
     cls = METHODS.get(name)
@@ -204,6 +208,11 @@ def check_options(name: str, options) -> None:
         return
     if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         unknown = set(options) - set(sig.parameters) - {"self"}
+        if unknown & POSTERIOR_OPTIONS:  # an option of the model, not of the method
+            opt = sorted(unknown & POSTERIOR_OPTIONS)[0]
+            raise UnsureError(f"{opt}= is an option of the model, not of method {name!r}: wrap the model "
+                              f"first, post = unsure.as_posterior(model, {opt}=...) (preprocess=(mean, std) "
+                              f"for a network that expects normalised images), then unsure.attribute(post, x)")
         if unknown:
             allowed = ", ".join(p for p in sig.parameters if p != "self") or "none"
             raise UnsureError(f"method {name!r} has no option(s) {sorted(unknown)}; options: {allowed}")
@@ -236,7 +245,9 @@ def attribute(posterior, x: Tensor, method: str | None = None, target=None, *,
     line (``"grad:reduce=mean"``); default ``"default"``, the validation panel winner
     (:data:`DEFAULT_SPEC`); ``"ua-backprop-class"`` is UA-Backprop's class variant (class grouping,
     blur reference). ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for
-    UA-Backprop) and override the default's.
+    UA-Backprop) and override the default's. Options of the *model* belong to
+    :func:`unsure.as_posterior`: ``preprocess=(mean, std)`` for a network that expects normalised
+    images (maps, references and metrics then stay in [0, 1] pixel space), ``samples=``.
     """
     return make_method("default" if method is None else method, **options).attribute(
         posterior, x, target, generator=generator, batch_size=batch_size, progress=progress,
