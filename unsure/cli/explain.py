@@ -94,7 +94,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --model and --images: the model's input channels and size, e.g. 3,32,32")
     p.add_argument("--invert", action="store_true",
                    help="with --images: invert the files (dark object on light ground -> MNIST style)")
-    p.add_argument("--blurring", action="store_true", help="also run the blurring test of the epistemic maps")
+    p.add_argument("--blurring", action="store_true",
+                   help="also run the blurring test with the substitute panel (blur, zero, mean, noise, road) "
+                        "of the maps, which says per image which map to trust")
     p.add_argument("--batch-size", type=int, default=16, help="images per attribution chunk")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
@@ -192,8 +194,8 @@ def run_explain(args: argparse.Namespace) -> int:
     with user_warnings(notes):
         methods = parse_methods(args.methods)  # unknown names fail before any work
         targets = parse_targets(args.target or "epistemic")
-        if args.blurring and "epistemic" not in targets:
-            raise UnsureError("--blurring tests epistemic maps: add epistemic to --target")
+        if args.blurring and not set(targets) & set(ALL_TARGETS):
+            raise UnsureError("--blurring tests uncertainty maps: add total, aleatoric or epistemic to --target")
         if args.batch_size < 1:
             raise UnsureError(f"--batch-size must be >= 1, got {args.batch_size}")
         if args.model and not (args.data or (args.images and args.image_shape)):
