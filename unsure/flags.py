@@ -81,6 +81,24 @@ def methods_argument(p: argparse.ArgumentParser, command: str, help: str = "") -
                    help=help or "methods, comma-separated NAME[:key=value...] (see 'unsure methods --options')")
 
 
+def _batch_size(text: str):
+    from .batching import parse_batch_size
+    from .errors import UnsureError
+
+    try:
+        return parse_batch_size(text)
+    except UnsureError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--batch-size ")) from None
+
+
+def batch_size_argument(p: argparse.ArgumentParser) -> None:
+    """``--batch-size auto|N``: images per attribution chunk; ``auto`` (default) sizes it from a
+    memory budget (:mod:`unsure.batching`). Training commands' ``--batch-size`` is the minibatch."""
+    p.add_argument("--batch-size", type=_batch_size, default="auto",
+                   help="images per attribution chunk, or 'auto': as many as fit a memory budget "
+                        "(1 GiB on the CPU, half the free memory of a GPU)")
+
+
 class _HeldOut(argparse.Action):
     """``--split`` of a command that scores held-out images: ``train`` is refused in one line."""
 

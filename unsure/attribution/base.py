@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..batching import AUTO, resolve_batch_size
 from ..errors import UnsureError
 from ..measures import ClassScore, dissonance, resolve_target, target_name, vacuity
 from ..measures.targets import Target
@@ -121,15 +122,17 @@ class Method(abc.ABC):
             ``None``: epistemic, or total (with a warning and ``meta["note"]``) for a one-sample
             posterior, whose epistemic uncertainty is 0. A one-sample posterior asked for
             epistemic or aleatoric maps raises :class:`UnsureError`.
-        batch_size : images per chunk (default: all at once). Memory grows with it.
+        batch_size : images per chunk (default: all at once; ``"auto"``: from a memory budget,
+            :mod:`unsure.batching`). Memory grows with it.
         draw : reuse a frozen posterior draw (default: a fresh ``posterior.draw(generator)``)
         """
         posterior = as_posterior(posterior)
         check_images(x)
         if unit_range:
             check_unit_range(x)
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise UnsureError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size is not None and batch_size != AUTO and (
+                isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise UnsureError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
         samples = samples_of(posterior)
         if target is not None:  # named targets fail before any model work
             check_target(target, samples, isinstance(posterior, Evidential))
@@ -150,7 +153,7 @@ class Method(abc.ABC):
                 tgt = tgt.for_batch(x.shape[0])
             warn_if_not_evidential(tgt, posterior)
             tgt = checked_target(tgt)  # a user's callable must return finite [B]
-            bs = batch_size or x.shape[0]
+            bs = resolve_batch_size(batch_size, ctx.draw, x) or x.shape[0]
             starts = range(0, x.shape[0], bs)
             parts = []
             for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):

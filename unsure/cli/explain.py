@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UnsureError
-from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..flags import (batch_size_argument, deprecated_alias, invocation, methods_argument, out_arguments,
+                     split_argument)
 from ..outputs import stamped
 from ..measures import decomposable
 from ..run import resolve_device
@@ -97,7 +98,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blurring", action="store_true",
                    help="also run the blurring test with the substitute panel (blur, zero, mean, noise, road) "
                         "of the maps, which says per image which map to trust")
-    p.add_argument("--batch-size", type=int, default=16, help="images per attribution chunk")
+    batch_size_argument(p)
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="also save a Chromium screenshot of the page")
@@ -196,8 +197,6 @@ def run_explain(args: argparse.Namespace) -> int:
         targets = parse_targets(args.target or "epistemic")
         if args.blurring and not set(targets) & set(ALL_TARGETS):
             raise UnsureError("--blurring tests uncertainty maps: add total, aleatoric or epistemic to --target")
-        if args.batch_size < 1:
-            raise UnsureError(f"--batch-size must be >= 1, got {args.batch_size}")
         if args.model and not (args.data or (args.images and args.image_shape)):
             raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...), or "
                               "--images FILE ... with --image-shape C,H,W")

@@ -43,7 +43,7 @@ class Job:
     methods: str = "ua-backprop"
     targets: tuple[str, ...] = ("epistemic",)
     seed: int = 0
-    batch_size: int = 16
+    batch_size: int | str = "auto"  # images per attribution call, or "auto" (unsure.batching)
     shard_size: int = 256
     keys: tuple[str, ...] = field(default=())
     model: str | None = None  # --model SPEC (absolute file path): each worker imports the factory
@@ -52,8 +52,10 @@ class Job:
     def __post_init__(self):
         if (self.run is None) == (self.model is None):
             raise UnsureError("explain-dataset needs exactly one of --run DIR and --model SPEC")
-        if self.batch_size < 1 or self.shard_size < 1:
-            raise UnsureError("--batch-size and --shard-size must be >= 1")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise UnsureError(f"--batch-size must be >= 1 or 'auto', got {self.batch_size!r}")
+        if self.shard_size < 1:
+            raise UnsureError("--shard-size must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise UnsureError(f"--limit must be >= 1, got {self.limit}")
 
