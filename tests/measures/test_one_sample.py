@@ -99,4 +99,4 @@ def test_explain_a_single_untrained_network(tmp_path, monkeypatch, capsys):
     assert acc["n"] == 60 and acc["near_chance"] and acc["value"] == acc["correct"] / 60
     page = (tmp_path / "r" / "index.html").read_text()
     assert "explaining the total uncertainty" in page and "near chance" in page
-    assert f"{acc['value']:.3f} ({acc['correct']} of 60" in page
+    assert f"{acc['value']:.3f} on the first 60 digits test images ({acc['correct']} of 60; chance 0.100)" in page

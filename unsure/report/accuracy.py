@@ -40,7 +40,7 @@ class Accuracy:
         return self.n > 0 and self.value < self.chance + NEAR_CHANCE * (1 - self.chance)
 
     def text(self) -> str:
-        return f"{self.value:.3f} ({self.correct} of {self.n} {self.where}; chance {self.chance:.3f})"
+        return f"{self.value:.3f} on {self.where} ({self.correct} of {self.n}; chance {self.chance:.3f})"
 
     def warning(self) -> str | None:
         if not self.near_chance:

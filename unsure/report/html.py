@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import MEASURE_TEXT, Item, Report
-from .overlay import DIVERGING, SEQUENTIAL, Scale, colorbar, data_uri, heatmap, overlay, picture, png_bytes
+from .overlay import DIVERGING, POOL_SIDE, SEQUENTIAL, Scale, colorbar, data_uri, heatmap, overlay, picture, png_bytes
 from .panel_html import card_panel, panel_section
 
 CSS = """
@@ -131,7 +131,8 @@ def _legend(report: Report) -> str:
              "method such as UA-Backprop, Σ equals the uncertainty of the image. Each map is shown twice: "
              "left, the map alone, every pixel in exactly the colour of the bar (zero is the bar's zero "
              "colour); right, the same colours over a grey copy of the image, fading where the map is weak "
-             "(so there the image shows through), to see where on the image they fall. Contrast (display only): where a map's colours "
+             "(so there the image shows through), to see where on the image they fall. A map larger than "
+             f"{POOL_SIDE} pixels is shown as the means of blocks of its pixels. Contrast (display only): where a map's colours "
              "saturate below its max, the clip is printed under it (\"colours clipped at p99 = v\": "
              "pixels above the 99th percentile of |map| get the end colour); max, Σ and the saved "
              "<code>overlays/*.npy</code> arrays are the exact map.</p>")

@@ -26,6 +26,7 @@ from torch import Tensor
 SEQUENTIAL = "inferno"
 DIVERGING = "RdBu_r"
 DISPLAY_SIDE = 168  # px: images are enlarged (nearest neighbour) to about this width
+POOL_SIDE = 112  # px: larger images and maps are shown block-averaged to at most this side (display only)
 CONTRAST_PERCENTILE = 99.0  # colours saturate at this percentile of |map| (display only)
 
 
@@ -97,6 +98,20 @@ def _lut(name: str) -> np.ndarray:
     return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
+def shrink(t: Tensor, side: int = POOL_SIDE) -> Tensor:
+    """A map ``[H,W]`` or image ``[C,H,W]`` larger than ``side`` as the means of blocks, at most
+    ``side`` on its longer edge (display only: a 224-pixel map drawn 80 pixels wide with nearest
+    neighbours aliases into a dotted pattern; block means keep each shown colour on the bar)."""
+    h, w = t.shape[-2:]
+    if max(h, w) <= side:
+        return t
+    f = -(-max(h, w) // side)  # ceil: the block side
+    x = t.detach().double()
+    x = x[None, None] if x.ndim == 2 else x[None]
+    out = torch.nn.functional.avg_pool2d(x, f, ceil_mode=True)  # [1,C,H,W] -> [1,C,H/f,W/f]
+    return out[0, 0] if t.ndim == 2 else out[0]
+
+
 def colorize(map_: Tensor, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
     """Map values ``[H,W]`` -> colours ``[H,W,3]`` uint8 and strength ``[H,W]`` in [0, 1].
 
@@ -139,17 +154,17 @@ def overlay(image: Tensor, map_: Tensor, scale: Scale, alpha: float = 0.85) -> I
     map_ : ``[H,W]``
     scale : from :func:`scale_for`
     """
-    grey = image_rgb(image).astype(np.float64).mean(-1, keepdims=True)  # [H,W,3] -> [H,W,1]
+    grey = image_rgb(shrink(image)).astype(np.float64).mean(-1, keepdims=True)  # [H,W,3] -> [H,W,1]
     base = 40 + 0.6 * grey  # dimmed so the colours stand out
-    colours, strength = colorize(map_, scale)
+    colours, strength = colorize(shrink(map_), scale)
     a = alpha * strength[..., None]
     rgb = (1 - a) * base + a * colours
     return _enlarge(np.clip(rgb, 0, 255).round().astype(np.uint8))
 
 
 def heatmap(map_: Tensor, scale: Scale) -> Image.Image:
-    """The map alone in its colour map (no image underneath)."""
-    return _enlarge(colorize(map_, scale)[0])
+    """The map alone in its colour map (no image underneath): every pixel a colour of the bar."""
+    return _enlarge(colorize(shrink(map_), scale)[0])
 
 
 def picture(image: Tensor) -> Image.Image:
