@@ -106,7 +106,7 @@ def one_line_exit_2(capsys, argv, match):
     (["train", "--data", "digits", "--posterior", "nope"], "unknown posterior 'nope'"),
     (["bench", "insertion", "--run", "RUN", "--target", "epistemix"], "unknown measure 'epistemix'"),
     (["bench", "sanity", "--run", "RUN", "--target", "class:x"], "bad class index"),
-    (["explain-dataset", "--run", "RUN", "--targets", "epistemix"], "unknown measure 'epistemix'"),
+    (["explain-dataset", "--run", "RUN", "--target", "epistemix"], "unknown measure 'epistemix'"),
     (["bench", "nope"], "invalid choice: 'nope'"),
     (["bench", "blurring", "--run", "RUN", "--split", "train"], "--split train: this command scores held-out"),
     (["bench", "insertion", "--run", "RUN", "--split", "train"], "--split train"),
