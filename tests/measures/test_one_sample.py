@@ -100,3 +100,16 @@ def test_explain_a_single_untrained_network(tmp_path, monkeypatch, capsys):
     page = (tmp_path / "r" / "index.html").read_text()
     assert "explaining the total uncertainty" in page and "near chance" in page
     assert f"{acc['value']:.3f} on the first 60 digits test images ({acc['correct']} of 60; chance 0.100)" in page
+
+
+def test_explain_dataset_a_single_network(tmp_path, monkeypatch, capsys):
+    (tmp_path / "m.py").write_text(MODELS)
+    monkeypatch.chdir(tmp_path)
+    args = ["explain-dataset", "--model", "m.py:one", "--data", "digits", "--n", "4", "--methods", "grad",
+            "--no-progress"]
+    assert main(args + ["--target", "aleatoric", "--out", "bad"]) == 2
+    assert "S = 1" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(args + ["--out", "ok"]) == 0
+    assert "explaining the total uncertainty" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert manifest["job"]["targets"] == ["total"]

@@ -19,7 +19,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="only the first N images of the split (default: all)")
     deprecated_alias(p, "--limit", "--n", "n", type=int)
     methods_argument(p, "explain-dataset")  # "default", the default of unsure.attribute
-    p.add_argument("--target", default="epistemic", help="total, aleatoric, epistemic, a comma list or 'all'")
+    p.add_argument("--target", default=None, help="total, aleatoric, epistemic, a comma list or 'all' "
+                                                   "(default: epistemic; total for a one-sample posterior)")
     deprecated_alias(p, "--targets", "--target", "target")
     p.add_argument("--out", required=True,
                    help="output folder; a rerun of the same job into it resumes (no --force needed), "
@@ -43,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from .explain import parse_targets
 
     specs = parse_methods(args.methods)
-    targets = parse_targets(args.target)
+    targets = parse_targets(args.target or "epistemic")
+    if args.run or args.model:  # a single network: total by default (with a note), epistemic refused
+        from .explain import one_sample_targets
+        from .source import posterior_from_args
+
+        targets = one_sample_targets(posterior_from_args(args, "cpu"), args.target, targets)
     if args.model:
         from ..user_model import load_factory
 
