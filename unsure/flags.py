@@ -16,6 +16,22 @@ import sys
 
 SPLITS = ("test", "val", "train")
 
+#: ``--methods`` default of each command (``unsure <command>`` or ``unsure bench <name>``): one
+#: method where a command explains, a comparison where it ranks methods
+COMMAND_METHODS = {
+    "explain": "default",
+    "explain-dataset": "default",
+    "mitigation": "default",
+    "demo": "default,grad,inputgrad",
+    "blurring": "default,grad,inputgrad,random",
+    "speed": "default,grad,ig:steps=100,blur-ig:steps=100",
+    "suite": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # anomaly, insertion, localization, ablation, all
+    "sanity": "default,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam",
+    "sic-aic": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # was ...,xrai: not registered
+    "rotation": "gradcam",  # a class-score bench: Grad-CAM, the paper's choice there
+}
+
+
 
 def states_default(text: str, default) -> bool:
     """``text`` says ``default X`` / ``default: X`` / ``default 'X'`` for this default."""
@@ -73,10 +89,8 @@ def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, 
 
 def methods_argument(p: argparse.ArgumentParser, command: str, help: str = "") -> None:
     """``--methods NAME[:key=value...],...`` (see ``unsure methods --options``); the default is
-    ``command``'s entry of :data:`unsure.attribution.presets.COMMAND_METHODS`, the one table of
-    every command's default methods."""
-    from .attribution.presets import COMMAND_METHODS
-
+    ``command``'s entry of :data:`COMMAND_METHODS`, the one table of every command's default
+    methods."""
     p.add_argument("--methods", default=COMMAND_METHODS[command],
                    help=help or "methods, comma-separated NAME[:key=value...] (see 'unsure methods --options')")
 

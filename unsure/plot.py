@@ -14,31 +14,23 @@ image's uncertainty).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from torch import Tensor
 
 from .errors import UnsureError
-
-if TYPE_CHECKING:
-    from .attribution import Attribution
+from .ops.colours import DIVERGING, SEQUENTIAL, image_rgb, is_signed
 
 MAX_IMAGES = 8  # rows drawn by default; pass ``index=`` for others
 
 
 def _gray(image: Tensor) -> np.ndarray:
     """``[C,H,W]`` in [0, 1] -> ``[H,W,3]`` for imshow (grey images repeated on three channels)."""
-    from .report.overlay import image_rgb
-
     return image_rgb(image)
 
 
 def style(map_: Tensor) -> tuple[str, float, float]:
     """``(cmap, vmin, vmax)`` of one map ``[H,W]``: sequential on ``[0, max]`` when it has no
     negative values, diverging on ``[-max, max]`` otherwise (max: the largest |value|, 1 if 0)."""
-    from .report.overlay import DIVERGING, SEQUENTIAL, is_signed
-
     top = float(map_.detach().abs().max()) if map_.numel() else 0.0
     top = top if top > 0 else 1.0
     return (DIVERGING, -top, top) if is_signed(map_) else (SEQUENTIAL, 0.0, top)

@@ -12,7 +12,8 @@ from torch import nn
 
 import unsure
 from unsure.attribution.base import DEFAULT_OPTIONS, DEFAULT_SPEC
-from unsure.attribution.presets import COMMAND_METHODS, DeprecatedName
+from unsure.attribution.presets import DeprecatedName
+from unsure.flags import COMMAND_METHODS
 from unsure.attribution.spec import method_options, parse_methods
 from unsure.cli.main import build_parser, main
 

@@ -183,8 +183,7 @@ def make_method(name: str, **options) -> Method:
     """Build a registered method from its name or a spec ``NAME[:key=value...]`` (the CLI's
     ``--methods`` items: ``"grad:reduce=mean"``), turning a bad option into a clear error.
     ``options`` add to the spec's; one given both ways is an error."""
-    from .presets import warn_bare_name
-    from .spec import parse_method
+    from .names import parse_method, warn_bare_name
 
     if isinstance(name, str) and ":" in name:
         spec = parse_method(name)

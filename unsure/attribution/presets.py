@@ -16,43 +16,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-import warnings
 
-from ..errors import UnsureWarning
 from .base import DEFAULT_OPTIONS, METHODS
+from .names import DeprecatedName, bare_name_note, warn_bare_name  # noqa: F401  (re-exported)
 from .ua_backprop import UABackprop
-
-#: ``--methods`` default of each command (``unsure <command>`` or ``unsure bench <name>``): one
-#: method where a command explains, a comparison where it ranks methods
-COMMAND_METHODS = {
-    "explain": "default",
-    "explain-dataset": "default",
-    "mitigation": "default",
-    "demo": "default,grad,inputgrad",
-    "blurring": "default,grad,inputgrad,random",
-    "speed": "default,grad,ig:steps=100,blur-ig:steps=100",
-    "suite": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # anomaly, insertion, localization, ablation, all
-    "sanity": "default,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam",
-    "sic-aic": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # was ...,xrai: not registered
-    "rotation": "gradcam",  # a class-score bench: Grad-CAM, the paper's choice there
-}
-
-
-class DeprecatedName(UnsureWarning, FutureWarning):
-    """An old spelling that still works (shown once per call as ``unsure: warning: ...``)."""
-
-
-def bare_name_note(name: str) -> str:
-    return (f"method {name!r} alone is deprecated: it runs UA-Backprop's class variant, now named "
-            f"'ua-backprop-class'; the default method (joint grouping, mix+noise references) is "
-            f"'default'")
-
-
-def warn_bare_name(name: str, options: dict) -> None:
-    """The deprecation line for a bare ``ua-backprop`` (no options)."""
-    if name.lower() == "ua-backprop" and not options:
-        warnings.warn(bare_name_note(name), DeprecatedName, stacklevel=4)
-
 
 def _preset(cls_name: str, name: str, defaults: dict, doc: str) -> type:
     """A subclass of :class:`UABackprop` whose constructor has other defaults (and the same

@@ -9,42 +9,7 @@ from typing import Any
 
 from ..errors import UnsureError
 from .base import METHODS, check_options
-from .presets import warn_bare_name
-
-
-@dataclass
-class MethodSpec:
-    """``NAME[:key=value[:key=value...]]`` from the command line, e.g. ``ua-backprop:variant=paper``."""
-
-    label: str
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-def _value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_method(item: str) -> MethodSpec:
-    """One ``NAME[:key=value...]`` -> :class:`MethodSpec` (the name is not checked)."""
-    name, *opts = item.split(":")
-    options = {}
-    for o in opts:
-        if "=" not in o:
-            raise UnsureError(f"bad method option {o!r} in {item!r}; use NAME:key=value")
-        k, v = o.split("=", 1)
-        options[k.strip()] = _value(v.strip())
-    return MethodSpec(item, name, options)
+from .names import MethodSpec, _value, parse_method, warn_bare_name  # noqa: F401  (re-exported)
 
 
 def parse_methods(text: str) -> list[MethodSpec]:

@@ -82,7 +82,7 @@ def attribute_all(posterior: Posterior, x: Tensor, specs: list[MethodSpec], targ
     return maps, seconds
 
 
-def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: int) -> None:  # methods: a COMMAND_METHODS key
+def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: int) -> None:  # methods: a flags.COMMAND_METHODS key
     """The CLI flags of :class:`SuiteOptions` plus ``--methods`` (and the common ones)."""
     common_arguments(p)
     methods_argument(p, methods)

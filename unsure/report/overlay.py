@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-SEQUENTIAL = "inferno"
-DIVERGING = "RdBu_r"
+from ..ops.colours import DIVERGING, SEQUENTIAL, image_rgb, is_signed  # noqa: F401  (re-exported)
+
 DISPLAY_SIDE = 168  # px: images are enlarged (nearest neighbour) to about this width
 POOL_SIDE = 112  # px: larger images and maps are shown block-averaged to at most this side (display only)
 CONTRAST_PERCENTILE = 99.0  # colours saturate at this percentile of |map| (display only)
@@ -63,13 +63,6 @@ class Scale:
     @property
     def vmin(self) -> float:
         return -self.vmax if self.signed else 0.0
-
-
-def is_signed(maps: Tensor, rtol: float = 1e-6) -> bool:
-    """Whether ``maps`` has negative values beyond rounding (relative to its largest ``|value|``)."""
-    m = maps.detach().double()
-    top = float(m.abs().max()) if m.numel() else 0.0
-    return top > 0 and float(m.min()) < -rtol * top
 
 
 def scale_for(map_: Tensor, signed: bool) -> Scale:
@@ -126,16 +119,6 @@ def colorize(map_: Tensor, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
         t = np.clip(m, 0, None) / top
     idx = np.clip(np.round(t * 255), 0, 255).astype(np.int64)
     return _lut(scale.cmap)[idx], np.clip(np.abs(m) / top, 0, 1)
-
-
-def image_rgb(image: Tensor) -> np.ndarray:
-    """An image ``[C,H,W]`` in [0, 1] (C = 1 or 3) -> ``[H,W,3]`` uint8."""
-    x = image.detach().float().clamp(0, 1).cpu()
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)  # [1,H,W] -> [3,H,W]
-    elif x.shape[0] != 3:
-        x = x[:3] if x.shape[0] > 3 else x.mean(0, keepdim=True).expand(3, -1, -1)
-    return (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # [C,H,W] -> [H,W,C]
 
 
 def _enlarge(rgb: np.ndarray, side: int = DISPLAY_SIDE) -> Image.Image:
