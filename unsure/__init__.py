@@ -2,7 +2,7 @@
 
 >>> import unsure
 >>> post = unsure.DeepEnsemble([net1, net2, net3])
->>> res = unsure.attribute(post, x, method="ua-backprop", target="epistemic")
+>>> res = unsure.attribute(post, x, target="epistemic")  # method "default" (UA-Backprop)
 >>> res.maps  # [B,H,W], sums to the epistemic uncertainty of each image
 """
 from __future__ import annotations

@@ -76,9 +76,15 @@ def _same(got: str, want: str, tmp: Path) -> bool:
 
 
 def test_walk_own_model_page(tmp_path):
+    walk(tmp_path)
+
+
+def walk(tmp_path: Path) -> None:
+    """Run the page's steps in ``tmp_path``; one assertion listing every line that differs."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (tmp_path / "tests").mkdir()
     shutil.copy(ROOT / "tests" / "asdl_stub.py", tmp_path / "tests" / "asdl_stub.py")  # laplace-torch needs it here
+    wrong = []
     for cmd, want in console_steps(PAGE.read_text()):
         if cmd.startswith("cat "):
             got = (tmp_path / cmd.split()[1]).read_text()
@@ -89,5 +95,9 @@ def test_walk_own_model_page(tmp_path):
         if cmd.startswith("unsure bench blurring"):
             out = out[-1:]  # the page shows the last line of the bench's summary
         assert len(out) == len(want), (cmd, out, want)
-        for g, w in zip(out, want):
-            assert _same(g, w, tmp_path), (cmd, g, w)
+        wrong += [f"{cmd}\n  got:  {g}\n  page: {w}" for g, w in zip(out, want) if not _same(g, w, tmp_path)]
+    assert not wrong, "lines that differ from docs/own-model.md:\n" + "\n".join(wrong)
+
+
+if __name__ == "__main__":  # UNSURE_DOCS_FULL=1 python tests/cli/test_own_model_walk.py DIR
+    walk(Path(sys.argv[1]))

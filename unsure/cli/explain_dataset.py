@@ -45,11 +45,6 @@ def run(args: argparse.Namespace) -> int:
 
     specs = parse_methods(args.methods)
     targets = parse_targets(args.target or "epistemic")
-    if args.run or args.model:  # a single network: total by default (with a note), epistemic refused
-        from .explain import one_sample_targets
-        from .source import posterior_from_args
-
-        targets = one_sample_targets(posterior_from_args(args, "cpu"), args.target, targets)
     if args.model:
         from ..user_model import load_factory
 
@@ -63,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
         data = args.data or read_config(args.run).get("data")
     if not data:
         raise UnsureError("the run does not name its data; pass --data SPEC")
+    # a single network: total by default (with a note), epistemic refused, before any work
+    from .explain import one_sample_targets
+    from .source import posterior_from_args
+
+    targets = one_sample_targets(posterior_from_args(args, "cpu"), args.target, targets)
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
     src = portable_source(args)  # model and weights stay None with --run
     job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.n, methods=args.methods,
