@@ -144,8 +144,8 @@ def run_demo(args: argparse.Namespace) -> int:
             intro=(f"A {args.members}-member deep ensemble trained on {data} is unsure about some {args.split} "
                    f"images. For the {len(names)} with the highest epistemic uncertainty, the maps show "
                    f"which pixels the total, aleatoric (data noise) and epistemic (disagreement) "
-                   f"uncertainty come from, by UA-Backprop and {len(methods) - 1} gradient baseline(s); "
-                   f"the blurring test below checks which maps are right."))
+                   f"uncertainty come from, by {', '.join(m.label for m in methods)}; the blurring test "
+                   f"with five substitutes says, per image, which map to trust."))
         t_explain = time.perf_counter() - t0
     print("[3/3] writing the report")
     m = cfg.get("metrics", {})
