@@ -71,3 +71,12 @@ def test_checker_finds_missing_local_images(tmp_path):
     html = ("<!DOCTYPE html><html lang=en><head><meta name=viewport content='width=device-width'>"
             "<title>t</title></head><body><img alt=a src='gone.png'></body></html>")
     assert any("does not exist" in p for p in problems(html, base=tmp_path))
+
+
+def test_a_page_without_the_test_says_how_to_get_it(report):
+    report.blurring = None
+    text = render(report)
+    assert "Which map to trust is not tested on this page: rerun with <code>--blurring</code>" in text
+    assert "Trust " not in text and problems(text) == []
+    report.methods = report.methods[:1]
+    assert "not tested on this page" not in render(report)  # one method: nothing to choose

@@ -137,6 +137,7 @@ class Method(abc.ABC):
         if target is not None:  # named targets fail before any model work
             check_target(target, samples, isinstance(posterior, Evidential))
             resolve_target(target)
+        given = x.detach()  # kept for res.plot(): the caller's tensor, not a device copy
         x = x.to(posterior.device)
         with keep_modes(posterior):  # drawing sets eval mode; the caller's modes come back
             ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
@@ -167,7 +168,7 @@ class Method(abc.ABC):
         raw = None if parts[0].raw is None else torch.cat([p.raw.detach() for p in parts], 0)
         meta = {"method": self.name, "target": target_name(target), **self.options(),
                 **_cat_meta([p.meta for p in parts]), **({"note": note} if note else {})}
-        return Attribution(maps, raw, meta, inputs=x.detach())
+        return Attribution(maps, raw, meta, inputs=given)
 
     @abc.abstractmethod
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:

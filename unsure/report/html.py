@@ -20,7 +20,7 @@ import numpy as np
 
 from .model import MEASURE_TEXT, Item, Report
 from .overlay import DIVERGING, POOL_SIDE, SEQUENTIAL, Scale, colorbar, data_uri, heatmap, overlay, picture, png_bytes
-from .panel_html import card_panel, panel_section
+from .panel_html import card_panel, panel_section, untested
 
 CSS = """
 :root{--bg:#fafafa;--fg:#1d1d1f;--muted:#5f6368;--card:#fff;--line:#dcdcdc;--accent:#b3261e}
@@ -239,7 +239,7 @@ def render(report: Report) -> str:
 {notes}
 {_summary(report)}
 {_legend(report)}
-<section id="images"><h2>Explained images</h2><div class="cards">{cards}</div></section>
+<section id="images"><h2>Explained images</h2>{untested(report)}<div class="cards">{cards}</div></section>
 {panel_section(report)}
 <section id="settings"><h2>Settings</h2><div class="scroll"><table><tbody>{settings}</tbody></table></div></section>
 <section id="reproduce"><h2>Reproduce</h2><p>Run this in the repository (after <code>make install</code>):</p>

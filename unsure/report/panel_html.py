@@ -37,6 +37,14 @@ def card_panel(report: Report, i: int) -> str:
             f"{head}<th>mean</th></tr></thead><tbody>{rows}</tbody></table></div></details>")
 
 
+def untested(report: Report) -> str:
+    """With several methods and no test, say that the page cannot tell which map to trust."""
+    if report.blurring is not None or len(report.methods) < 2:
+        return ""
+    return ('<p class="trust">Which map to trust is not tested on this page: rerun with '
+            '<code>--blurring</code> (the blurring test with five substitutes scores every map, per image).</p>')
+
+
 def panel_section(report: Report) -> str:
     """The page's test section: medians over the images per substitute, their mean, the verdict."""
     p = report.blurring
