@@ -12,10 +12,11 @@ The layers, lowest first; a module may import its own layer or lower ones:
     0  errors, registry, validate, _version, ops, models, data,    (no knowledge of posteriors)
        outputs, modes, flags (the shared CLI vocabulary), engine (local or Ray work items),
        checksum, identity, schema (what a file holds and whether this code can read it),
-       notes, signals, output_lock, file_group (how outputs are written)
+       notes, signals, output_lock, file_group (how outputs are written),
+       batching (``batch_size="auto"``)
     1  posteriors, measures                                        (logit samples and what they measure)
     2  training, evaluate, run, run_checks                         (fit, score, save and load posteriors)
-    3  attribution                                                 (explanation methods)
+    3  attribution, plot                                           (explanation methods; res.plot())
     4  metrics, mitigation                                         (tests of maps; retraining with maps)
     5  bench
     6  report
@@ -40,10 +41,11 @@ LAYERS = {
     "unsure.ops": 0, "unsure.models": 0, "unsure.data": 0, "unsure.outputs": 0, "unsure.modes": 0,
     "unsure.flags": 0, "unsure.engine": 0, "unsure.checksum": 0, "unsure.identity": 0, "unsure.schema": 0,
     "unsure.notes": 0, "unsure.signals": 0, "unsure.output_lock": 0, "unsure.file_group": 0,
+    "unsure.batching": 0,
     "unsure.posteriors": 1, "unsure.measures": 1,
     "unsure.training": 2, "unsure.evaluate": 2, "unsure.run": 2, "unsure.run_checks": 2,
     "unsure.user_model": 2,
-    "unsure.attribution": 3,
+    "unsure.attribution": 3, "unsure.plot": 3,
     "unsure.metrics": 4, "unsure.mitigation": 4,
     "unsure.bench": 5,
     "unsure.dataset": 6,

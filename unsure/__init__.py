@@ -2,7 +2,7 @@
 
 >>> import unsure
 >>> post = unsure.DeepEnsemble([net1, net2, net3])
->>> res = unsure.attribute(post, x, method="ua-backprop", target="epistemic")
+>>> res = unsure.attribute(post, x, target="epistemic")  # method "default" (UA-Backprop)
 >>> res.maps  # [B,H,W], sums to the epistemic uncertainty of each image
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .posteriors.protocol import as_posterior
 from ._version import __version__
 from .run import load_run
 from .user_model import save_run
+from .plot import show
 
 
 @torch.no_grad()
@@ -39,7 +40,7 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
     return {"total": total(z), "aleatoric": aleatoric(z), "epistemic": epistemic(z)}
 
 
-__all__ = ["attribute", "uncertainty", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
+__all__ = ["attribute", "uncertainty", "show", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
            "as_posterior", "save_run", "Normalize", "Preprocessed", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

@@ -12,3 +12,8 @@ class UnsureError(ValueError):
 
 class DataError(UnsureError):
     """A data file is missing, truncated or in an unexpected format."""
+
+
+class UnsureWarning(UserWarning):
+    """Something the user should know that is not an error (a default changed because of the
+    model, an old spelling); the CLI prints it as one line ``unsure: warning: ...``."""

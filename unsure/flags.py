@@ -16,6 +16,22 @@ import sys
 
 SPLITS = ("test", "val", "train")
 
+#: ``--methods`` default of each command (``unsure <command>`` or ``unsure bench <name>``): one
+#: method where a command explains, a comparison where it ranks methods
+COMMAND_METHODS = {
+    "explain": "default",
+    "explain-dataset": "default",
+    "mitigation": "default",
+    "demo": "default,grad,inputgrad",
+    "blurring": "default,grad,inputgrad,random",
+    "speed": "default,grad,ig:steps=100,blur-ig:steps=100",
+    "suite": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # anomaly, insertion, localization, ablation, all
+    "sanity": "default,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam",
+    "sic-aic": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # was ...,xrai: not registered
+    "rotation": "gradcam",  # a class-score bench: Grad-CAM, the paper's choice there
+}
+
+
 
 def states_default(text: str, default) -> bool:
     """``text`` says ``default X`` / ``default: X`` / ``default 'X'`` for this default."""
@@ -32,6 +48,14 @@ class HelpFormatter(argparse.HelpFormatter):
                 or "%(default)" in text or states_default(text, action.default)):
             return text
         return text + " (default: %(default)s)"
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """Wrap at spaces only: a method spec (``blur-ig:steps=100``) or a path is never broken
+        at a hyphen or inside a word (argparse's own wrapping does both)."""
+        import textwrap
+
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,10 +87,30 @@ def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, 
                    help=argparse.SUPPRESS, **kwargs)
 
 
-def methods_argument(p: argparse.ArgumentParser, default: str, help: str = "") -> None:
-    """``--methods NAME[:key=value...],...`` (see ``unsure methods --options``)."""
-    p.add_argument("--methods", default=default,
+def methods_argument(p: argparse.ArgumentParser, command: str, help: str = "") -> None:
+    """``--methods NAME[:key=value...],...`` (see ``unsure methods --options``); the default is
+    ``command``'s entry of :data:`COMMAND_METHODS`, the one table of every command's default
+    methods."""
+    p.add_argument("--methods", default=COMMAND_METHODS[command],
                    help=help or "methods, comma-separated NAME[:key=value...] (see 'unsure methods --options')")
+
+
+def _batch_size(text: str):
+    from .batching import parse_batch_size
+    from .errors import UnsureError
+
+    try:
+        return parse_batch_size(text)
+    except UnsureError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--batch-size ")) from None
+
+
+def batch_size_argument(p: argparse.ArgumentParser) -> None:
+    """``--batch-size auto|N``: images per attribution chunk; ``auto`` (default) sizes it from a
+    memory budget (:mod:`unsure.batching`). Training commands' ``--batch-size`` is the minibatch."""
+    p.add_argument("--batch-size", type=_batch_size, default="auto",
+                   help="images per attribution chunk, or 'auto': as many as fit a memory budget "
+                        "(1 GiB on the CPU, half the free memory of a GPU)")
 
 
 class _HeldOut(argparse.Action):

@@ -3,8 +3,9 @@
 ``SPEC`` is ``path/to/file.py:factory`` or ``package.module:factory``; ``factory()`` (no
 arguments) returns anything :func:`unsure.as_posterior` accepts (a network, a list of networks,
 a callable ``x -> [S,B,K]``, a fitted laplace-torch object, a torch-uncertainty wrapper, a
-:class:`~unsure.Posterior`). ``--weights FILE.safetensors`` is then loaded into what the factory
-returned: a module's ``state_dict`` keys (``torch.save``-free: safetensors only), a list's as an
+:class:`~unsure.Posterior`). ``--weights FILE`` (``.safetensors``, or a ``torch.save`` state_dict
+``.pt`` / ``.pth`` read with ``weights_only=True``) is then loaded into what the factory
+returned: a module's ``state_dict`` keys, a list's as an
 ``nn.ModuleList`` (``0.conv1.weight``, ...), the posterior's (what :func:`save_run` writes), or
 the network a posterior wraps (``MCDropout(net).net``: the network's own keys).
 
@@ -105,17 +106,50 @@ def _weights_target(obj: Any, post: Posterior) -> nn.Module:
     return post
 
 
-def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module | None = None,
-                 what: str = "--weights") -> str:
-    """Load a safetensors file into ``module`` (strict); ``fallback`` (the posterior) is tried when
-    the keys are those of a run folder. The file's checksum is verified when it has one
-    (:mod:`unsure.checksum`); returns the tensors' digest."""
+#: keys under which training scripts commonly nest the state_dict in a ``torch.save`` checkpoint
+NESTED_STATE = ("state_dict", "model_state_dict", "model")
+
+
+def read_state(path: str | os.PathLike, what: str = "--weights") -> tuple[dict, str]:
+    """A state_dict and its digest from a ``.safetensors`` file (its checksum verified when it has
+    one: :mod:`unsure.checksum`) or a ``torch.save`` file (``.pt``, ``.pth``, ...) read with
+    ``torch.load(weights_only=True)`` (tensors and plain containers only: no code runs; such a file
+    carries no checksum, so its digest is computed). A checkpoint that nests it under
+    ``state_dict`` / ``model_state_dict`` / ``model`` is unpacked."""
     from .checksum import load_weights as read_checked
+    from .checksum import state_digest
 
     path = Path(path)
     if not path.is_file():
         raise UnsureError(f"--weights: no file {path}")
-    state, digest = read_checked(path, what)
+    if path.suffix.lower() == ".safetensors":
+        return read_checked(path, what)
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle / zip errors, or objects weights_only refuses
+        try:  # a safetensors file with another suffix
+            return read_checked(path, what)
+        except UnsureError:
+            pass
+        raise UnsureError(f"{what}: cannot read {path} as a state_dict (torch.load with weights_only=True: "
+                          f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}); save "
+                          f"model.state_dict(), not the model object") from None
+    for key in NESTED_STATE:
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UnsureError(f"{what}: {path} holds a {type(state).__name__}, not a state_dict of tensors "
+                          f"(save model.state_dict())")
+    return state, state_digest(state)
+
+
+def load_weights(module: nn.Module, path: str | os.PathLike, fallback: nn.Module | None = None,
+                 what: str = "--weights") -> str:
+    """Load a state_dict file (:func:`read_state`: safetensors or ``torch.save``) into ``module``
+    (strict); ``fallback`` (the posterior) is tried when the keys are those of a run folder.
+    Returns the tensors' digest."""
+    state, digest = read_state(path, what)
     first = None
     # what the factory returned, the posterior around it, the network a posterior wraps (.net)
     targets = [module, fallback, getattr(module, "net", None)]
@@ -245,8 +279,9 @@ def add_source_arguments(p: argparse.ArgumentParser, run_help: str = "run direct
                    help="your model: path/to/file.py:factory or package.module:factory; factory() returns "
                         "a network, a list of networks, a callable x -> [S,B,K] logits, a fitted "
                         "laplace-torch Laplace, ... (runs that code); needs --data")
-    p.add_argument("--weights", default=None, metavar="FILE.safetensors",
-                   help="with --model: load these weights into what the factory returns")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="with --model: load this state_dict into what the factory returns (.safetensors, "
+                        "or .pt/.pth saved with torch.save(model.state_dict()))")
 
 
 def source_label(args: argparse.Namespace) -> str:

@@ -190,6 +190,10 @@ def _cheap_posteriors():
 def test_completeness_every_target_path_posterior(name, post, path, x):
     kw = {"steps": 3} if path == "ig" else {}
     for target in TARGETS:
+        if post.num_samples == 1 and target in ("aleatoric", "epistemic"):  # S = 1: refused in one line
+            with pytest.raises(unsure.UnsureError, match="one sample per input"):
+                unsure.attribute(post, x, method="ua-backprop", target=target, path=path, **kw)
+            continue
         for variant in ("paper", "class"):
             res = unsure.attribute(post, x, method="ua-backprop", target=target, path=path,
                                    variant=variant, generator=torch.Generator().manual_seed(0), **kw)
@@ -284,12 +288,16 @@ def test_implementation_invariance(x, path, variant):
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("variant", ["paper", "class"])
-def test_one_member_epistemic_is_zero(x, path, variant):
+def test_one_member_default_is_total_and_complete(x, path, variant):
+    """One member: epistemic is 0, so the default target is total (not a blank map)."""
     post = DeepEnsemble([make_net()])
     kw = {"steps": 2} if path == "ig" else {}
-    res = unsure.attribute(post, x, method="ua-backprop", path=path, variant=variant, **kw)
-    assert not torch.isnan(res.maps).any()
-    assert (res.maps == 0).all()
+    with pytest.warns(UserWarning, match="S = 1"):
+        res = unsure.attribute(post, x, method="ua-backprop", path=path, variant=variant, **kw)
+    assert res.meta["target"] == "total" and not torch.isnan(res.maps).any()
+    U = unsure.uncertainty(post, x)["total"]
+    assert (U > 0).all()
+    torch.testing.assert_close(res.maps.sum((1, 2)), U, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("path", ["fullgrad", "inputgrad"])

@@ -33,8 +33,8 @@ def _report_ok(out, n_images, n_maps, extra_images=0):
     page = out / "index.html"
     text = page.read_text()
     assert problems(text, base=out) == []
-    # inputs + maps + colour bars (1 or 2) + curves
-    assert n_images * (1 + n_maps) < image_count(text) <= n_images * (1 + n_maps) + 2 + extra_images
+    # inputs + maps (each as map view and overlay) + colour bars (1 or 2) + curves
+    assert n_images * (1 + 2 * n_maps) < image_count(text) <= n_images * (1 + 2 * n_maps) + 2 + extra_images
     assert len(list((out / "overlays").glob("*__*.png"))) == n_images * n_maps
     return text, json.loads((out / "results.json").read_text())
 
@@ -61,7 +61,9 @@ def test_explain_chosen_indices_several_methods_and_blurring(run, tmp_path):
     assert main(["explain", "--run", str(run), "--index", "0", "5", "--methods", "ua-backprop,ig:steps=8",
                  "--target", "epistemic,total", "--blurring", "--out", str(out), "--no-progress"]) == 0
     text, res = _report_ok(out, 2, 4, extra_images=1)
-    assert set(res["blurring"]) == {"ua-backprop", "ig:steps=8"} and "AUC-URR" in text
+    assert set(res["blurring"]) == {"ua-backprop", "ig:steps=8"} and "mean over the substitutes" in text
+    assert set(res["panel"]["by_substitute"]) == {"blur", "zero", "mean", "noise", "road"}
+    assert all(im["trust"].startswith(("Trust ", "No map to trust")) for im in res["images"])
     assert [im["name"] for im in res["images"]] == ["test #0", "test #5"]
     assert all(isinstance(im["label"], int) for im in res["images"])
 
@@ -77,11 +79,8 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     assert res["images"][0]["label"] is None and "true class" not in text
     assert "resized to the model" in text  # the warning is on the page, under Notes
     assert res["notes"] == ["big.png is 32x32 pixels; resized to the model's 8x8"]
-    from unsure.attribution.base import DEFAULT_SPEC
-    from unsure.report.html import slug
-
-    # no --methods: the default of unsure.attribute, named in full
-    assert (out / "overlays" / f"01-big__{slug(DEFAULT_SPEC)}__epistemic.png").exists()
+    # no --methods: the default of unsure.attribute, by its name
+    assert (out / "overlays" / "01-big__default__epistemic.png").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -90,7 +89,8 @@ def test_explain_own_png_files_and_resize_warning(run, tmp_path, capsys):
     (["--target", "bogus"], "unknown measure 'bogus'"),
     (["--index", "99999"], "--index 99999 out of range"),
     (["--methods", "ua-backprop:T9=1"], "has no option(s) ['T9']"),
-    (["--blurring", "--target", "total"], "--blurring tests epistemic maps"),
+    (["--methods", "default:T9=1"], "has no option(s) ['T9']"),
+    (["--blurring", "--target", "class:1"], "--blurring tests uncertainty maps"),
 ])
 def test_explain_errors_are_one_line_exit_2(run, tmp_path, capsys, argv, message):
     argv = [a if a != "MISSING" else str(tmp_path / "missing.png") for a in argv]
@@ -122,10 +122,12 @@ def test_demo_on_digits_then_reuses_the_cached_run(tmp_path, capsys):
     assert not res["reused_run"]
     # UA-Backprop and two baselines (grad and inputgrad, or stand-ins named under Notes)
     assert set(res["blurring"]) == set(res["seconds_per_image"]) and len(res["blurring"]) == 3
-    assert "ua-backprop" in res["blurring"] and set(res["blurring"]["ua-backprop"]) == {"0.05", "0.1"}
-    assert "MURR ↑ @5%" in text and "AUC-URR ↓ @10%" in text
+    # 5% of 8x8 is 3 pixels, raised to 4 (6.25%); 10% is 6 pixels
+    assert "default" in res["blurring"] and set(res["blurring"]["default"]) == {"0.0625", "0.1"}
+    assert res["panel"]["pixels"] == {"0.0625": 4, "0.1": 6}
+    assert "top 4 pixels (6.2%)" in text and "10.0% (6 pixels)" in text
     assert {"grad", "inputgrad"} <= set(res["blurring"])
-    for needle in ("Blurring test", "MURR", "aleatoric", "epistemic", "unsure demo --data digits",
+    for needle in ("Which map to trust", "MURR", "aleatoric", "epistemic", "unsure demo --data digits",
                    "test accuracy", "median uncertainty reduction rate"):
         assert needle in text, needle
     assert (tmp_path / "rep" / "blurring.png").is_file()

@@ -104,8 +104,8 @@ def test_another_job_in_the_same_folder_is_refused(run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra,msg", [(["--methods", "nope"], "unknown method"),
-                                       (["--limit", "0"], "--limit must be >= 1"),
-                                       (["--targets", "bogus"], "bogus"),
+                                       (["--n", "0"], "--n must be >= 1"),
+                                       (["--target", "bogus"], "bogus"),
                                        (["--device", "cuda:0"], "CUDA is not available")])
 def test_bad_input_is_one_line_exit_2(run, tmp_path, capsys, extra, msg):
     if extra[0] == "--device" and torch.cuda.is_available():

@@ -58,4 +58,4 @@ def test_vacuity_and_dissonance_targets_warn_for_non_evidential_posteriors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an Evidential posterior, or another target: no warning
         unsure.attribute(unsure.Evidential(net), x, "grad", "vacuity")
-        unsure.attribute(unsure.DeepEnsemble([net]), x, "grad", "epistemic")
+        unsure.attribute(unsure.DeepEnsemble([net]), x, "grad", "total")

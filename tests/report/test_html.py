@@ -9,17 +9,22 @@ from unsure.report.check import image_count, problems
 def test_rendered_page_has_no_problems(report):
     text = render(report)
     assert problems(text) == []
-    # 1 input + 2 maps per image, the two colour bars; no curves PNG in this report
-    assert image_count(text) == 3 * 3 + 2
+    # 1 input + 2 maps per image, each as map view and overlay, the two colour bars; no curves PNG
+    assert image_count(text) == 3 * (1 + 2 * 2) + 2
 
 
 def test_page_states_numbers_scale_settings_and_command(report):
     text = render(report)
     for needle in ['name="viewport"', "RdBu_r", "inferno", "−max", "+max", "max / 2",
-                   "1.2 nats", "0.3 nats", "true class", "MURR", "AUC-URR",
+                   "1.2 nats", "0.3 nats", "true class", "MURR", "mean over the substitutes",
                    "unsure demo --data digits", "Reproduce", "Settings"]:
         assert needle in text, needle
-    assert "<b>0.500</b>" in text and "<b>0.600</b>" in text  # best of each column in bold
+    assert "<b>0.600</b>" in text and "<b>0.200</b>" not in text  # the best panel mean in bold
+    # a verdict per image and over the images, naming the test it comes from
+    verdict = ("Trust ua-backprop here: 60% of the epistemic uncertainty removed (blurring test with the "
+               "substitute panel (blur, zero): mean MURR when the top 4 pixels (6.2%) of each map are "
+               "replaced; grad 20%).")
+    assert text.count(verdict) == 3 + 1
     # user text is escaped, never markup
     assert "A &lt;test&gt; report" in text and "a note &lt;with&gt; markup &amp; stuff" in text
 
@@ -66,3 +71,12 @@ def test_checker_finds_missing_local_images(tmp_path):
     html = ("<!DOCTYPE html><html lang=en><head><meta name=viewport content='width=device-width'>"
             "<title>t</title></head><body><img alt=a src='gone.png'></body></html>")
     assert any("does not exist" in p for p in problems(html, base=tmp_path))
+
+
+def test_a_page_without_the_test_says_how_to_get_it(report):
+    report.blurring = None
+    text = render(report)
+    assert "Which map to trust is not tested on this page: rerun with <code>--blurring</code>" in text
+    assert "Trust " not in text and problems(text) == []
+    report.methods = report.methods[:1]
+    assert "not tested on this page" not in render(report)  # one method: nothing to choose

@@ -7,5 +7,6 @@ from . import grad, inputgrad, random_map, smoothgrad, fullgrad, gradcam  # noqa
 from . import noisegrad  # noqa: F401,E402  (registers noisegrad, noisegrad++)
 from . import rise  # noqa: F401,E402  (registers rise)
 from . import cov_gi, shapley  # noqa: F401,E402  (registers cov-gi, shapley)
+from . import presets  # noqa: F401,E402  (registers default, ua-backprop-class)
 
 __all__ = ["METHODS", "Attribution", "Context", "Method", "attribute", "make_method"]

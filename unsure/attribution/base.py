@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..batching import AUTO, resolve_batch_size
 from ..errors import UnsureError
 from ..measures import ClassScore, dissonance, resolve_target, target_name, vacuity
 from ..measures.targets import Target
@@ -24,6 +25,7 @@ from ..posteriors import Draw, Evidential, Posterior
 from ..posteriors.protocol import as_posterior
 from ..registry import Registry
 from ..measures.checked import checked_target
+from ..measures.one_sample import OneSampleNote, check_target, default_target, samples_of
 from ..modes import keep_modes
 from ..posteriors.guard import probe
 from ..validate import check_generator, check_images, check_unit_range
@@ -41,14 +43,23 @@ class Attribution:
     raw : ``[B, C, H, W]`` per-channel attribution before the channel reduction, or ``None`` for
         methods that have none (Grad-CAM, random)
     meta : method, target, options and diagnostics (e.g. ``completeness_delta [B]``)
+    inputs : the images ``[B,C,H,W]`` that were explained (a reference, for :meth:`plot`)
     """
 
     maps: Tensor
     raw: Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    inputs: Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.maps.shape[0]
+
+    def plot(self, x: Tensor | None = None, **kwargs):
+        """Image, map (with its colour bar) and overlay per image, in matplotlib; returns the
+        ``Figure``. ``x`` defaults to the images explained; see :func:`unsure.show`."""
+        from ..plot import plot
+
+        return plot(self, x, **kwargs)
 
 
 @dataclass
@@ -95,7 +106,7 @@ class Method(abc.ABC):
     stochastic: ClassVar[bool] = False
 
     def attribute(self, posterior, x: Tensor,
-                  target: str | int | Tensor | Target = "epistemic", *,
+                  target: str | int | Tensor | Target | None = None, *,
                   generator: torch.Generator | None = None, batch_size: int | None = None,
                   draw: Draw | None = None, progress: bool = False,
                   unit_range: bool = True) -> Attribution:
@@ -107,8 +118,12 @@ class Method(abc.ABC):
             ``False`` for inputs on another scale, such as the analytic toy functions of tests
         posterior : anything :func:`unsure.as_posterior` accepts
         target : a measure name, a class index, a ``LongTensor [B]`` of classes (one per image, as
-            Captum's ``target=``), a :class:`ClassScore` or a callable ``[S,B,K] -> [B]``
-        batch_size : images per chunk (default: all at once). Memory grows with it.
+            Captum's ``target=``), a :class:`ClassScore` or a callable ``[S,B,K] -> [B]``;
+            ``None``: epistemic, or total (with a warning and ``meta["note"]``) for a one-sample
+            posterior, whose epistemic uncertainty is 0. A one-sample posterior asked for
+            epistemic or aleatoric maps raises :class:`UnsureError`.
+        batch_size : images per chunk (default: all at once; ``"auto"``: from a memory budget,
+            :mod:`unsure.batching`). Memory grows with it.
         draw : reuse a frozen posterior draw (default: a fresh ``posterior.draw(generator)``)
         """
         posterior = as_posterior(posterior)
@@ -116,19 +131,31 @@ class Method(abc.ABC):
         check_generator(generator)
         if unit_range:
             check_unit_range(x)
-        tgt = resolve_target(target)
-        if isinstance(tgt, ClassScore):
-            tgt = tgt.for_batch(x.shape[0])
-        warn_if_not_evidential(tgt, posterior)
-        tgt = checked_target(tgt)  # a user's callable must return finite [B]
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise UnsureError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size is not None and batch_size != AUTO and (
+                isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise UnsureError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
+        samples = samples_of(posterior)
+        if target is not None:  # named targets fail before any model work
+            check_target(target, samples, isinstance(posterior, Evidential))
+            resolve_target(target)
+        given = x.detach()  # kept for res.plot(): the caller's tensor, not a device copy
         x = x.to(posterior.device)
         with keep_modes(posterior):  # drawing sets eval mode; the caller's modes come back
             ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
             ctx.draw.prepare(x)
-            probe(ctx.draw, x)
-            bs = batch_size or x.shape[0]
+            samples = probe(ctx.draw, x)  # S of this draw (a function posterior's is known only now)
+            note = None
+            if target is None:
+                target, note = default_target(samples)
+                if note:
+                    warnings.warn(note, OneSampleNote, stacklevel=2)
+            check_target(target, samples, isinstance(posterior, Evidential))
+            tgt = resolve_target(target)
+            if isinstance(tgt, ClassScore):
+                tgt = tgt.for_batch(x.shape[0])
+            warn_if_not_evidential(tgt, posterior)
+            tgt = checked_target(tgt)  # a user's callable must return finite [B]
+            bs = resolve_batch_size(batch_size, ctx.draw, x) or x.shape[0]
             starts = range(0, x.shape[0], bs)
             parts = []
             for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
@@ -141,8 +168,8 @@ class Method(abc.ABC):
                               f"the model or target gave non-finite values or gradients")
         raw = None if parts[0].raw is None else torch.cat([p.raw.detach() for p in parts], 0)
         meta = {"method": self.name, "target": target_name(target), **self.options(),
-                **_cat_meta([p.meta for p in parts])}
-        return Attribution(maps, raw, meta)
+                **_cat_meta([p.meta for p in parts]), **({"note": note} if note else {})}
+        return Attribution(maps, raw, meta, inputs=given)
 
     @abc.abstractmethod
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
@@ -172,18 +199,44 @@ def _no_graph_is_input_error(name: str, fn, *args):
 
 
 def make_method(name: str, **options) -> Method:
-    """Build a registered method, turning a bad option into a clear error."""
+    """Build a registered method from its name or a spec ``NAME[:key=value...]`` (the CLI's
+    ``--methods`` items: ``"grad:reduce=mean"``), turning a bad option into a clear error.
+    ``options`` add to the spec's; one given both ways is an error."""
+    from .names import parse_method, warn_bare_name
+
+    if isinstance(name, str) and ":" in name:
+        spec = parse_method(name)
+        twice = sorted(set(spec.options) & set(options))
+        if twice:
+            raise UnsureError(f"method {name!r}: option(s) {twice} given in the spec and as keywords")
+        name, options = spec.name, {**spec.options, **options}
+    cls = METHODS.get(name)
+    warn_bare_name(name, options)
+    check_options(name, options)
+    return cls(**options)
+
+
+#: options of :func:`unsure.as_posterior` that users pass to ``attribute`` by mistake
+POSTERIOR_OPTIONS = {"preprocess", "samples", "num_estimators"}
+
+
+def check_options(name: str, options) -> None:
+    """One-line error for an option the method ``name`` does not take (before any work)."""
     cls = METHODS.get(name)
     try:
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):  # no introspectable signature: let the constructor decide
-        sig = None
-    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         unknown = set(options) - set(sig.parameters) - {"self"}
+        if unknown & POSTERIOR_OPTIONS:  # an option of the model, not of the method
+            opt = sorted(unknown & POSTERIOR_OPTIONS)[0]
+            raise UnsureError(f"{opt}= is an option of the model, not of method {name!r}: wrap the model "
+                              f"first, post = unsure.as_posterior(model, {opt}=...) (preprocess=(mean, std) "
+                              f"for a network that expects normalised images), then unsure.attribute(post, x)")
         if unknown:
             allowed = ", ".join(p for p in sig.parameters if p != "self") or "none"
             raise UnsureError(f"method {name!r} has no option(s) {sorted(unknown)}; options: {allowed}")
-    return cls(**options)
 
 
 #: What ``unsure.attribute(post, x)`` runs without ``method=``: the setting with the best mean MURR
@@ -200,20 +253,23 @@ DEFAULT_OPTIONS: dict[str, Any] = {"grouping": "joint", "reference": "mix+noise@
 DEFAULT_SPEC = ":".join([DEFAULT_METHOD, *(f"{k}={v}" for k, v in DEFAULT_OPTIONS.items())])
 
 
-def attribute(posterior, x: Tensor, method: str | None = None, target="epistemic", *,
+def attribute(posterior, x: Tensor, method: str | None = None, target=None, *,
               generator: torch.Generator | None = None, batch_size: int | None = None,
               progress: bool = False, unit_range: bool = True, **options) -> Attribution:
-    """Explain where ``target`` (default: epistemic uncertainty) of ``posterior`` comes from in ``x``.
+    """Explain where ``target`` of ``posterior`` comes from in ``x``.
+
+    ``target`` defaults to the epistemic uncertainty; for a one-sample posterior (a single network:
+    its epistemic uncertainty is 0) to the total, with a warning and ``res.meta["note"]``.
 
     ``unsure.attribute(posterior, x, target="epistemic")`` returns an :class:`Attribution` with
-    ``maps [B,H,W]``. ``method`` is any name of ``unsure methods`` (default: :data:`DEFAULT_SPEC`,
-    the validation panel winner; ``method="ua-backprop"`` alone keeps UA-Backprop's own defaults:
-    class grouping, blur reference);
-    ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for UA-Backprop) and,
-    without ``method=``, override the default's.
+    ``maps [B,H,W]``. ``method`` is any name of ``unsure methods`` or a spec as on the command
+    line (``"grad:reduce=mean"``); default ``"default"``, the validation panel winner
+    (:data:`DEFAULT_SPEC`); ``"ua-backprop-class"`` is UA-Backprop's class variant (class grouping,
+    blur reference). ``options`` go to the method (e.g. ``path="fullgrad"``, ``T1=``, ``T2=`` for
+    UA-Backprop) and override the default's. Options of the *model* belong to
+    :func:`unsure.as_posterior`: ``preprocess=(mean, std)`` for a network that expects normalised
+    images (maps, references and metrics then stay in [0, 1] pixel space), ``samples=``.
     """
-    if method is None:
-        method, options = DEFAULT_METHOD, {**DEFAULT_OPTIONS, **options}
-    return make_method(method, **options).attribute(
+    return make_method("default" if method is None else method, **options).attribute(
         posterior, x, target, generator=generator, batch_size=batch_size, progress=progress,
         unit_range=unit_range)

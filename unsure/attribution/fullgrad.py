@@ -83,7 +83,8 @@ class FullGrad(Method):
 
     Parameters
     ----------
-    layer : module path (``"layer4"``, ``"layer4.1"``): the map's bias terms come only from the
+    layer : module path (``"layer4"``, ``"layer4.1"``) or the module itself (``net.layer4``; in
+        an ensemble, each member's module at the same path): the map's bias terms come only from the
         bias layers inside that module (plus the input-gradient term); default: every spatial
         bias layer, as in the paper. ``completeness_delta`` always sums over all layers.
     """
@@ -91,7 +92,7 @@ class FullGrad(Method):
     name = "fullgrad"
     complete = False
 
-    def __init__(self, layer: str | None = None):
+    def __init__(self, layer: "str | nn.Module | None" = None):
         self.layer = layer
 
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:

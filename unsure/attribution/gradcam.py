@@ -65,7 +65,7 @@ class GradCAM(Method):
     Parameters
     ----------
     layer : module path of the feature layer (``"layer4.1"``, ``"features.28"``) in each member
-        network; default :func:`~unsure.posteriors.base.find_feature_layer`: the model's declared
+        network, or the module itself (``net.layer4``: each member's module at its path); default :func:`~unsure.posteriors.base.find_feature_layer`: the model's declared
         ``feature_layer`` (unsure's architectures: the last conv block's output), ``layer4`` for
         torchvision / timm ResNets, timm's last ``stages`` entry, else the last ``nn.Conv2d``
 
@@ -75,7 +75,7 @@ class GradCAM(Method):
     name = "gradcam"
     complete = False
 
-    def __init__(self, layer: str | None = None):
+    def __init__(self, layer: "str | nn.Module | None" = None):
         self.layer = layer
 
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:

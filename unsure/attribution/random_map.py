@@ -33,7 +33,7 @@ class RandomMap(Method):
             raise UnsureError(f"random: seed must be an int or None, got {seed!r}")
         self.seed = seed
 
-    def attribute(self, posterior, x: Tensor, target="epistemic", *, generator=None, **kwargs):
+    def attribute(self, posterior, x: Tensor, target=None, *, generator=None, **kwargs):
         if self.seed is not None:  # one seeded stream for the whole call, shared by its chunks
             generator = torch.Generator().manual_seed(self.seed)
         return super().attribute(posterior, x, target, generator=generator, **kwargs)

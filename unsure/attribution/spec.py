@@ -9,42 +9,8 @@ from typing import Any
 
 from ..errors import UnsureError
 from ..notes import unique
-from .base import METHODS
-
-
-@dataclass
-class MethodSpec:
-    """``NAME[:key=value[:key=value...]]`` from the command line, e.g. ``ua-backprop:variant=paper``."""
-
-    label: str
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-def _value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_method(item: str) -> MethodSpec:
-    """One ``NAME[:key=value...]`` -> :class:`MethodSpec` (the name is not checked)."""
-    name, *opts = item.split(":")
-    options = {}
-    for o in opts:
-        if "=" not in o:
-            raise UnsureError(f"bad method option {o!r} in {item!r}; use NAME:key=value")
-        k, v = o.split("=", 1)
-        options[k.strip()] = _value(v.strip())
-    return MethodSpec(item, name, options)
+from .base import METHODS, check_options
+from .names import MethodSpec, _value, parse_method, warn_bare_name  # noqa: F401  (re-exported)
 
 
 def parse_methods(text: str) -> list[MethodSpec]:
@@ -53,6 +19,8 @@ def parse_methods(text: str) -> list[MethodSpec]:
     for item in unique([t.strip() for t in text.split(",") if t.strip()], "--methods"):
         spec = parse_method(item)
         METHODS.get(spec.name)  # unknown names fail here with the list of known ones
+        check_options(spec.name, spec.options)  # and unknown options
+        warn_bare_name(spec.name, spec.options)
         specs.append(spec)
     if not specs:
         raise UnsureError("no methods given")
@@ -92,17 +60,64 @@ def method_options(name: str) -> list[tuple[str, str, Any]]:
     return out
 
 
-def options_table() -> str:
-    """Every registered method with its options, types and defaults (``unsure methods --options``)."""
+def option_docs(cls: type) -> dict[str, str]:
+    """``{option: description}`` from the numpy-style ``Parameters`` section of the first class in
+    ``cls``'s MRO that documents it (a preset inherits its base's), joined into one line each."""
+    import inspect
+    import re
+
+    docs: dict[str, str] = {}
+    for klass in cls.__mro__:
+        own: dict[str, list[str]] = {}
+        name = None
+        for line in inspect.cleandoc(klass.__dict__.get("__doc__") or "").splitlines():
+            m = re.match(r"^(\w+)\s*:\s*(.*)$", line)
+            if m:
+                name = m.group(1)
+                own.setdefault(name, []).append(m.group(2).strip())
+            elif name and line.startswith(" ") and line.strip():
+                own[name].append(line.strip())
+            else:
+                name = None
+        for k, parts in own.items():
+            if k not in docs and " ".join(parts).strip():
+                docs[k] = " ".join(p for p in parts if p)
+    return docs
+
+
+def describe_methods() -> list[dict]:
+    """Every registered method with its options: ``[{"name", "summary", "options": [{"name",
+    "type", "default", "required", "description"}]}]`` (``unsure methods --json``)."""
     import inspect
 
-    lines = []
+    out = []
     for entry in METHODS:
-        lines.append(f"{entry.name}  {entry.summary}")
-        opts = method_options(entry.name)
-        for opt, ann, default in opts:
-            shown = "(required)" if default is inspect.Parameter.empty else f"= {default!r}"
-            lines.append(f"    {opt}: {ann} {shown}")
-        if not opts:
+        docs = option_docs(entry.obj)
+        opts = []
+        for opt, ann, default in method_options(entry.name):
+            required = default is inspect.Parameter.empty
+            opts.append({"name": opt, "type": ann, "required": required,
+                         "default": None if required else (default if isinstance(default, (int, float, str, bool, type(None)))
+                                                            else repr(default)),
+                         "description": docs.get(opt, "")})
+        out.append({"name": entry.name, "summary": entry.summary, "options": opts})
+    return out
+
+
+def options_table(width: int = 100) -> str:
+    """Every registered method with its options, types, defaults and descriptions
+    (``unsure methods --options``)."""
+    import textwrap
+
+    lines = []
+    for m in describe_methods():
+        lines.append(f"{m['name']}  {m['summary']}")
+        for o in m["options"]:
+            shown = "(required)" if o["required"] else f"= {o['default']!r}"
+            lines.append(f"    {o['name']}: {o['type']} {shown}")
+            if o["description"]:
+                lines += textwrap.wrap(o["description"], width, initial_indent=" " * 8, subsequent_indent=" " * 8,
+                                       break_on_hyphens=False, break_long_words=False)
+        if not m["options"]:
             lines.append("    (no options)")
     return "\n".join(lines)

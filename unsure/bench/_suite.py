@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..attribution import METHODS, make_method
 from ..attribution.spec import MethodSpec, parse_method
 from ..errors import UnsureError
-from ..flags import invocation, methods_argument, split_argument
+from ..flags import batch_size_argument, invocation, methods_argument, split_argument
 from ..posteriors import Draw, Posterior
 from .base import BenchResult, common_arguments, output_dir, write_result
 
@@ -82,14 +82,14 @@ def attribute_all(posterior: Posterior, x: Tensor, specs: list[MethodSpec], targ
     return maps, seconds
 
 
-def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: int) -> None:
+def suite_arguments(p: argparse.ArgumentParser, methods: str, target: str, n: int) -> None:  # methods: a flags.COMMAND_METHODS key
     """The CLI flags of :class:`SuiteOptions` plus ``--methods`` (and the common ones)."""
     common_arguments(p)
     methods_argument(p, methods)
     p.add_argument("--target", default=target, help="what the maps explain: epistemic, total, class, class:N, ...")
     p.add_argument("--n", type=int, default=n, help="number of images")
     split_argument(p, train=False)
-    p.add_argument("--batch-size", type=int, default=50, help="images per attribution chunk")
+    batch_size_argument(p)
 
 
 def options_from_args(args: argparse.Namespace) -> SuiteOptions:

@@ -55,7 +55,7 @@ class AblationBench(Bench):
     suite_order = 5
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 100)
+        suite_arguments(p, "suite", "epistemic", 100)
         p.add_argument("--how", default="mean,blur", help="ablation: mean, blur")
         p.add_argument("--steps", type=int, default=20, help="ablation steps")
         p.add_argument("--max-fraction", type=float, default=0.5, help="share of the pixels ablated at the last step")

@@ -14,7 +14,7 @@ import warnings
 from tqdm.auto import tqdm
 
 from ..errors import UnsureError
-from ..flags import invocation
+from ..flags import invocation, methods_argument
 from ..measures import decomposable
 from ..user_model import run_posterior, source_label
 from . import ablation, anomaly, blurring, insertion, localization, rotation, sanity, sic_aic  # noqa: F401  (register)
@@ -32,8 +32,7 @@ class AllBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        p.add_argument("--methods", default="ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random",
-                       help="methods for every bench (each bench skips those that do not apply)")
+        methods_argument(p, "suite", "methods for every bench (each bench skips those that do not apply)")
         p.add_argument("--only", default=None, help="comma-separated subset of: " + ",".join(n for n, _ in suite_benches()))
         p.add_argument("--n", type=int, default=None, help="images per bench (default: each bench's own)")
         p.add_argument("--fractions", default=blurring.FRACTIONS, help="blurring test's shares of the pixels removed")

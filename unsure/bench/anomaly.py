@@ -62,7 +62,7 @@ class AnomalyBench(Bench):
     suite_order = 1
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 200)
+        suite_arguments(p, "suite", "epistemic", 200)
         p.add_argument("--patch", type=int, default=None, help="patch side (default 10 on 28x28, scaled)")
         p.add_argument("--pool", type=int, default=2000, help="test images corrupted before selection")
 

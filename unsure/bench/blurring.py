@@ -34,7 +34,7 @@ from ..metrics.blurring_plot import plot_curves
 from ..user_model import run_posterior
 from ._suite import SuiteOptions
 from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
-from ..flags import deprecated_alias, invocation, methods_argument, split_argument
+from ..flags import batch_size_argument, deprecated_alias, invocation, methods_argument, split_argument
 from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
 from .common import parse_floats
 from .panel import check_measure_nonzero, panel_benchmark, panel_markdown, panel_scores  # noqa: F401
@@ -131,8 +131,7 @@ class BlurringBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        methods_argument(p, "ua-backprop,grad,inputgrad,random",
-                         "comma-separated NAME[:key=value...], e.g. ua-backprop:variant=paper")
+        methods_argument(p, "blurring")
         p.add_argument("--target", default="epistemic", choices=list(MEASURE_NAMES),
                        help="uncertainty to explain and blur away (default epistemic, the paper's; "
                             "total for a single network)")
@@ -140,7 +139,7 @@ class BlurringBench(Bench):
         deprecated_alias(p, "--top", "--n", "n", type=int)
         split_argument(p, train=False)
         p.add_argument("--fractions", default=FRACTIONS, help="shares of the pixels removed")
-        p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per attribution chunk")
+        batch_size_argument(p)
         p.add_argument("--sigmas", default=None,
                        help="blur grid as comma-separated values (default: the spec's 0.2, 0.4, ..., 20)")
         p.add_argument("--replacements", default="blur,zero,mean,noise,road",

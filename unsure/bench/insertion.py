@@ -56,7 +56,7 @@ class InsertionBench(Bench):
     suite_order = 2
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 100)
+        suite_arguments(p, "suite", "epistemic", 100)
         p.add_argument("--steps", type=int, default=100, help="insertion / deletion steps")
         p.add_argument("--blur-sigma", type=float, default=None, help="insertion substrate blur (default H/8)")
 

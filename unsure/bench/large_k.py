@@ -18,6 +18,8 @@ import torch
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
+from ..batching import resolve_batch_size
+from ..flags import batch_size_argument
 from ..attribution import make_method
 from ..errors import UnsureError
 from ..models.paper_cnn import PaperCNN
@@ -119,7 +121,7 @@ class LargeKBench(Bench):
         p.add_argument("--logit-std", default="6,10,20",
                        help="comma-separated std of each member's logits on the images (random init: ~0.1)")
         p.add_argument("--n", type=int, default=20, help="synthetic images timed")
-        p.add_argument("--batch-size", type=int, default=10, help="images per attribution chunk")
+        batch_size_argument(p)
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")
         p.add_argument("--target", default="epistemic", help="uncertainty explained")
 
@@ -127,8 +129,8 @@ class LargeKBench(Bench):
         from ..run import resolve_device
 
         ks, variants = _ints(args.classes, "--classes"), [v.strip() for v in args.variants.split(",") if v.strip()]
-        if args.n < 1 or args.batch_size < 1 or args.members < 1:
-            raise UnsureError("--n, --batch-size and --members must be >= 1")
+        if args.n < 1 or args.members < 1:
+            raise UnsureError("--n and --members must be >= 1")
         device = resolve_device(args.device)
         gen = torch.Generator().manual_seed(args.seed)
         x = torch.rand(args.n, args.channels, args.image_size, args.image_size, generator=gen).to(device)
@@ -140,7 +142,8 @@ class LargeKBench(Bench):
                 top = torch.stack([m(x) for m in post.members]).softmax(-1).amax(-1).mean().item()
             res = results.setdefault(str(K), {})[str(std)] = {"mean_top_probability": top}
             for v in variants:
-                r = compare(post, x, v, args.prune, args.target, args.batch_size, args.repeats, args.seed)
+                bs = resolve_batch_size(args.batch_size, post.draw(torch.Generator().manual_seed(args.seed)), x)
+                r = compare(post, x, v, args.prune, args.target, bs, args.repeats, args.seed)
                 res[v] = r
                 u, q = r["unpruned"], r["pruned"]
                 rows.append([K, std, f"{top:.2f}", v, u["seconds_per_image"], q["seconds_per_image"],

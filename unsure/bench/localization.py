@@ -139,7 +139,7 @@ class LocalizationBench(Bench):
     suite_order = 4
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,random", "epistemic", 200)
+        suite_arguments(p, "suite", "epistemic", 200)
         p.add_argument("--task", default="anomaly", choices=["anomaly", "decoy"],
                        help="anomaly: a pasted patch; decoy: a patch the model was trained to use")
         p.add_argument("--patch", type=int, default=None, help="anomaly side (default 10 on 28x28, scaled)")

@@ -36,7 +36,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import UnsureError
-from ..flags import invocation, split_argument
+from ..flags import invocation, methods_argument, split_argument
 from ..mitigation.attention import Attention, Space, _enum
 from ..mitigation.experiment import CONTROLS, Experiment, parse_mitigation_methods, run_experiment
 from ..mitigation.plots import plot, plot_sizes
@@ -137,9 +137,8 @@ class MitigationBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p, run_required=False)  # --merge needs no run
-        p.add_argument("--methods", default="ua-backprop",
-                       help="comma-separated NAME[:key=value...]; the controls 'random' and 'constant' "
-                            "(every pixel equal) measure the attention layer's own effect")
+        methods_argument(p, "mitigation", "comma-separated NAME[:key=value...]; the controls 'random' and "
+                                          "'constant' (every pixel equal) measure the attention layer's own effect")
         p.add_argument("--lambda", dest="lam", default="0.2", help="comma list; 0 is the no-attention baseline")
         p.add_argument("--train-size", default="500", help="comma list of training subset sizes")
         p.add_argument("--attention", default="map", help="comma list of map, inverse, inverse-input")

@@ -80,7 +80,7 @@ class RotationBench(Bench):
     suite_order = 7
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "gradcam", "class", 200)
+        suite_arguments(p, "rotation", "class", 200)
         p.add_argument("--step", type=int, default=10, help="angle step in degrees (0..180)")
         p.add_argument("--rotated", type=float, default=90.0, help="angle of the rotated set")
         p.add_argument("--digit", type=int, default=None, help="only this class (default: all)")

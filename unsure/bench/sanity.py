@@ -70,7 +70,7 @@ class SanityBench(Bench):
     suite_order = 6
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam", "epistemic", 20)
+        suite_arguments(p, "sanity", "epistemic", 20)
         p.add_argument("--signed", action="store_true", help="rank-correlate signed maps instead of |maps|")
 
     def main(self, args: argparse.Namespace) -> int:

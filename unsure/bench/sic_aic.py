@@ -55,7 +55,7 @@ class SicAicBench(Bench):
     suite_order = 3
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        suite_arguments(p, "ua-backprop,grad,inputgrad,smoothgrad,ig,blur-ig,xrai,random", "class", 100)
+        suite_arguments(p, "sic-aic", "class", 100)
         p.add_argument("--info", default="webp,msssim", help="information measures: webp, msssim")
         p.add_argument("--normalise", default="ratio", choices=["ratio", "pair"],
                        help="ratio: score on the bokeh image / score on the original (XRAI); pair: PAIR's (s - s_blurred) / (s_original - s_blurred)")

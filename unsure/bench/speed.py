@@ -21,7 +21,7 @@ from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
 from ..attribution.spec import parse_methods
 from ..data import load
-from ..flags import invocation, methods_argument
+from ..flags import batch_size_argument, invocation, methods_argument
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
 
@@ -123,9 +123,9 @@ class SpeedBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p)
-        methods_argument(p, "ua-backprop,grad,ig:steps=100,blur-ig:steps=100")
+        methods_argument(p, "speed")
         p.add_argument("--n", type=int, default=20, help="test images timed")
-        p.add_argument("--batch-size", type=int, default=10, help="images per attribution chunk")
+        batch_size_argument(p)
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")
         p.add_argument("--target", default="epistemic", help="uncertainty explained")
 
@@ -133,9 +133,12 @@ class SpeedBench(Bench):
         post, data = run_posterior(args)
         methods = parse_methods(args.methods)
         x = load(data, "test", limit=args.n).x.to(post.device)
+        from ..batching import resolve_batch_size
+
+        args.batch_size = resolve_batch_size(args.batch_size, post.draw(torch.Generator().manual_seed(args.seed)), x)
         res = speed_benchmark(post, x, methods, args.batch_size, args.repeats, args.seed,
                               not args.no_progress, args.target)
-        ua = next((k for k in res if k.startswith("ua-backprop")), None)
+        ua = next((k for k in res if k.split(":")[0] in ("default", "ua-backprop", "ua-backprop-class")), None)
         ratios = {}
         if ua:
             t = res[ua]["seconds_per_image"]

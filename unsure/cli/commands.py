@@ -87,22 +87,35 @@ def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the listing as JSON")
+
+
 def _listing(registry_getter: Callable):
     def run(args: argparse.Namespace) -> int:
-        print(registry_getter().table())
+        reg = registry_getter()
+        if getattr(args, "json", False):
+            print(json.dumps([{"name": e.name, "summary": e.summary} for e in reg], indent=2))
+        else:
+            print(reg.table())
         return 0
     return run
 
 
 def _methods_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--options", action="store_true",
-                   help="also list each method's options (NAME:key=value) with their types and defaults")
+                   help="also list each method's options (NAME:key=value) with their types, allowed "
+                        "values, defaults and descriptions")
+    _json_arg(p)
 
 
 def _list_methods(args: argparse.Namespace) -> int:
-    from ..attribution.spec import options_table
+    from ..attribution.spec import describe_methods, options_table
 
-    print(options_table() if args.options else _methods().table())
+    if args.json:  # always with the options: a program reading it wants them
+        print(json.dumps(describe_methods(), indent=2))
+    else:
+        print(options_table() if args.options else _methods().table())
     return 0
 
 
@@ -152,9 +165,9 @@ COMMANDS: list[Command] = [
     Command("train", "train a posterior and save it as a run directory", _train_args, _train),
     Command("bench", "run a benchmark (see 'unsure bench -h')", _bench_args, _bench),
     Command("methods", "list attribution methods (--options: with their options)", _methods_args, _list_methods),
-    Command("measures", "list uncertainty measures (attribution targets)", _no_args, _listing(_measures)),
-    Command("posteriors", "list posteriors", _no_args, _listing(_posteriors)),
-    Command("archs", "list architectures", _no_args, _listing(_archs)),
+    Command("measures", "list uncertainty measures (attribution targets)", _json_arg, _listing(_measures)),
+    Command("posteriors", "list posteriors", _json_arg, _listing(_posteriors)),
+    Command("archs", "list architectures", _json_arg, _listing(_archs)),
 ]
 
 

@@ -22,7 +22,6 @@ from ..run import resolve_device
 from .commands import Command, register
 from .explain import ALL_TARGETS, command_line, save_report, select_images, user_warnings
 
-DEFAULT_METHODS = "ua-backprop,grad,inputgrad"
 DEFAULT_LIMIT = 15000
 EPOCHS = {"digits": 10}  # default epochs per data set (1 otherwise): 8x8 digits train in seconds
 
@@ -41,7 +40,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     split_argument(p)
     p.add_argument("--pool", type=int, default=2000,
                    help="look for them among the first POOL images of the split (0: all)")
-    methods_argument(p, DEFAULT_METHODS)
+    methods_argument(p, "demo")
     p.add_argument("--fractions", default="0.02", help="blurring-test pixel fractions")
     p.add_argument("--retrain", action="store_true", help="train again even if a cached run matches")
     p.add_argument("--runs", default="runs", help="where cached runs live")
@@ -141,8 +140,8 @@ def run_demo(args: argparse.Namespace) -> int:
         post = load_run(run_dir, device=device)
         cfg = post.run_config
         print(f"[2/3] finding the {args.n} most uncertain {args.split} images and explaining them")
-        x, labels, names = select_images(post, data, args.split, args.n, None, args.pool,
-                                         "epistemic", args.seed, progress)
+        x, labels, names, acc = select_images(post, data, args.split, args.n, None, args.pool,
+                                              "epistemic", args.seed, progress)
         t0 = time.perf_counter()
         report, results = build_report(
             post, x, names, methods=methods, targets=list(ALL_TARGETS), labels=labels, data=data,
@@ -151,8 +150,8 @@ def run_demo(args: argparse.Namespace) -> int:
             intro=(f"A {args.members}-member deep ensemble trained on {data} is unsure about some {args.split} "
                    f"images. For the {len(names)} with the highest epistemic uncertainty, the maps show "
                    f"which pixels the total, aleatoric (data noise) and epistemic (disagreement) "
-                   f"uncertainty come from, by UA-Backprop and {len(methods) - 1} gradient baseline(s); "
-                   f"the blurring test below checks which maps are right."))
+                   f"uncertainty come from, by {', '.join(m.label for m in methods)}; the blurring test "
+                   f"with five substitutes says, per image, which map to trust."))
         t_explain = time.perf_counter() - t0
     print("[3/3] writing the report")
     m = cfg.get("metrics", {})
@@ -160,6 +159,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     "training": f"{epochs} epoch(s) on {cfg.get('splits', {}).get('train', '?'):,} images",
                     "test accuracy": f"{m.get('accuracy', float('nan')):.3f}",
                     "test NLL / ECE": f"{m.get('nll', float('nan')):.3f} / {m.get('ece', float('nan')):.3f}",
+                    "accuracy on the explained split": acc.text(),
                     "run": f"{run_dir}" + (" (cached)" if reused else "")}
     secs = results["seconds_per_image"]
     report.settings = {

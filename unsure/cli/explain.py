@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..attribution.base import DEFAULT_SPEC
 from ..errors import UnsureError
-from ..flags import deprecated_alias, invocation, methods_argument, out_arguments, split_argument
+from ..flags import (batch_size_argument, deprecated_alias, invocation, methods_argument, out_arguments,
+                     split_argument)
 from ..identity import check_run_data, resolve_spec, result_identity
 from ..outputs import stamped
 from ..measures import decomposable
@@ -79,10 +79,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                           "or --images with --image-shape)")
     src.add_argument("--images", nargs="+", default=None, metavar="FILE",
                      help="explain these image files (PNG, JPEG, ...); resized and converted to the model's input")
-    methods_argument(p, DEFAULT_SPEC)  # the default of unsure.attribute
+    methods_argument(p, "explain")  # "default", the default of unsure.attribute
     deprecated_alias(p, "--method", "--methods", "methods")
-    p.add_argument("--target", default="epistemic",
-                   help="what to explain: total, aleatoric, epistemic, a comma list, 'all', or class:N")
+    p.add_argument("--target", default=None,
+                   help="what to explain: total, aleatoric, epistemic, a comma list, 'all', or class:N "
+                        "(default: epistemic; total for a one-sample posterior such as a single network)")
     out_arguments(p, "output folder for index.html, overlays/ and results.json", required=True,
                   force_help="replace an existing report folder (only one unsure wrote)")
     p.add_argument("--n", type=int, default=8, help="with --data: explain the N most uncertain images")
@@ -95,21 +96,43 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --model and --images: the model's input channels and size, e.g. 3,32,32")
     p.add_argument("--invert", action="store_true",
                    help="with --images: invert the files (dark object on light ground -> MNIST style)")
-    p.add_argument("--blurring", action="store_true", help="also run the blurring test of the epistemic maps")
-    p.add_argument("--batch-size", type=int, default=16, help="images per attribution chunk")
+    p.add_argument("--blurring", action="store_true",
+                   help="also run the blurring test with the substitute panel (blur, zero, mean, noise, road) "
+                        "of the maps, which says per image which map to trust")
+    batch_size_argument(p)
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="also save a Chromium screenshot of the page")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def one_sample_targets(post, asked: str | None, targets: list[str]) -> list[str]:
+    """The targets to explain once the posterior is known: for a one-sample posterior (S = 1) the
+    default (no ``--target``) and ``all`` become ``total`` with a note (a :class:`ReportWarning`);
+    an explicit epistemic or aleatoric target is a one-line error."""
+    from ..measures.one_sample import check_target, one_sample_note, samples_of
+    from ..posteriors import Evidential
+    from ..report.model import ReportWarning
+
+    samples = samples_of(post)
+    if samples == 1 and (asked is None or asked.strip() == "all"):
+        warnings.warn(one_sample_note("the model"), ReportWarning, stacklevel=2)
+        return ["total"]
+    for t in targets:
+        check_target(t, samples, isinstance(post, Evidential))
+    return targets
+
+
 def select_images(post, data: str, split: str, n: int, index: list[int] | None, pool: int,
                   target: str, seed: int, progress: bool = False):
-    """Images ``[B,C,H,W]``, labels ``[B]`` and names from a data spec: ``index`` or the ``n``
-    most uncertain (by ``target`` if it is a measure, else epistemic) among the first ``pool``."""
+    """Images ``[B,C,H,W]``, labels ``[B]``, names and the model's :class:`Accuracy` on the first
+    ``pool`` images, from a data spec: ``index`` or the ``n`` most uncertain (by ``target`` if it
+    is a measure, else epistemic; total for a one-sample posterior) among the first ``pool``.
+    A near-chance accuracy is a :class:`ReportWarning`."""
     from ..data import load
     from ..measures import MEASURES
-    from ..measures.selection import most_uncertain
+    from ..measures.one_sample import default_target, samples_of
+    from ..report.accuracy import Accuracy, scan, warn_if_near_chance
 
     d = load(data, split)
     opts = getattr(post, "run_config", {}).get("arch_options", {})
@@ -121,16 +144,17 @@ def select_images(post, data: str, split: str, n: int, index: list[int] | None, 
         bad = [i for i in index if not 0 <= i < len(d.y)]
         if bad:
             raise UnsureError(f"--index {bad[0]} out of range: {data} ({split}) has {len(d.y)} images")
-        idx = torch.tensor(index, dtype=torch.long)
-    else:
-        if n < 1:
-            raise UnsureError(f"--n must be >= 1, got {n}")
-        m = len(d.y) if pool <= 0 else min(pool, len(d.y))
-        draw = post.draw(torch.Generator().manual_seed(seed))
-        idx = most_uncertain(draw, d.x[:m], n, target if target in MEASURES else "epistemic",
-                             batch_size=250, progress=progress)
+    elif n < 1:
+        raise UnsureError(f"--n must be >= 1, got {n}")
+    m = len(d.y) if pool <= 0 else min(pool, len(d.y))
+    draw = post.draw(torch.Generator().manual_seed(seed))
+    rank_by = target if target in MEASURES else default_target(samples_of(post))[0]
+    u, right, K = scan(draw, d.x[:m], d.y[:m], MEASURES.get(rank_by), progress=progress)
+    acc = Accuracy(int(right.sum()), m, K, f"the first {m} {data} {split} images")
+    warn_if_near_chance(acc)
+    idx = torch.tensor(index, dtype=torch.long) if index is not None else u.topk(min(n, m)).indices
     names = [f"{split} #{int(i)}" for i in idx]
-    return d.x[idx], d.y[idx], names
+    return d.x[idx], d.y[idx], names, acc
 
 
 def save_report(report, results: dict, out: str, replace: bool = False) -> Path:
@@ -171,18 +195,18 @@ def run_explain(args: argparse.Namespace) -> int:
         check_out_file(args.screenshot, "--screenshot")
     with user_warnings(notes):
         methods = parse_methods(args.methods)  # unknown names fail before any work
-        targets = parse_targets(args.target)
-        if args.blurring and "epistemic" not in targets:
-            raise UnsureError("--blurring tests epistemic maps: add epistemic to --target")
-        if args.batch_size < 1:
-            raise UnsureError(f"--batch-size must be >= 1, got {args.batch_size}")
+        targets = parse_targets(args.target or "epistemic")
+        if args.blurring and not set(targets) & set(ALL_TARGETS):
+            raise UnsureError("--blurring tests uncertainty maps: add total, aleatoric or epistemic to --target")
         if args.model and not (args.data or (args.images and args.image_shape)):
             raise UnsureError("--model needs --data SPEC (digits, fashion-mnist, cifar10:DIR, ...), or "
                               "--images FILE ... with --image-shape C,H,W")
         post = posterior_from_args(args, resolve_device(args.device))
         cfg = post.run_config
+        targets = one_sample_targets(post, args.target, targets)
         # the run's data after checking its file is the one it was trained on (unsure.identity)
         data = args.data or (None if args.images else check_run_data(cfg, args.run))
+        acc = None
         if args.images:
             C, H = image_shape(args.image_shape, cfg)
             x = load_images(args.images, C, H)
@@ -192,8 +216,8 @@ def run_explain(args: argparse.Namespace) -> int:
         else:
             if not data:
                 raise UnsureError("the run does not name its data; pass --data SPEC or --images FILE ...")
-            x, labels, names = select_images(post, data, args.split, args.n, args.index, args.pool,
-                                             targets[0], args.seed, not args.no_progress)
+            x, labels, names, acc = select_images(post, data, args.split, args.n, args.index, args.pool,
+                                                  targets[0], args.seed, not args.no_progress)
         report, results = build_report(post, x, names, methods=methods, targets=targets, labels=labels,
                                        data=cfg.get("data") or data, seed=args.seed, batch_size=args.batch_size,
                                        blurring=args.blurring, progress=not args.no_progress,
@@ -206,6 +230,10 @@ def run_explain(args: argparse.Namespace) -> int:
                     "posterior": f"{cfg.get('posterior', {}).get('posterior', type(post).__name__)}, "
                                  f"{post.num_samples} samples",
                     "test accuracy": f"{m['accuracy']:.3f}" if "accuracy" in m else "?"}
+    if acc is not None:
+        report.model["accuracy on --data"] = acc.text()
+        results["accuracy"] = {"value": acc.value, "correct": acc.correct, "n": acc.n, "chance": acc.chance,
+                               "near_chance": acc.near_chance, "images": acc.where}
     report.settings = {"source": source_label(args), "images": "files: " + " ".join(args.images) if args.images
                        else f"{data} ({args.split}), " + (f"indices {args.index}" if args.index else
                                                         f"{args.n} most uncertain of the first {args.pool or 'all'}"),

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 
 from ..engine import add_engine_arguments, engine_from_args
-from ..attribution.base import DEFAULT_SPEC
 from ..errors import UnsureError
-from ..flags import invocation, methods_argument, split_argument
+from ..flags import batch_size_argument, deprecated_alias, invocation, methods_argument, split_argument
 from ..user_model import add_source_arguments, portable_source
 from .commands import Command, register
 
@@ -17,16 +16,19 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)
     p.add_argument("--data", default=None, help="data spec (default: the run's data; required with --model)")
     split_argument(p)
-    p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
-    methods_argument(p, DEFAULT_SPEC)  # the default of unsure.attribute
-    p.add_argument("--targets", default="epistemic", help="total, aleatoric, epistemic, a comma list or 'all'")
+    p.add_argument("--n", type=int, default=None, help="only the first N images of the split (default: all)")
+    deprecated_alias(p, "--limit", "--n", "n", type=int)
+    methods_argument(p, "explain-dataset")  # "default", the default of unsure.attribute
+    p.add_argument("--target", default=None, help="total, aleatoric, epistemic, a comma list or 'all' "
+                                                   "(default: epistemic; total for a one-sample posterior)")
+    deprecated_alias(p, "--targets", "--target", "target")
     p.add_argument("--out", required=True,
                    help="output folder; a rerun of the same job into it resumes (no --force needed), "
                         "a folder holding another job or other files is refused")
     p.add_argument("--seed", type=int, default=0, help="seeds the posterior draw and the methods")
-    p.add_argument("--batch-size", type=int, default=16, help="images per attribution call")
+    batch_size_argument(p)
     p.add_argument("--shard-size", type=int, default=256, help="images per map file (the unit of work)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
     add_engine_arguments(p, "shard")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from .explain import parse_targets
 
     specs = parse_methods(args.methods)
-    targets = parse_targets(args.targets)
+    targets = parse_targets(args.target or "epistemic")
     if args.model:
         from ..user_model import load_factory
 
@@ -58,9 +60,14 @@ def run(args: argparse.Namespace) -> int:
         data = args.data or check_run_data(read_config(args.run), args.run)
     if not data:
         raise UnsureError("the run does not name its data; pass --data SPEC")
+    # a single network: total by default (with a note), epistemic refused, before any work
+    from .explain import one_sample_targets
+    from .source import posterior_from_args
+
+    targets = one_sample_targets(posterior_from_args(args, "cpu"), args.target, targets)
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
     src = portable_source(args)  # model and weights stay None with --run
-    job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.limit, methods=args.methods,
+    job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.n, methods=args.methods,
               targets=tuple(targets), seed=args.seed, batch_size=args.batch_size,
               shard_size=args.shard_size, keys=tuple(map_key(s.label, t) for s in specs for t in targets))
     out, existed = Path(args.out), Path(args.out).exists()

@@ -7,10 +7,11 @@ import os
 import shlex
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from .._version import __version__
-from ..errors import UnsureError
+from ..errors import UnsureError, UnsureWarning
 from ..flags import Parser
 from ..output_lock import output_lock
 from ..outputs import check_path, discard_if_empty
@@ -56,12 +57,32 @@ def output_folder(args: argparse.Namespace) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def one_line_warnings():
+    """Each :class:`UnsureWarning` (an old spelling, a default changed for the model) is printed
+    once as ``unsure: warning: ...`` on stderr, not as Python's two-line warning."""
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UnsureWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, UnsureWarning):
+                return shown(message, category, filename, lineno, file, line)
+            if str(message) not in seen:
+                seen.add(str(message))
+                print(f"unsure: warning: {message}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = show  # restored by catch_warnings
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Its output folder is locked while it runs (:mod:`unsure.output_lock`);
     SIGINT and SIGTERM stop it with one line (exit 128 + the signal) after its temporary files
     are removed; a reader that closes the pipe early (``| head``) gets one line, not a traceback."""
     try:
-        with signals_raise():
+        with signals_raise(), one_line_warnings():
             result = _run(sys.argv[1:] if argv is None else [str(a) for a in argv])
             sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
     except UnsureError as e:

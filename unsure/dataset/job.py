@@ -52,7 +52,7 @@ class Job:
     methods: str = "ua-backprop"
     targets: tuple[str, ...] = ("epistemic",)
     seed: int = 0
-    batch_size: int = 16
+    batch_size: int | str = "auto"  # images per attribution call, or "auto" (unsure.batching)
     shard_size: int = 256
     keys: tuple[str, ...] = field(default=())
     model: str | None = None  # --model SPEC (absolute file path): each worker imports the factory
@@ -62,8 +62,10 @@ class Job:
         object.__setattr__(self, "data", resolve_spec(self.data))  # the same file from any folder
         if (self.run is None) == (self.model is None):
             raise UnsureError("explain-dataset needs exactly one of --run DIR and --model SPEC")
-        if self.batch_size < 1 or self.shard_size < 1:
-            raise UnsureError("--batch-size and --shard-size must be >= 1")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise UnsureError(f"--batch-size must be >= 1 or 'auto', got {self.batch_size!r}")
+        if self.shard_size < 1:
+            raise UnsureError("--shard-size must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise UnsureError(f"--limit must be >= 1, got {self.limit}")
 
@@ -125,8 +127,15 @@ def job_inputs(job: Job) -> dict:
     wfile = Path(job.run) / WEIGHTS if job.run is not None else job.weights
     if job.run is not None and not Path(wfile).is_file():
         raise UnsureError(f"{job.run} has no {WEIGHTS}")
-    inputs = identity(weights_digest(wfile) if wfile is not None else None, data_identity(job.data),
-                      job.to_dict())
+    if wfile is None:
+        digest = None
+    elif job.run is not None or Path(wfile).suffix.lower() == ".safetensors":
+        digest = weights_digest(wfile)  # the header's checksum (verified when the file is loaded)
+    else:  # a torch.save file (--weights x.pt) has no checksum: its tensors' digest
+        from ..user_model import read_state
+
+        digest = read_state(wfile)[1]
+    inputs = identity(digest, data_identity(job.data), job.to_dict())
     if job.model is not None and parse_spec(job.model)[0].endswith(".py"):
         inputs["code"] = path_sha256(parse_spec(job.model)[0])
     return inputs

@@ -73,8 +73,11 @@ class ShardWorker:
         """
         from ..report.pipeline import predict
 
+        from ..batching import resolve_batch_size
+
         x = x.to(self.post.device)
-        probs, unc = predict(self.draw, x, batch_size=self.job.batch_size)
+        bs = resolve_batch_size(self.job.batch_size, self.draw, x)
+        probs, unc = predict(self.draw, x, batch_size=bs)
         cols = {"prediction": probs.argmax(-1).numpy().astype(np.int64),
                 **{k: v.double().numpy() for k, v in unc.items()}}
         maps = {}
@@ -83,7 +86,7 @@ class ShardWorker:
                 # a CPU generator: the same random numbers on any device (methods draw on its device)
                 gen = torch.Generator().manual_seed(shard_seed(self.job.seed, shard, mi, ti))
                 att = method.attribute(self.post, x, target, generator=gen, draw=self.draw,
-                                       batch_size=self.job.batch_size)
+                                       batch_size=bs)
                 maps[map_key(spec.label, target)] = np.ascontiguousarray(
                     att.maps.detach().float().cpu().numpy())  # [n,H,W]
         return cols, maps

@@ -46,9 +46,10 @@ def stack_outputs(outs: Sequence[Tensor]) -> Tensor:
     return torch.stack(outs, dim=0)
 
 
-def probe(draw: Callable[[Tensor], Tensor], x: Tensor) -> None:
+def probe(draw: Callable[[Tensor], Tensor], x: Tensor) -> int:
     """One forward pass of the first image through the whole draw, before any real work, so a
-    model that cannot take ``x`` fails with one line (per-member gradient code would not)."""
+    model that cannot take ``x`` fails with one line (per-member gradient code would not).
+    Returns the number of samples S of the draw."""
     with torch.no_grad():
         try:
             z = draw(x[:1])
@@ -60,3 +61,4 @@ def probe(draw: Callable[[Tensor], Tensor], x: Tensor) -> None:
     from ..validate import check_logits
 
     check_logits(z, "the model's logits")
+    return int(z.shape[0])

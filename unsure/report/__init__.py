@@ -7,8 +7,9 @@ the uncertainty numbers, the blurring-test curves, the settings and the command 
 """
 from .html import render, write_report
 from .inputs import load_images
-from .model import Blurring, Item, Report
+from .model import Item, Report
+from .trust import Panel
 from .pipeline import build_report, choose_methods
 
-__all__ = ["Blurring", "Item", "Report", "build_report", "choose_methods", "load_images", "render",
+__all__ = ["Panel", "Item", "Report", "build_report", "choose_methods", "load_images", "render",
            "write_report"]

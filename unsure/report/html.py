@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .model import MEASURE_TEXT, Item, Report
-from .overlay import DIVERGING, SEQUENTIAL, Scale, colorbar, data_uri, overlay, picture, png_bytes
+from .overlay import DIVERGING, POOL_SIDE, SEQUENTIAL, Scale, colorbar, data_uri, heatmap, overlay, picture, png_bytes
+from .panel_html import card_panel, panel_section, untested
 
 CSS = """
 :root{--bg:#fafafa;--fg:#1d1d1f;--muted:#5f6368;--card:#fff;--line:#dcdcdc;--accent:#b3261e}
@@ -59,6 +60,8 @@ pre{background:var(--card);border:1px solid var(--line);border-radius:8px;paddin
 .notes{border-left:4px solid var(--accent);padding:4px 12px;background:var(--card)}
 footer{color:var(--muted);font-size:.8rem;padding-bottom:24px;margin-top:24px}
 nav.toc ol{margin:.2em 0;padding-left:1.4em;columns:2 18em}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:2px}
+p.trust{font-weight:600;margin:.3em 0}table.panel{font-size:.8rem}tr.best th,tr.best td{background:rgba(120,200,120,.18)}
 table.sortable th{cursor:pointer}table.sortable th[aria-sort]::after{content:" ↕";color:var(--muted)}
 """
 
@@ -125,8 +128,11 @@ def _legend(report: Report) -> str:
                     'white is zero.</p></div>')
     scale = ("<p>Scale: every map has its own scale, from 0 (or −max) to <b>max</b> = its largest "
              "|value|, printed under it as <b>max</b>; <b>Σ</b> is the sum of the map. For a complete "
-             "method such as UA-Backprop, Σ equals the uncertainty of the image. Where the map is "
-             "weak the grey image shows through. Contrast (display only): where a map's colours "
+             "method such as UA-Backprop, Σ equals the uncertainty of the image. Each map is shown twice: "
+             "left, the map alone, every pixel in exactly the colour of the bar (zero is the bar's zero "
+             "colour); right, the same colours over a grey copy of the image, fading where the map is weak "
+             "(so there the image shows through), to see where on the image they fall. A map larger than "
+             f"{POOL_SIDE} pixels is shown as the means of blocks of its pixels. Contrast (display only): where a map's colours "
              "saturate below its max, the clip is printed under it (\"colours clipped at p99 = v\": "
              "pixels above the 99th percentile of |map| get the end colour); max, Σ and the saved "
              "<code>overlays/*.npy</code> arrays are the exact map.</p>")
@@ -169,35 +175,12 @@ def _card(report: Report, i: int, item: Item) -> str:
             cap = f"max {_e(_fmt(s.vmax))}<br>Σ {_e(_fmt(float(mp.double().sum())))}"
             if s.clipped:
                 cap += f"<br>colours clipped at p{s.percentile:g} = {_e(_fmt(s.top))}"
-            cells.append(f"<figure>{_img(data_uri(overlay(item.image, mp, s)), alt)}"
+            cells.append(f'<figure><div class="pair">{_img(data_uri(heatmap(mp, s)), alt)}'
+                         f'{_img(data_uri(overlay(item.image, mp, s)), alt + ", over the image")}</div>'
                          f"<figcaption>{cap}</figcaption></figure>")
     grid = f'<div class="grid" style="--cols:{len(report.methods)}">{"".join(cells)}</div>'
-    return f'<article class="card" id="img-{i}"><h3>{_e(item.name)}</h3>{head}{grid}</article>'
-
-
-def _blurring(report: Report) -> str:
-    b = report.blurring
-    if b is None:
-        return ""
-    fracs = list(next(iter(b.results.values())).keys())
-    head = "".join(f"<th>MURR ↑ @{float(f):.0%}</th><th>AUC-URR ↓ @{float(f):.0%}</th>" for f in fracs)
-    best = {(f, k): (max if k == "murr" else min)(r[f][k] for r in b.results.values())
-            for f in fracs for k in ("murr", "auc")}
-    rows = ""
-    for m, r in b.results.items():
-        tds = "".join(f'<td class="num">{"<b>" if r[f][k] == best[(f, k)] else ""}{r[f][k]:.3f}'
-                      f'{"</b>" if r[f][k] == best[(f, k)] else ""}</td>' for f in fracs for k in ("murr", "auc"))
-        rows += f"<tr><th>{_e(m)}</th>{tds}</tr>"
-    curves = ("" if b.curves_png is None else
-              f'<p>{_img(data_uri(b.curves_png), "median uncertainty reduction rate curves of the blurring test", "curves")}</p>')
-    return (f'<section id="blurring"><h2>Blurring test: do the maps point at the uncertain pixels?</h2>'
-            f"<p>The pixels of each epistemic map are blurred in map order, most important first; a good "
-            f"map lowers the epistemic uncertainty fast. MURR (higher is better) is the share of the "
-            f"uncertainty removed at the end, AUC-URR (lower is better) the area under the remaining "
-            f"share; medians over the {b.n_images} images above (UA-Backprop paper, Sec. 5.2.1), "
-            f"blur sigma grid of {len(b.sigmas)} values {b.sigmas[0]:g}…{b.sigmas[-1]:g}. Best in bold.</p>"
-            f'<div class="scroll"><table><thead><tr><th>method</th>{head}</tr></thead>'
-            f"<tbody>{rows}</tbody></table></div>{curves}</section>")
+    return (f'<article class="card" id="img-{i}"><h3>{_e(item.name)}</h3>{head}{card_panel(report, i)}'
+            f"{grid}</article>")
 
 
 def _summary(report: Report) -> str:
@@ -222,7 +205,7 @@ def _summary(report: Report) -> str:
 
 def _toc(report: Report) -> str:
     parts = [("model", "Model"), ("summary", "Summary of the explained images"), ("legend", "How to read the maps"),
-             ("images", "Explained images")] + ([("blurring", "Blurring test")] if report.blurring is not None else []) \
+             ("images", "Explained images")] + ([("blurring", "Which map to trust")] if report.blurring is not None else []) \
         + [("settings", "Settings"), ("reproduce", "Reproduce")]
     items = "".join(f'<li><a href="#{k}">{_e(t)}</a></li>' for k, t in parts)
     imgs = "".join(f'<li><a href="#img-{i}">{_e(it.name)}</a></li>' for i, it in enumerate(report.items))
@@ -256,8 +239,8 @@ def render(report: Report) -> str:
 {notes}
 {_summary(report)}
 {_legend(report)}
-<section id="images"><h2>Explained images</h2><div class="cards">{cards}</div></section>
-{_blurring(report)}
+<section id="images"><h2>Explained images</h2>{untested(report)}<div class="cards">{cards}</div></section>
+{panel_section(report)}
 <section id="settings"><h2>Settings</h2><div class="scroll"><table><tbody>{settings}</tbody></table></div></section>
 <section id="reproduce"><h2>Reproduce</h2><p>Run this in the repository (after <code>make install</code>):</p>
 <pre><code>{_e(report.command)}</code></pre></section>

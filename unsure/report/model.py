@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
+from ..errors import UnsureWarning
 from .overlay import Scale
 
+if TYPE_CHECKING:
+    from .trust import Panel
 
 
-class ReportWarning(UserWarning):
+
+class ReportWarning(UnsureWarning):
     """Something the report's reader should know (a resized image, a missing method); the CLI
     prints it as one line and the page lists it under "Notes"."""
 
@@ -50,23 +54,6 @@ class Item:
 
 
 @dataclass
-class Blurring:
-    """Blurring-test results (paper Sec. 5.2.1) of the epistemic maps.
-
-    Attributes
-    ----------
-    results : ``{method label: {fraction: {"murr", "auc"}}}`` (medians over images)
-    curves_png : the median URR curves as PNG bytes, or ``None``
-    n_images, sigmas : what it ran on
-    """
-
-    results: dict[str, dict[str, dict[str, float]]]
-    curves_png: bytes | None
-    n_images: int
-    sigmas: tuple[float, ...]
-
-
-@dataclass
 class Report:
     """Everything on the page.
 
@@ -92,7 +79,7 @@ class Report:
     settings: dict[str, Any] = field(default_factory=dict)
     command: str = ""
     notes: list[str] = field(default_factory=list)
-    blurring: Blurring | None = None
+    blurring: "Panel | None" = None  # the blurring test with the substitute panel (report.trust)
     intro: str = ""
 
     def class_name(self, k: int | None) -> str:

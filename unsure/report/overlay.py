@@ -23,9 +23,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-SEQUENTIAL = "inferno"
-DIVERGING = "RdBu_r"
+from ..ops.colours import DIVERGING, SEQUENTIAL, image_rgb, is_signed  # noqa: F401  (re-exported)
+
 DISPLAY_SIDE = 168  # px: images are enlarged (nearest neighbour) to about this width
+POOL_SIDE = 112  # px: larger images and maps are shown block-averaged to at most this side (display only)
 CONTRAST_PERCENTILE = 99.0  # colours saturate at this percentile of |map| (display only)
 
 
@@ -64,13 +65,6 @@ class Scale:
         return -self.vmax if self.signed else 0.0
 
 
-def is_signed(maps: Tensor, rtol: float = 1e-6) -> bool:
-    """Whether ``maps`` has negative values beyond rounding (relative to its largest ``|value|``)."""
-    m = maps.detach().double()
-    top = float(m.abs().max()) if m.numel() else 0.0
-    return top > 0 and float(m.min()) < -rtol * top
-
-
 def scale_for(map_: Tensor, signed: bool) -> Scale:
     """The :class:`Scale` of one map ``[H,W]``: ``vmax = max |map|`` (1.0 if the map is all zero)."""
     top = float(map_.detach().abs().max()) if map_.numel() else 0.0
@@ -97,6 +91,20 @@ def _lut(name: str) -> np.ndarray:
     return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
+def shrink(t: Tensor, side: int = POOL_SIDE) -> Tensor:
+    """A map ``[H,W]`` or image ``[C,H,W]`` larger than ``side`` as the means of blocks, at most
+    ``side`` on its longer edge (display only: a 224-pixel map drawn 80 pixels wide with nearest
+    neighbours aliases into a dotted pattern; block means keep each shown colour on the bar)."""
+    h, w = t.shape[-2:]
+    if max(h, w) <= side:
+        return t
+    f = -(-max(h, w) // side)  # ceil: the block side
+    x = t.detach().double()
+    x = x[None, None] if x.ndim == 2 else x[None]
+    out = torch.nn.functional.avg_pool2d(x, f, ceil_mode=True)  # [1,C,H,W] -> [1,C,H/f,W/f]
+    return out[0, 0] if t.ndim == 2 else out[0]
+
+
 def colorize(map_: Tensor, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
     """Map values ``[H,W]`` -> colours ``[H,W,3]`` uint8 and strength ``[H,W]`` in [0, 1].
 
@@ -111,16 +119,6 @@ def colorize(map_: Tensor, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
         t = np.clip(m, 0, None) / top
     idx = np.clip(np.round(t * 255), 0, 255).astype(np.int64)
     return _lut(scale.cmap)[idx], np.clip(np.abs(m) / top, 0, 1)
-
-
-def image_rgb(image: Tensor) -> np.ndarray:
-    """An image ``[C,H,W]`` in [0, 1] (C = 1 or 3) -> ``[H,W,3]`` uint8."""
-    x = image.detach().float().clamp(0, 1).cpu()
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)  # [1,H,W] -> [3,H,W]
-    elif x.shape[0] != 3:
-        x = x[:3] if x.shape[0] > 3 else x.mean(0, keepdim=True).expand(3, -1, -1)
-    return (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # [C,H,W] -> [H,W,C]
 
 
 def _enlarge(rgb: np.ndarray, side: int = DISPLAY_SIDE) -> Image.Image:
@@ -139,17 +137,17 @@ def overlay(image: Tensor, map_: Tensor, scale: Scale, alpha: float = 0.85) -> I
     map_ : ``[H,W]``
     scale : from :func:`scale_for`
     """
-    grey = image_rgb(image).astype(np.float64).mean(-1, keepdims=True)  # [H,W,3] -> [H,W,1]
+    grey = image_rgb(shrink(image)).astype(np.float64).mean(-1, keepdims=True)  # [H,W,3] -> [H,W,1]
     base = 40 + 0.6 * grey  # dimmed so the colours stand out
-    colours, strength = colorize(map_, scale)
+    colours, strength = colorize(shrink(map_), scale)
     a = alpha * strength[..., None]
     rgb = (1 - a) * base + a * colours
     return _enlarge(np.clip(rgb, 0, 255).round().astype(np.uint8))
 
 
 def heatmap(map_: Tensor, scale: Scale) -> Image.Image:
-    """The map alone in its colour map (no image underneath)."""
-    return _enlarge(colorize(map_, scale)[0])
+    """The map alone in its colour map (no image underneath): every pixel a colour of the bar."""
+    return _enlarge(colorize(shrink(map_), scale)[0])
 
 
 def picture(image: Tensor) -> Image.Image:

@@ -4,7 +4,6 @@ attribution maps for every method x target, and optionally the blurring test. Sh
 """
 from __future__ import annotations
 
-import io
 import time
 from typing import Sequence
 
@@ -17,9 +16,10 @@ from ..attribution.spec import MethodSpec, parse_methods
 from ..errors import UnsureError
 from ..notes import unique
 from ..measures import MEASURES, decomposable
-from ..metrics.blurring import SIGMAS, blurring_test
+from ..metrics.blurring import SIGMAS
 from ..posteriors import Posterior
-from .model import Blurring, Item, Report
+from .model import Item, Report
+from .trust import run_panel
 from .overlay import contrast_scale, is_signed
 
 UNCERTAINTIES = decomposable()  # total, aleatoric, epistemic
@@ -84,23 +84,13 @@ def explain_maps(posterior: Posterior, x: Tensor, methods: list[MethodSpec], tar
     return maps, seconds
 
 
-def run_blurring(posterior: Posterior, x: Tensor, maps: dict[str, Tensor], draw,
-                 fractions: Sequence[float] = (0.02,), sigmas: Sequence[float] = DEMO_SIGMAS,
-                 seed: int = 0, progress: bool = True) -> Blurring:
-    """The blurring test of each method's epistemic map ``{label: [B,H,W]}`` on ``x``."""
-    from ..metrics.blurring_plot import plot_curves
-
-    results, curves = {}, {}
-    for label in tqdm(list(maps), desc="blurring test", disable=not progress, unit="method"):
-        # one pass up to the largest fraction serves every fraction
-        rs = blurring_test(posterior, x, maps[label].to(x.device), fraction=list(fractions), sigmas=sigmas,
-                           draw=draw, generator=torch.Generator().manual_seed(seed))
-        for f, r in zip(fractions, rs):
-            results.setdefault(label, {})[str(f)] = {"murr": r.murr, "auc": r.auc}
-            curves.setdefault(label, {})[str(f)] = (1 - r.curves).median(0).values.tolist()  # URR_n
-    buf = io.BytesIO()
-    plot_curves(curves, list(fractions), buf)
-    return Blurring(results, buf.getvalue(), len(x), tuple(float(s) for s in sigmas))
+def test_target(targets: Sequence[str]) -> str:
+    """The target the blurring test scores: epistemic when explained, else the first of total /
+    aleatoric (a one-sample posterior explains total)."""
+    for t in ("epistemic", *targets):
+        if t in targets and t in UNCERTAINTIES:
+            return t
+    raise UnsureError("the blurring test needs an uncertainty target (total, aleatoric or epistemic)")
 
 
 def build_report(posterior: Posterior, x: Tensor, names: list[str], *, methods: list[MethodSpec],
@@ -112,10 +102,11 @@ def build_report(posterior: Posterior, x: Tensor, names: list[str], *, methods: 
     """Explain ``x [B,C,H,W]`` and assemble the report.
 
     Returns ``(report, results)``; ``results`` is JSON-ready (per-image numbers, map sums, timings).
-    Blurring needs the ``epistemic`` target.
+    ``blurring``: the blurring test with the substitute panel (:mod:`unsure.report.trust`) of the
+    maps of the first uncertainty target (epistemic when it is explained), which says per image
+    which map to trust.
     """
-    if blurring and "epistemic" not in targets:
-        raise UnsureError("the blurring test needs the epistemic target (add it to the targets)")
+    tested = test_target(targets) if blurring else None
     draw = posterior.draw(torch.Generator().manual_seed(seed))
     x = x.to(posterior.device)
     probs, unc = predict(draw, x)
@@ -130,16 +121,20 @@ def build_report(posterior: Posterior, x: Tensor, names: list[str], *, methods: 
                   None if labels is None else int(labels[i])) for i in range(len(x))]
     blur = None
     if blurring:
-        blur = run_blurring(posterior, x, {m: maps[(m, "epistemic")] for m in labels_m}, draw,
-                            fractions, sigmas, seed, progress)
+        blur = run_panel(posterior, x, {m: maps[(m, tested)] for m in labels_m}, draw, tested,
+                         fractions, sigmas, seed=seed, progress=progress)
     report = Report(title=title, intro=intro, items=items, methods=labels_m, targets=list(targets),
                     scales=scales, class_names=class_names(data, probs.shape[1]), blurring=blur)
     results = {
         "images": [{"name": it.name, "prediction": it.prediction, "label": it.label,
                     "probability": float(it.probs.max()), "uncertainty": it.uncertainty,
-                    "map_sums": {f"{m}/{t}": float(mp.double().sum()) for (m, t), mp in it.maps.items()}}
-                   for it in items],
+                    "map_sums": {f"{m}/{t}": float(mp.double().sum()) for (m, t), mp in it.maps.items()},
+                    **({} if blur is None else {"panel_murr": blur.image_mean(i), "trust": blur.verdict(blur.image_mean(i))})}
+                   for i, it in enumerate(items)],
         "seconds_per_image": seconds,
         "blurring": None if blur is None else blur.results,
+        "panel": None if blur is None else {"target": blur.target, "pixels": blur.pixels,
+                                            "substitutes": list(blur.substitutes), "per_image": blur.per_image,
+                                            "by_substitute": blur.by_substitute, "trust": blur.verdict(blur.overall())},
     }
     return report, results
