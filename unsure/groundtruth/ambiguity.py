@@ -22,20 +22,20 @@ TEST_WEIGHT = 0.5
 
 
 def partners(y: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:
-    """``[n]`` indices into ``y`` of an image of a different, uniformly drawn class for each image."""
-    if num_classes < 2:
-        raise UnsureError("the aleatoric cause needs at least two classes")
-    shift = torch.randint(1, num_classes, (len(y),), generator=generator)
-    want = (y + shift) % num_classes  # [n] a class != y, uniform over the others
+    """``[n]`` indices into ``y`` of an image of a different class for each image, the class drawn
+    uniformly among the other classes present in ``y`` (all ``num_classes`` in a full split)."""
+    present = y.unique()
+    if num_classes < 2 or len(present) < 2:
+        raise UnsureError("the aleatoric cause needs images of at least two classes")
+    pos = torch.searchsorted(present, y)  # [n] the own class's place among the present ones
+    shift = torch.randint(1, len(present), (len(y),), generator=generator)
+    want = present[(pos + shift) % len(present)]  # [n] a present class != y, uniform over the others
     out = torch.empty(len(y), dtype=torch.int64)
-    for k in range(num_classes):
+    for k in present.tolist():
         pool = (y == k).nonzero().squeeze(1)
         sel = (want == k).nonzero().squeeze(1)
-        if len(sel) == 0:
-            continue
-        if len(pool) == 0:
-            raise UnsureError(f"class {k} has no image to blend with")
-        out[sel] = pool[torch.randint(0, len(pool), (len(sel),), generator=generator)]
+        if len(sel):
+            out[sel] = pool[torch.randint(0, len(pool), (len(sel),), generator=generator)]
     return out
 
 
