@@ -77,7 +77,7 @@ def posterior_and_base(args: argparse.Namespace, out: Path):
 
 def design_of(args: argparse.Namespace) -> Design:
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    return Design(kinds=kinds).check()
+    return Design(kinds=kinds, epistemic_share=args.epistemic_share, test_weight=args.test_weight).check()
 
 
 def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, out: Path) -> BenchResult:
@@ -142,6 +142,10 @@ class GroundTruthBench(Bench):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         common_arguments(p, run_required=False)
+        for a in p._actions:
+            if a.dest == "data":
+                a.help = ("base data spec the causes are planted in (digits, fashion-mnist, colour:BASE, idx:DIR, "
+                          "npz:FILE, ...); with --run, default: the base of the run's generated data")
         methods_argument(p, ",".join(METHODS.split(",")))
         p.add_argument("--posterior", default="ensemble", help="without --run: the posterior trained on the "
                                                                "generated data (ensemble, mc-dropout, laplace, ...)")
@@ -154,6 +158,10 @@ class GroundTruthBench(Bench):
         p.add_argument("--targets", default=",".join(TARGETS), type=lambda s: [t.strip() for t in s.split(",") if t.strip()],
                        help="uncertainties explained, comma-separated")
         p.add_argument("--kinds", default=",".join(KINDS), help="epistemic cause kinds, by turns over the images")
+        p.add_argument("--epistemic-share", type=float, default=Design.epistemic_share,
+                       help="side of the epistemic patch / image side (test images only)")
+        p.add_argument("--test-weight", type=float, default=Design.test_weight,
+                       help="blend weight of the test images' aleatoric cause")
         p.add_argument("--other", default=None, help="data spec of the other-data patches (default digits; "
                                                      "fashion-mnist for a digits base)")
         p.add_argument("--min-rise", type=float, default=MIN_RISE, help="validity: nats a cause must add to its own kind")

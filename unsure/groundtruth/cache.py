@@ -16,14 +16,22 @@ from .generate import Design
 from .store import write_training_data
 
 
+TRAINING_FIELDS = ("aleatoric_share", "train_share", "train_weights")  # the rest only shapes the test images
+
+
+def training_fields(design: dict) -> dict:
+    return {k: json.loads(json.dumps(design.get(k))) for k in TRAINING_FIELDS}
+
+
 def training_data(out: Path, base: str, design: Design, seed: int) -> Path:
-    """``OUT/data/train.npz`` for ``base`` and ``design``: made once, reused while the settings match."""
+    """``OUT/data/train.npz`` for ``base`` and ``design``: made once, reused while the settings
+    that shape the training data (:data:`TRAINING_FIELDS`, base, seed) match."""
     folder = out / "data"
     meta_path, npz = folder / "train.json", folder / "train.npz"
     if meta_path.is_file() and npz.is_file():
         meta = json.loads(meta_path.read_text())
-        want = {"base": base, "seed": seed, "design": json.loads(json.dumps(asdict(design)))}
-        if {k: meta.get(k) for k in want} != want:
+        want = {"base": base, "seed": seed, **training_fields(asdict(design))}
+        if {"base": meta.get("base"), "seed": meta.get("seed"), **training_fields(meta.get("design", {}))} != want:
             raise UnsureError(f"{folder} holds generated data of other settings ({meta.get('base')}, seed "
                               f"{meta.get('seed')}); use another --out")
         return npz
