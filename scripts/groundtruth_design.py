@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--min-rises", default="0.05")
     p.add_argument("--test-weights", default="0.5")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compares", default="nats,ratio")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     post = load_run(a.run)
@@ -42,10 +43,10 @@ def main() -> None:
         for tw in (float(v) for v in a.test_weights.split(",")):
             design = replace(Design(), epistemic_share=es, test_weight=tw)
             cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(a.seed + 1), other, K)
-            for mr in (float(v) for v in a.min_rises.split(",")):
-                v = check_validity(draw, cs, mr, NEAR)
+            for mr, cmp in ((float(v), c) for v in a.min_rises.split(",") for c in a.compares.split(",")):
+                v = check_validity(draw, cs, mr, NEAR, compare=cmp)
                 sh = v.shares(cs.kind, cs.kinds)
-                rows.append({"epistemic_share": es, "test_weight": tw, "min_rise": mr,
+                rows.append({"epistemic_share": es, "test_weight": tw, "min_rise": mr, "compare": cmp,
                              **{k: round(e["share"], 3) for k, e in sh.items()}})
                 print(json.dumps(rows[-1]))
             u = {k: {m: round(float(x.mean()), 3) for m, x in uu.items()} for k, uu in v.u.items()}

@@ -137,3 +137,22 @@ def test_validity_follows_the_model():
     v = check_validity(post.draw(), cs)
     assert v.epistemic.all()
     assert away.any() and not v.aleatoric[away].any()
+
+
+def test_validity_compare_rules():
+    """Hand-set uncertainties: a patch that doubles a small epistemic level but adds fewer nats
+    than it adds to aleatoric fails in nats and passes in proportion."""
+    from unsure.groundtruth.validity import _valid
+
+    t = lambda *v: torch.tensor(v)  # noqa: E731
+    u = {"clean": {"total": t(0.50), "aleatoric": t(0.45), "epistemic": t(0.05)},
+         "x": {"total": t(0.80), "aleatoric": t(0.60), "epistemic": t(0.20)},
+         "r": {"total": t(0.50), "aleatoric": t(0.45), "epistemic": t(0.05)}}
+    # epistemic: +0.15 nats (x4), aleatoric: +0.15 nats (x1.33)
+    assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "nats")
+    assert _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "ratio")
+    assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.2, 0.5, "ratio")  # too small a rise
+    u["r"]["total"] = t(0.75)  # restoring leaves most of the rise: the mask misses the cause
+    assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "ratio")
+    with pytest.raises(UnsureError, match="compare"):
+        check_validity(None, None, compare="odds")

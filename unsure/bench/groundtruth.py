@@ -35,7 +35,7 @@ from ..groundtruth.generate import Design, cause_set
 from ..groundtruth.epistemic import KINDS
 from ..groundtruth.store import save_causes
 from ..groundtruth.tasks import TARGETS, tasks
-from ..groundtruth.validity import MIN_RISE, NEAR, check_validity
+from ..groundtruth.validity import COMPARE, MIN_RISE, NEAR, check_validity
 from ..groundtruth import score
 from .base import BENCHES, Bench, BenchResult, common_arguments, output_dir, write_result
 from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
@@ -96,7 +96,7 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
     save_causes(cs, out / f"causes-{args.split}.npz", {"base": base, "split": args.split,
                                                        "indices": pick.tolist(), "other": other})
     draw = post.draw(torch.Generator().manual_seed(args.seed))
-    v = check_validity(draw, cs, args.min_rise, args.near)
+    v = check_validity(draw, cs, args.min_rise, args.near, compare=args.compare)
     validity = v.shares(cs.kind, cs.kinds)
     levels = {ver: {k: float(x.mean()) for k, x in u.items()} for ver, u in v.u.items()}
     ts = {t: task for t, task in tasks(cs, v).items() if t in args.targets}
@@ -123,7 +123,7 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
                                                 {m: -panel[t][m][str(fractions[0])]["mean_rank"] for m in results[t]})
     dis = score.disentangle(maps, ts, (cs.mask_aleatoric, cs.mask_epistemic)) if {"aleatoric", "epistemic"} <= set(maps) else {}
     config = {"base": base, "split": args.split, "n": len(cs), "other": other, "design": vars(design),
-              "min_rise": args.min_rise, "near": args.near, "methods": [s.label for s in specs],
+              "min_rise": args.min_rise, "near": args.near, "compare": args.compare, "methods": [s.label for s in specs],
               "seed": args.seed, "seconds_per_image": seconds, "panel_n": args.panel_n,
               "fractions": fractions, "replacements": args.replacements, "sigmas": args.sigmas,
               "engine": engine.describe(), "device": str(post.device),
@@ -165,6 +165,9 @@ class GroundTruthBench(Bench):
         p.add_argument("--other", default=None, help="data spec of the other-data patches (default digits; "
                                                      "fashion-mnist for a digits base)")
         p.add_argument("--min-rise", type=float, default=MIN_RISE, help="validity: nats a cause must add to its own kind")
+        p.add_argument("--compare", default="nats", choices=COMPARE,
+                       help="validity: a cause must raise its own kind more than the other in nats, or in "
+                            "proportion to each kind's level (ratio)")
         p.add_argument("--near", type=float, default=NEAR, help="validity: restoring must remove this share of the total rise")
         p.add_argument("--panel-n", type=int, default=30, help="images per target also run through the substitute panel (0: none)")
         p.add_argument("--fractions", default="0.02,0.05", help="panel: shares of the pixels removed")
