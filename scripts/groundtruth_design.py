@@ -16,7 +16,7 @@ import torch
 from unsure.bench.groundtruth import default_other
 from unsure.data import load
 from unsure.groundtruth import Design, cause_set
-from unsure.groundtruth.validity import NEAR, check_validity
+from unsure.groundtruth.validity import NEAR, check_validity, decide
 from unsure.run import load_run
 
 
@@ -43,8 +43,9 @@ def main() -> None:
         for tw in (float(v) for v in a.test_weights.split(",")):
             design = replace(Design(), epistemic_share=es, test_weight=tw)
             cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(a.seed + 1), other, K)
+            u = check_validity(draw, cs).u  # the forward passes once; the rules below reuse them
             for mr, cmp in ((float(v), c) for v in a.min_rises.split(",") for c in a.compares.split(",")):
-                v = check_validity(draw, cs, mr, NEAR, compare=cmp)
+                v = decide(u, mr, NEAR, cmp)
                 sh = v.shares(cs.kind, cs.kinds)
                 rows.append({"epistemic_share": es, "test_weight": tw, "min_rise": mr, "compare": cmp,
                              **{k: round(e["share"], 3) for k, e in sh.items()}})

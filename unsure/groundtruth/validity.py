@@ -101,7 +101,15 @@ def check_validity(draw, cs: CauseSet, min_rise: float = MIN_RISE, near: float =
                 "epistemic_restored": torch.where(me, cs.clean, cs.epistemic),
                 "both_without_aleatoric": torch.where(ma, cs.clean, cs.both),
                 "both_without_epistemic": torch.where(me, cs.clean, cs.both)}
-    u = {k: uncertainties(draw, v, batch_size) for k, v in versions.items()}
+    return decide({k: uncertainties(draw, v, batch_size) for k, v in versions.items()}, min_rise, near, compare)
+
+
+def decide(u: dict[str, dict[str, Tensor]], min_rise: float = MIN_RISE, near: float = NEAR,
+           compare: str = "nats") -> Validity:
+    """The validity rules on the uncertainties ``u`` of :func:`check_validity`'s versions (so
+    several thresholds can be tried on one set of forward passes)."""
+    if compare not in COMPARE:
+        raise UnsureError(f"compare must be one of {', '.join(COMPARE)}, got {compare!r}")
     A, E, c = "aleatoric", "epistemic", compare
     return Validity(
         aleatoric=_valid(u, A, "aleatoric_restored", "clean", A, E, min_rise, near, c),
