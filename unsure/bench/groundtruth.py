@@ -165,7 +165,7 @@ class GroundTruthBench(Bench):
         p.add_argument("--other", default=None, help="data spec of the other-data patches (default digits; "
                                                      "fashion-mnist for a digits base)")
         p.add_argument("--min-rise", type=float, default=MIN_RISE, help="validity: nats a cause must add to its own kind")
-        p.add_argument("--compare", default="nats", choices=COMPARE,
+        p.add_argument("--compare", default="ratio", choices=COMPARE,
                        help="validity: a cause must raise its own kind more than the other in nats, or in "
                             "proportion to each kind's level (ratio)")
         p.add_argument("--near", type=float, default=NEAR, help="validity: restoring must remove this share of the total rise")
