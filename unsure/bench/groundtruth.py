@@ -21,6 +21,7 @@ Writes ``groundtruth.json`` = ``{"results": {TARGET: {METHOD: {"rank", "mass", "
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import torch
@@ -80,6 +81,24 @@ def design_of(args: argparse.Namespace) -> Design:
     return Design(kinds=kinds, epistemic_share=args.epistemic_share, test_weight=args.test_weight).check()
 
 
+def usable(post, specs, x1, target: str, draw) -> list:
+    """The methods that accept ``target`` on this posterior (tried on one image); the others are
+    skipped with a warning (e.g. ``cov-gi`` explains epistemic uncertainty only)."""
+    from ..attribution import make_method
+
+    keep = []
+    for spec in specs:
+        try:
+            make_method(spec.name, **spec.options).attribute(post, x1, target, draw=draw,
+                                                             generator=torch.Generator().manual_seed(0))
+            keep.append(spec)
+        except UnsureError as e:
+            warnings.warn(f"method {spec.label!r} skipped for {target}: {e}", stacklevel=2)
+    if not keep:
+        raise UnsureError(f"no method accepts the target {target!r}")
+    return keep
+
+
 def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, out: Path) -> BenchResult:
     """Steps 2-4 of the module docstring on a loaded posterior."""
     specs = parse_methods(methods)
@@ -108,13 +127,14 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
     for t, task in ts.items():
         if len(task) == 0:
             continue
-        run = run_panel(post, task.x.to(post.device), specs, [], "blur", args.seed, args.batch_size,
+        specs_t = usable(post, specs, task.x[:1].to(post.device), t, draw)
+        run = run_panel(post, task.x.to(post.device), specs_t, [], "blur", args.seed, args.batch_size,
                         not args.no_progress, None, t, draw, engine, source, args.chunk_size, keep_maps=True)
         maps[t], seconds[t] = run["maps"], run["seconds"]
         results[t], by_cause[t], per_image[t] = score.localisation(maps[t], task, args.seed)
         if args.panel_n > 0:
             sub = torch.randperm(len(task), generator=torch.Generator().manual_seed(args.seed + 2))[:args.panel_n]
-            pr = run_panel(post, task.x[sub].to(post.device), specs, fractions, args.replacements, args.seed,
+            pr = run_panel(post, task.x[sub].to(post.device), specs_t, fractions, args.replacements, args.seed,
                            args.batch_size, not args.no_progress, sigmas, t, draw, engine, source, args.chunk_size)
             panel[t] = {m: {f: {k: x for k, x in c.items() if not k.endswith("_per_image")} for f, c in r.items()}
                         for m, r in panel_scores(pr["by_replacement"], fractions).items()}
