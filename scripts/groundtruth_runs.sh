@@ -4,7 +4,7 @@ set -e
 S=0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0
 DEFAULT="ua-backprop:grouping=joint:reference=mix+noise@0.3:combine=mean-of-scaled-relu"  # unsure.attribute's default
 CHEAP="$DEFAULT,ua-backprop,ua-backprop:variant=paper,inputgrad,grad,inputgrad:reference=blur:blur_sigma=2,fullgrad,gradcam,cov-gi,random"
-PATHS="expected-gradients,expected-gradients:baseline=gaussian,ig,smoothgrad"
+PATHS="expected-gradients,ig"
 R=/work/runs/gt-fmnist
 case "$1" in
   data-fmnist)   # the generated Fashion-MNIST training data (30% of the images with a planted blend)
@@ -22,18 +22,19 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 300 --methods "$CHEAP" --panel-n 10 \
       --sigmas $S --out docs/results/groundtruth-fmnist ;;
   fmnist-paths)
-    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 300 --methods "$DEFAULT,$PATHS" --panel-n 0 \
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 150 --methods "$DEFAULT,$PATHS" --panel-n 0 \
       --out docs/results/groundtruth-fmnist-paths ;;
   fmnist-shapley)
-    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 40 --methods "$DEFAULT,shapley,random" --panel-n 0 \
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 30 --targets epistemic --methods "$DEFAULT,shapley,random" --panel-n 0 \
       --out docs/results/groundtruth-fmnist-shapley ;;
   val-fmnist)    # the validation split, for choosing the default (section 6)
     python -m unsure.cli.main bench groundtruth --run $R/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 10 \
       --sigmas $S --out docs/results/groundtruth-val-fmnist ;;
-  colour)        # the colour variant: 3 members, 3 epochs on 20,000 generated colour images
+  train-colour)  # the colour variant: 3 members, 3 epochs on 20,000 generated colour images
     python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-colour'), 'colour:fashion-mnist', Design(), 0)"
     python -m unsure.cli.main train --data npz:/work/runs/gt-colour/data/train.npz --posterior ensemble --members 3 \
-      --epochs 3 --milestones 2 --limit 20000 --seed 0 --out /work/runs/gt-colour/ens3 --no-progress
+      --epochs 3 --milestones 2 --limit 20000 --seed 0 --out /work/runs/gt-colour/ens3 --no-progress ;;
+  colour)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour/ens3 --n 150 --methods "$CHEAP" --panel-n 0 \
       --out docs/results/groundtruth-colour ;;
   digits)        # digits: the bench's own train-and-cache path
