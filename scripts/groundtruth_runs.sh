@@ -15,11 +15,13 @@ case "$1" in
         --limit 30000 --seed $i --out $R/member$i --no-progress &
     done; wait
     python scripts/ensemble_join.py $R/member0 $R/member1 $R/member2 $R/member3 $R/member4 --out $R/ens5 ;;
-  design-fmnist)  # validity on the VALIDATION split for the test-time design grid
-    python scripts/groundtruth_design.py --run $R/ens5 --data fashion-mnist --n 300 \
-      --epistemic-shares 0.3,0.36,0.45 --min-rises 0.02,0.05,0.1 --json docs/results/groundtruth-design-fmnist.json ;;
+  design-fmnist)  # validity on the VALIDATION split for the test-time design grid (nats vs ratio, then sizes)
+    python scripts/groundtruth_design.py --run $R/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.36 \
+      --min-rises 0.02,0.05 --compares nats,ratio --json docs/results/groundtruth-design-fmnist-nats.json
+    python scripts/groundtruth_design.py --run $R/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.3,0.45,0.5 \
+      --min-rises 0.0,0.005,0.01,0.02 --compares ratio --json docs/results/groundtruth-design-fmnist.json ;;
   fmnist)        # the test split: cheap methods with the panel, the path methods, Shapley on fewer images
-    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 300 --methods "$CHEAP" --panel-n 10 \
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 300 --methods "$CHEAP" --panel-n 5 --fractions 0.02 \
       --sigmas $S --out docs/results/groundtruth-fmnist ;;
   fmnist-paths)
     python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 150 --methods "$DEFAULT,$PATHS" --panel-n 0 \
@@ -28,7 +30,7 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 30 --targets epistemic --methods "$DEFAULT,shapley,random" --panel-n 0 \
       --out docs/results/groundtruth-fmnist-shapley ;;
   val-fmnist)    # the validation split, for choosing the default (section 6)
-    python -m unsure.cli.main bench groundtruth --run $R/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 10 \
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 --fractions 0.02 \
       --sigmas $S --out docs/results/groundtruth-val-fmnist ;;
   train-colour)  # the colour variant: 3 members, 3 epochs on 20,000 generated colour images
     python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-colour'), 'colour:fashion-mnist', Design(), 0)"
@@ -40,4 +42,9 @@ case "$1" in
   digits)        # digits: the bench's own train-and-cache path
     python -m unsure.cli.main bench groundtruth --data digits --epochs 30 --milestones "" --n 300 --methods "$CHEAP" \
       --panel-n 10 --out docs/results/groundtruth-digits ;;
+  digits-posteriors)  # MC dropout and last-layer Laplace, trained and cached by the bench itself
+    for P in mc-dropout laplace; do
+      python -m unsure.cli.main bench groundtruth --data digits --posterior $P --epochs 30 --milestones "" --n 150 \
+        --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-digits-$P
+    done ;;
 esac
