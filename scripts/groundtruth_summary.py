@@ -38,6 +38,25 @@ def summary(path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compact(path: str) -> str:
+    """One row per method: rank accuracy / ROC-AUC per target (all valid causes; medians), the
+    mean disentanglement (median), and the seconds per image of each target's maps."""
+    g = json.load(open(path))
+    targets = list(g["results"])
+    methods = list(dict.fromkeys(m for t in targets for m in g["results"][t]))
+    head = (["method"] + [f"{t} rank" for t in targets] + [f"{t} AUC" for t in targets]
+            + ["disent. ↓", "s/image (total)"])
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cell = lambda t, m, k: f"{g['results'][t][m][k]:.3f}" if m in g["results"][t] else "-"  # noqa: E731
+    for m in methods:
+        dis = g.get("disentanglement", {}).get(m, {}).get("mean")
+        sec = g["config"]["seconds_per_image"].get("total", {}).get(m)
+        rows.append("| " + " | ".join([m] + [cell(t, m, "rank") for t in targets] + [cell(t, m, "auroc") for t in targets]
+                                      + ["-" if dis is None else f"{dis:.3f}", "-" if sec is None else f"{sec:.3f}"]) + " |")
+    return "\n".join(rows) + "\n"
+
+
 if __name__ == "__main__":
     for p in sys.argv[1:]:
         print(summary(p))
+        print(compact(p))
