@@ -20,7 +20,8 @@ def markdown(base, results, by_cause, dis, validity, levels, panel, agreement, p
              config) -> str:
     md = (f"Ground truth on `{base}` ({config['split']}, {config['n']} base images; other-data patches from "
           f"`{config['other']}`). Validity: a cause must add >= {config['min_rise']} nats to its own kind of "
-          f"uncertainty, more than to the other kind, and restoring its pixels must remove >= "
+          f"uncertainty, raise it more than the other kind ({'in proportion to each level' if config.get('compare') == 'ratio' else 'in nats'}), "
+          f"and restoring its pixels must remove >= "
           f"{config['near']:.0%} of the rise in total uncertainty.\n\n### Validity\n\n")
     md += markdown_table(["cause", "share valid", "valid", "images"],
                          [[c, e["share"], e["valid"], e["images"]] for c, e in validity.items()])
