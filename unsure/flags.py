@@ -28,6 +28,7 @@ COMMAND_METHODS = {
     "suite": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # anomaly, insertion, localization, ablation, all
     "sanity": "default,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam",
     "sic-aic": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # was ...,xrai: not registered
+    "groundtruth": "default,ua-backprop-class,inputgrad,grad,inputgrad:reference=blur:blur_sigma=2,random",
     "rotation": "gradcam",  # a class-score bench: Grad-CAM, the paper's choice there
 }
 

@@ -82,15 +82,17 @@ def run_ray(x: torch.Tensor, settings: dict, source: dict, device: str, engine: 
 def run_panel(posterior, x: torch.Tensor, methods: list[MethodSpec], fractions: list[float], replacements,
               seed: int = 0, batch_size: int = 25, progress: bool = True, sigmas=None,
               target: str = "epistemic", draw=None, engine: Engine | None = None,
-              source: dict | None = None, chunk_size: int | None = None) -> dict:
+              source: dict | None = None, chunk_size: int | None = None, keep_maps: bool = False) -> dict:
     """The blurring test of every method under every substitute, on ``engine`` (default local):
     ``{"by_replacement", "curves", "seconds", "test_seconds", "replacements"}`` (see
-    ``bench.panel.panel_benchmark``). ``--engine ray`` needs ``source`` (:func:`source_of`)."""
+    ``bench.panel.panel_benchmark``; with ``keep_maps`` also ``"maps"``, and no ``fractions``
+    makes only the maps). ``--engine ray`` needs ``source`` (:func:`source_of`)."""
     engine = engine or Engine()
     draw = draw if draw is not None else posterior.draw(torch.Generator().manual_seed(seed))
     check_measure_nonzero(draw, x, target)
     settings = {"methods": list(methods), "fractions": list(fractions), "replacements": replacements,
-                "seed": seed, "batch_size": batch_size, "sigmas": sigmas, "target": target}
+                "seed": seed, "batch_size": batch_size, "sigmas": sigmas, "target": target,
+                "keep_maps": keep_maps}
     if engine.name == "local":
         return run_local(BlurringWorker(posterior, draw=draw, **settings), x, chunk_size, progress)
     if source is None:

@@ -66,13 +66,16 @@ class BlurringWorker:
     sigmas : blur grid (``None``: the spec's)
     target : the uncertainty explained and removed
     draw : the frozen draw (default ``posterior.draw`` seeded with ``seed``)
+    keep_maps : also return the maps (``bench groundtruth``); with no ``fractions`` the test is
+        skipped and only the maps are made
     """
 
     def __init__(self, posterior, methods: list[MethodSpec], fractions: list[float], replacements: str,
-                 seed: int = 0, batch_size: int = 25, sigmas=None, target: str = "epistemic", draw=None):
+                 seed: int = 0, batch_size: int = 25, sigmas=None, target: str = "epistemic", draw=None,
+                 keep_maps: bool = False):
         self.post, self.specs, self.fractions = posterior, list(methods), list(fractions)
         self.replacements, self.seed, self.batch_size = replacements, seed, batch_size
-        self.sigmas, self.target = sigmas, target
+        self.sigmas, self.target, self.keep_maps = sigmas, target, keep_maps
         self.methods = [make_method(s.name, **s.options) for s in self.specs]
         self.draw = draw if draw is not None else posterior.draw(torch.Generator().manual_seed(seed))
 
@@ -89,6 +92,9 @@ class BlurringWorker:
         att = self.methods[m].attribute(self.post, x, self.target, draw=self.draw, batch_size=self.batch_size,
                                         generator=torch.Generator().manual_seed(s))
         t1 = time.perf_counter()
+        maps = {"maps": att.maps.detach().cpu().numpy()} if self.keep_maps else {}
+        if not self.fractions:  # maps only
+            return {"seconds": t1 - t0, "test_seconds": 0.0, "by_replacement": {}, **maps}
         reps = make_replacements(self.replacements, sigmas=blur_grid(self.sigmas), seed=s)
         res = blurring_test(self.post, x, att.maps, fraction=self.fractions, draw=self.draw, sigmas=self.sigmas,
                             generator=torch.Generator().manual_seed(s), measure=self.target, replacement=reps)
@@ -96,7 +102,7 @@ class BlurringWorker:
         by_rep = {name: [{"n_max": r.n_max, "murr_per_image": r.murr_per_image.cpu().numpy(),
                           "auc_per_image": r.auc_per_image.cpu().numpy(), "curves": r.curves.cpu().numpy()}
                          for r in rs] for name, rs in res.items()}
-        return {"seconds": t1 - t0, "test_seconds": t2 - t1, "by_replacement": by_rep}
+        return {"seconds": t1 - t0, "test_seconds": t2 - t1, "by_replacement": by_rep, **maps}
 
 
 def describe_replacements(replacements: str, sigmas, seed: int) -> list[dict]:
@@ -124,10 +130,13 @@ def run_local(worker: BlurringWorker, x: torch.Tensor, chunk_size: int | None = 
 def assemble(outs: dict, specs: list[MethodSpec], fractions: list[float], n_images: int,
              replacements: list[dict]) -> dict:
     """Join the items' outputs ``{(m, chunk): run(...)}`` into ``{"by_replacement", "curves",
-    "seconds", "test_seconds", "replacements"}`` (the layout of ``bench.panel.panel_benchmark``):
+    "seconds", "test_seconds", "replacements"}`` (and ``"maps"`` ``{label: [B,H,W]}`` when the
+    worker kept them) (the layout of ``bench.panel.panel_benchmark``):
     per-image values in image order, medians over all images, seconds per image."""
     n_chunks = 1 + max(c for _, c in outs)
     names = list(outs[(0, 0)]["by_replacement"])
+    maps = {spec.label: torch.cat([torch.from_numpy(np.asarray(outs[(m, c)]["maps"])) for c in range(n_chunks)])
+            for m, spec in enumerate(specs) if "maps" in outs[(m, 0)]}  # [B,H,W] in image order
     by_rep = {r: {} for r in names}
     curves = {r: {} for r in names}
     seconds, test_seconds = {}, {}
@@ -147,4 +156,4 @@ def assemble(outs: dict, specs: list[MethodSpec], fractions: list[float], n_imag
                     "auc_per_image": cat["auc_per_image"].tolist()}
                 curves[r][spec.label][str(f)] = (1 - cat["curves"]).median(0).values.tolist()  # URR_n
     return {"by_replacement": by_rep, "curves": curves, "seconds": seconds,
-            "test_seconds": test_seconds, "replacements": replacements}
+            "test_seconds": test_seconds, "replacements": replacements, **({"maps": maps} if maps else {})}

@@ -9,3 +9,4 @@ from .ablation import centre_ablation, topk_ablation  # noqa: F401,E402
 from .sanity import SanityResult, model_randomisation  # noqa: F401,E402
 from .rotation import cam_object_overlap, compare, dice_iou, rotate, rotation_curve  # noqa: F401,E402
 from .ood import auroc  # noqa: F401,E402
+from .groundtruth import GroundTruthScores, disentanglement, groundtruth_scores  # noqa: F401,E402

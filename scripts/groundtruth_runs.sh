@@ -1,0 +1,50 @@
+#!/bin/sh
+# The runs quoted in docs/results/groundtruth.md (issue 24). Posteriors live in /work/runs (not in git).
+set -e
+S=0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0
+DEFAULT="ua-backprop:grouping=joint:reference=mix+noise@0.3:combine=mean-of-scaled-relu"  # unsure.attribute's default
+CHEAP="$DEFAULT,ua-backprop,ua-backprop:variant=paper,inputgrad,grad,inputgrad:reference=blur:blur_sigma=2,fullgrad,gradcam,cov-gi,random"
+PATHS="expected-gradients,ig"
+R=/work/runs/gt-fmnist
+case "$1" in
+  data-fmnist)   # the generated Fashion-MNIST training data (30% of the images with a planted blend)
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R'), 'fashion-mnist', Design(), 0)" ;;
+  train-fmnist)  # five one-member trainings in parallel (a shared 2-core CPU), joined into one 5-member ensemble
+    for i in 0 1 2 3 4; do
+      python -m unsure.cli.main train --data npz:$R/data/train.npz --posterior ensemble --members 1 --epochs 2 \
+        --limit 30000 --seed $i --out $R/member$i --no-progress &
+    done; wait
+    python scripts/ensemble_join.py $R/member0 $R/member1 $R/member2 $R/member3 $R/member4 --out $R/ens5 ;;
+  design-fmnist)  # validity on the VALIDATION split for the test-time design grid (nats vs ratio, then sizes)
+    python scripts/groundtruth_design.py --run $R/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.36 \
+      --min-rises 0.02,0.05 --compares nats,ratio --json docs/results/groundtruth-design-fmnist-nats.json
+    python scripts/groundtruth_design.py --run $R/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.3,0.45,0.5 \
+      --min-rises 0.0,0.005,0.01,0.02 --compares ratio --json docs/results/groundtruth-design-fmnist.json ;;
+  fmnist)        # the test split: cheap methods with the panel, the path methods, Shapley on fewer images
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 300 --methods "$CHEAP" --panel-n 5 --fractions 0.02 \
+      --sigmas $S --out docs/results/groundtruth-fmnist ;;
+  fmnist-paths)
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 150 --methods "$DEFAULT,$PATHS" --panel-n 0 \
+      --out docs/results/groundtruth-fmnist-paths ;;
+  fmnist-shapley)
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --n 30 --targets epistemic --methods "$DEFAULT,shapley,random" --panel-n 0 \
+      --out docs/results/groundtruth-fmnist-shapley ;;
+  val-fmnist)    # the validation split, for choosing the default (section 6)
+    python -m unsure.cli.main bench groundtruth --run $R/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 --fractions 0.02 \
+      --sigmas $S --out docs/results/groundtruth-val-fmnist ;;
+  train-colour)  # the colour variant: 3 members, 3 epochs on 20,000 generated colour images
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-colour'), 'colour:fashion-mnist', Design(), 0)"
+    python -m unsure.cli.main train --data npz:/work/runs/gt-colour/data/train.npz --posterior ensemble --members 3 \
+      --epochs 3 --milestones 2 --limit 20000 --seed 0 --out /work/runs/gt-colour/ens3 --no-progress ;;
+  colour)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour/ens3 --n 150 --methods "$CHEAP" --panel-n 0 \
+      --out docs/results/groundtruth-colour ;;
+  digits)        # digits: the bench's own train-and-cache path
+    python -m unsure.cli.main bench groundtruth --data digits --epochs 30 --milestones "" --n 300 --methods "$CHEAP" \
+      --panel-n 10 --out docs/results/groundtruth-digits ;;
+  digits-posteriors)  # MC dropout and last-layer Laplace, trained and cached by the bench itself
+    for P in mc-dropout laplace; do
+      python -m unsure.cli.main bench groundtruth --data digits --posterior $P --epochs 30 --milestones "" --n 150 \
+        --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-digits-$P
+    done ;;
+esac

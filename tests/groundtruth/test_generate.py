@@ -1,0 +1,158 @@
+"""The construction of the ground-truth data, checked independently: masks are exactly the
+pixels that changed (numpy loops), causes sit in disjoint boxes, the labels of planted training
+images follow the blend weight, each epistemic kind does what it says, and the validity check
+accepts a cause the model does respond to and rejects one it ignores."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from unsure.errors import UnsureError
+from unsure.groundtruth import Design, cause_set, training_set
+from unsure.groundtruth.ambiguity import ambiguous_labels
+from unsure.groundtruth.epistemic import EPISTEMIC_KINDS
+from unsure.groundtruth.store import load_causes, save_causes
+from unsure.groundtruth.validity import check_validity
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "metrics"))
+from _toykit import disagreeing_ensemble, region_weights  # noqa: E402
+
+
+def numpy_changed(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    out = np.zeros((a.shape[0], a.shape[2], a.shape[3]), dtype=bool)
+    for i in range(a.shape[0]):
+        for r in range(a.shape[2]):
+            for c in range(a.shape[3]):
+                out[i, r, c] = any(abs(float(a[i, k, r, c]) - float(b[i, k, r, c])) > 0.05 for k in range(a.shape[1]))
+    return out
+
+
+def inside(box, H):
+    t, l, s = (int(v) for v in box)
+    m = np.zeros((H, H), dtype=bool)
+    m[t:t + s, l:l + s] = True
+    return m
+
+
+@pytest.mark.parametrize("C,H", [(1, 12), (3, 10)])
+def test_masks_equal_the_changed_pixels(C, H):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, C, H, H, generator=g)
+    y = torch.arange(16) % 4
+    other = torch.rand(5, 1, 8, 8, generator=g)
+    cs = cause_set(x, y, Design(), torch.Generator().manual_seed(1), other, num_classes=4)
+    assert torch.equal(cs.clean, x)
+    ma, me = numpy_changed(cs.aleatoric, x), numpy_changed(cs.epistemic, x)
+    assert np.array_equal(cs.mask_aleatoric.numpy(), ma) and np.array_equal(cs.mask_epistemic.numpy(), me)
+    assert np.array_equal(numpy_changed(cs.both, x), ma | me)  # both = the two causes, nothing else
+    for i in range(16):
+        ba, be = inside(cs.box_aleatoric[i], H), inside(cs.box_epistemic[i], H)
+        assert not (ba & be).any()  # different places
+        assert not (ma[i] & ~ba).any() and not (me[i] & ~be).any()  # changes only inside the boxes
+        assert np.array_equal(cs.both[i].numpy()[:, ~be], cs.aleatoric[i].numpy()[:, ~be])
+        assert np.array_equal(cs.both[i].numpy()[:, be], cs.epistemic[i].numpy()[:, be])
+        assert int(cs.partner_y[i]) != int(y[i])
+    assert sorted(cs.kind.bincount().tolist()) == [4, 4, 4, 4]  # kinds by turns
+
+
+def test_kinds_and_blend_by_hand():
+    g = torch.Generator().manual_seed(3)
+    region = torch.rand(4, 2, 5, 5, generator=g)
+    assert torch.equal(EPISTEMIC_KINDS.get("inverted")(region, g), 1 - region)
+    s = EPISTEMIC_KINDS.get("scrambled")(region, g)
+    for i in range(4):  # a permutation of the pixels, the same for both channels
+        assert torch.equal(s[i].reshape(2, -1).sort(1).values, region[i].reshape(2, -1).sort(1).values)
+        order = [int((region[i, 0].reshape(-1) == v).nonzero()[0]) for v in s[i, 0].reshape(-1)]
+        assert torch.equal(s[i, 1].reshape(-1), region[i, 1].reshape(-1)[order])
+    t = EPISTEMIC_KINDS.get("texture")(region, g)
+    assert t.shape == region.shape and t.min() >= 0 and t.max() <= 1
+    o = EPISTEMIC_KINDS.get("other-data")(region, g, torch.rand(3, 1, 8, 8, generator=g))
+    assert o.shape == region.shape and torch.equal(o[:, 0], o[:, 1])  # grey repeated to the channels
+    x = torch.rand(30, 1, 8, 8, generator=g)
+    y = torch.arange(30) % 3
+    cs = cause_set(x, y, Design(test_weight=0.25), torch.Generator().manual_seed(4), num_classes=3,
+                   other=torch.rand(3, 1, 8, 8))
+    for i in range(30):
+        t0, l0, s0 = (int(v) for v in cs.box_aleatoric[i])
+        own = x[i, :, t0:t0 + s0, l0:l0 + s0]
+        blended = cs.aleatoric[i, :, t0:t0 + s0, l0:l0 + s0]
+        partner = (blended - 0.75 * own) / 0.25
+        j = [k for k in range(30) if torch.allclose(x[k, :, t0:t0 + s0, l0:l0 + s0], partner, atol=1e-5)]
+        assert j and int(y[j[0]]) == int(cs.partner_y[i])  # the blend is 0.75 own + 0.25 a partner image
+
+
+def test_training_labels_follow_the_blend_weight():
+    g = torch.Generator().manual_seed(5)
+    n = 20000
+    y, yp = torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)
+    w = torch.rand(n, generator=g)
+    lab = ambiguous_labels(y, yp, w, g)
+    for lo in (0.0, 0.25, 0.5, 0.75):  # P(partner | w) = w in every bin
+        sel = (w >= lo) & (w < lo + 0.25)
+        assert abs(float((lab[sel] == 1).double().mean()) - (lo + 0.125)) < 0.03
+    x = torch.rand(400, 1, 10, 10, generator=g)
+    yy = torch.arange(400) % 5
+    x2, y2, planted = training_set(x, yy, Design(train_share=0.4), torch.Generator().manual_seed(6))
+    assert abs(float(planted.double().mean()) - 0.4) < 0.08
+    assert torch.equal(x2[~planted], x[~planted]) and torch.equal(y2[~planted], yy[~planted])
+    assert (x2[planted] != x[planted]).flatten(1).any(1).all()
+    a, b, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
+    c, d, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
+    assert torch.equal(a, c) and torch.equal(b, d)  # seeded
+
+
+def test_save_load_and_bad_designs(tmp_path):
+    x = torch.rand(8, 1, 10, 10)
+    cs = cause_set(x, torch.arange(8) % 2, Design(kinds=("inverted", "texture")), torch.Generator().manual_seed(0))
+    save_causes(cs, tmp_path / "c.npz", {"base": "test"})
+    back, meta = load_causes(tmp_path / "c.npz")
+    assert meta["base"] == "test" and back.kinds == ("inverted", "texture")
+    assert all(torch.equal(a, b) for a, b in zip(cs.tensors().values(), back.tensors().values()))
+    with pytest.raises(UnsureError, match="epistemic cause kind"):
+        Design(kinds=("plaid",)).check()
+    with pytest.raises(UnsureError, match="do not fit"):
+        cause_set(x, torch.arange(8) % 2, Design(aleatoric_share=0.7), torch.Generator())
+    with pytest.raises(UnsureError, match="other data set"):
+        cause_set(x, torch.arange(8) % 2, Design(kinds=("other-data",)), torch.Generator())
+
+
+def test_validity_follows_the_model():
+    """The +w/-w ensemble's uncertainty depends only on one corner box: the epistemic patches
+    placed there raise epistemic uncertainty (valid); blends elsewhere change nothing (invalid)."""
+    H = 12
+    post = disagreeing_ensemble(region_weights(H, H, slice(0, 4), slice(0, 4), dtype=torch.float32) * 0.3)
+    x = torch.zeros(10, 1, H, H)
+    x[:, :, 5:, 5:] = torch.rand(10, 1, 7, 7, generator=torch.Generator().manual_seed(0))
+    cs = cause_set(x, torch.arange(10) % 2, Design(kinds=("inverted",)), torch.Generator().manual_seed(1))
+    cs.epistemic = x.clone()
+    cs.epistemic[:, :, :4, :4] = 1.0  # the cause in the model's box
+    cs.mask_epistemic = torch.zeros(10, H, H, dtype=torch.bool)
+    cs.mask_epistemic[:, :4, :4] = True
+    away = (cs.box_aleatoric[:, 0] >= 4) | (cs.box_aleatoric[:, 1] >= 4)  # blends outside the box
+    v = check_validity(post.draw(), cs)
+    assert v.epistemic.all()
+    assert away.any() and not v.aleatoric[away].any()
+
+
+def test_validity_compare_rules():
+    """Hand-set uncertainties: a patch that doubles a small epistemic level but adds fewer nats
+    than it adds to aleatoric fails in nats and passes in proportion."""
+    from unsure.groundtruth.validity import _valid
+
+    t = lambda *v: torch.tensor(v)  # noqa: E731
+    u = {"clean": {"total": t(0.50), "aleatoric": t(0.45), "epistemic": t(0.05)},
+         "x": {"total": t(0.80), "aleatoric": t(0.60), "epistemic": t(0.20)},
+         "r": {"total": t(0.50), "aleatoric": t(0.45), "epistemic": t(0.05)}}
+    # epistemic: +0.15 nats (x4), aleatoric: +0.15 nats (x1.33)
+    assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "nats")
+    assert _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "ratio")
+    assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.2, 0.5, "ratio")  # too small a rise
+    u["r"]["total"] = t(0.75)  # restoring leaves most of the rise: the mask misses the cause
+    assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "ratio")
+    with pytest.raises(UnsureError, match="compare"):
+        check_validity(None, None, compare="odds")

@@ -1,0 +1,63 @@
+"""The aleatoric cause: a region whose content is genuinely ambiguous between two classes.
+
+In training, a share of the images gets a square region replaced by a blend of its own content
+and the same region of an image of another (random) class,
+``x[R] = (1 - w) x[R] + w x_partner[R]``, and its label is drawn between the two classes in
+proportion: the partner's class with probability ``w``, its own otherwise. A model that fits
+these labels learns that a blended region means the class is genuinely uncertain (aleatoric: no
+amount of data removes it), while the rest of the image keeps the usual, learnable look.
+Test images get the same blend with ``w = 0.5``, the most ambiguous.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import UnsureError
+from .regions import box_masks
+
+TRAIN_SHARE = 0.3  # share of training images with a blended region
+TRAIN_WEIGHTS = (0.3, 0.7)  # blend weight w ~ U[lo, hi] in training
+TEST_WEIGHT = 0.5
+
+
+def partners(y: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:
+    """``[n]`` indices into ``y`` of an image of a different class for each image, the class drawn
+    uniformly among the other classes present in ``y`` (all ``num_classes`` in a full split)."""
+    present = y.unique()
+    if num_classes < 2 or len(present) < 2:
+        raise UnsureError("the aleatoric cause needs images of at least two classes")
+    pos = torch.searchsorted(present, y)  # [n] the own class's place among the present ones
+    shift = torch.randint(1, len(present), (len(y),), generator=generator)
+    want = present[(pos + shift) % len(present)]  # [n] a present class != y, uniform over the others
+    out = torch.empty(len(y), dtype=torch.int64)
+    for k in present.tolist():
+        pool = (y == k).nonzero().squeeze(1)
+        sel = (want == k).nonzero().squeeze(1)
+        if len(sel):
+            out[sel] = pool[torch.randint(0, len(pool), (len(sel),), generator=generator)]
+    return out
+
+
+def blend(x: Tensor, partner: Tensor, boxes: Tensor, weight: Tensor) -> Tensor:
+    """``x`` with each box replaced by ``(1 - w) x + w partner`` there.
+
+    Parameters
+    ----------
+    x, partner : ``[n, C, H, W]`` images in [0, 1] (not modified)
+    boxes : ``[n, 3]`` ``(top, left, side)``
+    weight : ``[n]`` blend weights in [0, 1]
+
+    Returns
+    -------
+    ``[n, C, H, W]``
+    """
+    inside = box_masks(boxes, x.shape[-1])[:, None]  # [n,1,H,W]
+    w = weight.to(x.dtype)[:, None, None, None]  # [n] -> [n,1,1,1]
+    return torch.where(inside, (1 - w) * x + w * partner, x)
+
+
+def ambiguous_labels(y: Tensor, y_partner: Tensor, weight: Tensor, generator: torch.Generator) -> Tensor:
+    """``[n]`` labels: the partner's class with probability ``w``, the own class otherwise."""
+    flip = torch.rand(len(y), generator=generator) < weight
+    return torch.where(flip, y_partner, y)

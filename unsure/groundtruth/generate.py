@@ -1,0 +1,129 @@
+"""Generate the ground-truth data from any base data set (``digits``, ``fashion-mnist``,
+``idx:DIR``, ``npz:FILE``, ``colour:BASE``, ...), seeded.
+
+- :func:`training_set`: the base training split with the aleatoric cause planted in a share of
+  the images (:mod:`unsure.groundtruth.ambiguity`), labels drawn in proportion to the blend;
+- :func:`cause_set`: from base images (validation or test split), four versions of each: clean,
+  the aleatoric cause (blend ``w = 0.5`` with a partner of another class), an epistemic cause
+  (kind by turns, :mod:`unsure.groundtruth.epistemic`) at a different place, and both; with the
+  masks of the pixels each cause changed (METHODS.md: > 0.05 in some channel).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+from ..errors import UnsureError
+from .ambiguity import TEST_WEIGHT, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend, partners
+from .epistemic import EPISTEMIC_KINDS, KINDS, paste
+from .regions import ALEATORIC_SHARE, EPISTEMIC_SHARE, box_masks, changed, disjoint_boxes, random_boxes, sides
+
+
+@dataclass
+class Design:
+    """The benchmark's construction settings (recorded in every output)."""
+
+    aleatoric_share: float = ALEATORIC_SHARE  # aleatoric region side / image side
+    epistemic_share: float = EPISTEMIC_SHARE  # epistemic patch side / image side
+    train_share: float = TRAIN_SHARE  # training images with a blended region
+    train_weights: tuple[float, float] = TRAIN_WEIGHTS  # blend weight range in training
+    test_weight: float = TEST_WEIGHT  # blend weight of the test images' aleatoric cause
+    kinds: tuple[str, ...] = KINDS  # epistemic kinds, by turns over the images
+
+    def check(self) -> "Design":
+        for k in self.kinds:
+            EPISTEMIC_KINDS.get(k)
+        lo, hi = self.train_weights
+        if not (0 <= lo <= hi <= 1 and 0 < self.test_weight <= 1 and 0 <= self.train_share <= 1):
+            raise UnsureError(f"blend weights and shares must lie in [0, 1], got {self}")
+        return self
+
+
+@dataclass
+class CauseSet:
+    """Images with known causes; ``n`` base images, four versions each.
+
+    Attributes
+    ----------
+    clean, aleatoric, epistemic, both : ``[n, C, H, W]``
+    y : ``[n]`` base labels; partner_y : ``[n]`` the blended-in class
+    mask_aleatoric, mask_epistemic : ``[n, H, W]`` bool, pixels each cause changed
+    box_aleatoric, box_epistemic : ``[n, 3]`` ``(top, left, side)``
+    kind : ``[n]`` int64 index into ``kinds``
+    """
+
+    clean: Tensor
+    aleatoric: Tensor
+    epistemic: Tensor
+    both: Tensor
+    y: Tensor
+    partner_y: Tensor
+    mask_aleatoric: Tensor
+    mask_epistemic: Tensor
+    box_aleatoric: Tensor
+    box_epistemic: Tensor
+    kind: Tensor
+    kinds: tuple[str, ...]
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kinds"}
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _num_classes(y: Tensor, num_classes: int | None) -> int:
+    return int(num_classes) if num_classes is not None else int(y.max()) + 1
+
+
+def training_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
+                 num_classes: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Plant the aleatoric cause in ``design.train_share`` of ``x [N,C,H,W]``.
+
+    Returns ``(x', y', planted)``: images, labels (drawn between the two classes by the blend
+    weight for the planted images) and ``[N]`` bool, which images were planted.
+    """
+    design.check()
+    K = _num_classes(y, num_classes)
+    a, _ = sides(x.shape[-1], design.aleatoric_share, design.epistemic_share)
+    planted = torch.rand(len(y), generator=generator) < design.train_share
+    idx = planted.nonzero().squeeze(1)
+    part = partners(y, K, generator)[idx]  # [m] indices of the partner images
+    lo, hi = design.train_weights
+    w = lo + (hi - lo) * torch.rand(len(idx), generator=generator)
+    boxes = random_boxes(len(idx), x.shape[-1], a, generator)
+    x2, y2 = x.clone(), y.clone()
+    x2[idx] = blend(x[idx], x[part], boxes, w)
+    y2[idx] = ambiguous_labels(y[idx], y[part], w, generator)
+    return x2, y2, planted
+
+
+def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
+              other: Tensor | None = None, num_classes: int | None = None) -> CauseSet:
+    """Clean, aleatoric, epistemic and both-cause versions of ``x [n,C,H,W]`` (see module doc).
+
+    The partner images come from ``x`` itself (another class); ``other`` ``[M,C',h,w]`` feeds
+    the ``other-data`` kind.
+    """
+    design.check()
+    if x.shape[-1] != x.shape[-2]:
+        raise UnsureError(f"the ground-truth benchmark needs square images, got {tuple(x.shape[-2:])}")
+    n, H = len(y), x.shape[-1]
+    K = _num_classes(y, num_classes)
+    a, e = sides(H, design.aleatoric_share, design.epistemic_share)
+    part = partners(y, K, generator)
+    box_a = random_boxes(n, H, a, generator, room=e)
+    box_e = disjoint_boxes(box_a, H, e, generator)
+    kind = torch.arange(n) % len(design.kinds)
+    kind = kind[torch.randperm(n, generator=generator)]
+    names = [design.kinds[int(k)] for k in kind]
+    w = torch.full((n,), float(design.test_weight))
+    xa = blend(x, x[part], box_a, w)
+    xe = paste(x, box_e, names, generator, other)
+    # the both-image carries the very same patch (kinds that read the region read clean content,
+    # which the aleatoric blend left alone: the boxes are disjoint)
+    xb = torch.where(box_masks(box_e, H)[:, None], xe, xa)
+    return CauseSet(x, xa, xe, xb, y, y[part], changed(xa, x), changed(xe, x), box_a, box_e, kind,
+                    tuple(design.kinds))
