@@ -14,7 +14,7 @@ The layers, lowest first; a module may import its own layer or lower ones:
     1  posteriors, measures                                        (logit samples and what they measure)
     2  training, evaluate, run, run_checks                         (fit, score, save and load posteriors)
     3  attribution                                                 (explanation methods)
-    4  metrics, mitigation                                         (tests of maps; retraining with maps)
+    4  metrics, mitigation, score                                  (tests of maps; retraining with maps)
     5  bench
     6  report
     7  cli
@@ -41,7 +41,7 @@ LAYERS = {
     "unsure.training": 2, "unsure.evaluate": 2, "unsure.run": 2, "unsure.run_checks": 2,
     "unsure.user_model": 2,
     "unsure.attribution": 3,
-    "unsure.metrics": 4, "unsure.mitigation": 4,
+    "unsure.metrics": 4, "unsure.mitigation": 4, "unsure.score": 4,
     "unsure.bench": 5,
     "unsure.dataset": 6,
     "unsure.report": 6,
