@@ -40,7 +40,8 @@ class ScoreOptions:
     fraction : blurring test share of pixels; steps : insertion / deletion steps
     flip_replacement, flip_sigma, flip_interval : feature flipping infill and step
     repeats : repeatability re-runs; ris_n, ris_std, ris_tol : input-stability copies, noise, tolerance
-    positions, patch, ood_strategy, ood_value : rank improvement; explainer : conveyance reference
+    positions, patch, ood_strategy, ood_value : rank improvement (``patch`` default: ``round(H / 7)``,
+        4 on 28x28 as the authors, 1 on 8x8); explainer : conveyance reference
     batch_size : images per forward pass (``None``: the machinery's default)
     """
 
@@ -54,7 +55,7 @@ class ScoreOptions:
     ris_std: float = 0.05
     ris_tol: float = 0.05
     positions: int = 8
-    patch: int = 4
+    patch: int | None = None
     ood_strategy: str = "patch"
     ood_value: Tensor | None = None
     explainer: str = "inputgrad"
@@ -169,7 +170,8 @@ def _ris(c: Context):
 def _rank(c: Context):
     from .metrics.rank_improvement import rank_improvement
     o = c.options
-    r = rank_improvement(c.explain, c.x, c.maps, o.positions, o.patch, o.ood_strategy, o.ood_value,
+    patch = o.patch if o.patch is not None else max(1, round(c.x.shape[2] / 7))
+    r = rank_improvement(c.explain, c.x, c.maps, o.positions, patch, o.ood_strategy, o.ood_value,
                          torch.Generator().manual_seed(c.seed))
     return {"rank-improvement": r["rank-improvement"], "top-rank-share": r["top-rank-share"]}
 

@@ -151,11 +151,12 @@ class PropertiesBench(Bench):
                        help="images for the metrics that re-run the method (0: skip them)")
         p.add_argument("--repeats", type=int, default=3, help="repeatability re-runs")
         p.add_argument("--positions", type=int, default=8, help="OOD patches per image (rank improvement)")
+        p.add_argument("--patch", type=int, default=None, help="OOD patch side (default round(H/7): 4 on 28x28, 1 on 8x8)")
 
     def main(self, args: argparse.Namespace) -> int:
         if args.method_n < 0:
             raise UnsureError(f"--method-n must be >= 0, got {args.method_n}")
         post, data = run_posterior(args)
         opts = options_from_args(args)
-        so = ScoreOptions(repeats=args.repeats, positions=args.positions)
+        so = ScoreOptions(repeats=args.repeats, positions=args.positions, patch=args.patch)
         return finish(args, self.name, properties_benchmark(post, data, args.methods, opts, args.method_n, so))
