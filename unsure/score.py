@@ -37,7 +37,8 @@ from .validate import check_images
 class ScoreOptions:
     """Settings shared by the scorers (one place, not repeated kwargs).
 
-    fraction : blurring test share of pixels; steps : insertion / deletion steps
+    fraction, sigmas : blurring test share of pixels and blur grid (``None``: the test's full grid);
+    steps : insertion / deletion steps
     flip_replacement, flip_sigma, flip_interval : feature flipping infill and step
     repeats : repeatability re-runs; ris_n, ris_std, ris_tol : input-stability copies, noise, tolerance
     positions, patch, ood_strategy, ood_value : rank improvement (``patch`` default: ``round(H / 7)``,
@@ -46,6 +47,7 @@ class ScoreOptions:
     """
 
     fraction: float = 0.02
+    sigmas: tuple[float, ...] | None = None
     steps: int = 50
     flip_replacement: Any = "blur"
     flip_sigma: float = 1.0
@@ -126,8 +128,8 @@ def _flipping(c: Context):
 @register_scorer("blurring", "posterior", ("murr", "auc-urr"))
 def _blurring(c: Context):
     from .metrics.blurring import blurring_test
-    r = blurring_test(c.posterior, c.x, c.maps, c.options.fraction, draw=c.draw, measure=c.target,
-                      generator=torch.Generator().manual_seed(c.seed), batch_size=c.options.batch_size)
+    r = blurring_test(c.posterior, c.x, c.maps, c.options.fraction, c.options.sigmas, draw=c.draw,
+                      measure=c.target, generator=torch.Generator().manual_seed(c.seed), batch_size=c.options.batch_size)
     return {"murr": r.murr_per_image.double(), "auc-urr": r.auc_per_image.double()}
 
 

@@ -151,6 +151,8 @@ class PropertiesBench(Bench):
                        help="images for the metrics that re-run the method (0: skip them)")
         p.add_argument("--repeats", type=int, default=3, help="repeatability re-runs")
         p.add_argument("--positions", type=int, default=8, help="OOD patches per image (rank improvement)")
+        p.add_argument("--sigmas", default=None,
+                       help="blurring-test blur grid, comma-separated (default: the full grid 0.2, 0.4, ..., 20)")
         p.add_argument("--patch", type=int, default=None, help="OOD patch side (default round(H/7): 4 on 28x28, 1 on 8x8)")
 
     def main(self, args: argparse.Namespace) -> int:
@@ -158,5 +160,9 @@ class PropertiesBench(Bench):
             raise UnsureError(f"--method-n must be >= 0, got {args.method_n}")
         post, data = run_posterior(args)
         opts = options_from_args(args)
-        so = ScoreOptions(repeats=args.repeats, positions=args.positions, patch=args.patch)
+        try:
+            sigmas = None if args.sigmas is None else tuple(float(v) for v in args.sigmas.split(","))
+        except ValueError as e:
+            raise UnsureError(f"--sigmas must be comma-separated numbers, got {args.sigmas!r}") from e
+        so = ScoreOptions(repeats=args.repeats, positions=args.positions, patch=args.patch, sigmas=sigmas)
         return finish(args, self.name, properties_benchmark(post, data, args.methods, opts, args.method_n, so))
