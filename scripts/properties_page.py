@@ -1,6 +1,6 @@
 """Fill the numbers of docs/results/properties.md from the bench JSONs (nothing typed by hand):
 
-    python scripts/properties_page.py TEMPLATE.md > docs/results/properties.md
+    python scripts/properties_page.py scripts/properties_page.md > docs/results/properties.md
 
 A placeholder ``KEY`` is replaced; ``DIGITS_SUMMARY`` / ``MCD_SUMMARY`` / ``FM_SUMMARY`` by the
 tables of ``scripts/properties_summary.py``.
