@@ -17,7 +17,7 @@ The layers, lowest first; a module may import its own layer or lower ones:
     1  posteriors, measures                                        (logit samples and what they measure)
     2  training, evaluate, run, run_checks                         (fit, score, save and load posteriors)
     3  attribution, plot                                           (explanation methods; res.plot())
-    4  metrics, mitigation, groundtruth                            (tests of maps; retraining with maps;
+    4  metrics, mitigation, groundtruth, score                     (tests of maps; retraining with maps;
                                                                     the ground-truth data and scores)
     5  bench
     6  report
@@ -47,7 +47,7 @@ LAYERS = {
     "unsure.training": 2, "unsure.evaluate": 2, "unsure.run": 2, "unsure.run_checks": 2,
     "unsure.user_model": 2,
     "unsure.attribution": 3, "unsure.plot": 3,
-    "unsure.metrics": 4, "unsure.mitigation": 4, "unsure.groundtruth": 4,
+    "unsure.metrics": 4, "unsure.mitigation": 4, "unsure.groundtruth": 4, "unsure.score": 4,
     "unsure.bench": 5,
     "unsure.dataset": 6,
     "unsure.report": 6,

@@ -60,7 +60,12 @@ def outputs(tmp_path_factory):
          "--seeds", "1", "--eval-size", "20", "--cache", d / "cache", "--out", d / "b"],
         ["bench", "all", "--run", run, "--n", "2", "--methods", "grad", "--only", "blurring,insertion",
          "--out", d / "all"],
+        ["bench", "properties", "--run", run, "--n", "3", "--methods", "grad,random", "--method-n", "1",
+         "--repeats", "1", "--positions", "1", "--out", d / "b"],
+        ["score", "--run", run, "--maps", d / "maps.npy", "--metrics", "complexity", "--out", d / "sc"],
     ]
+    import numpy as np
+    np.save(d / "maps.npy", np.random.default_rng(0).random((2, 8, 8)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for argv in commands:
@@ -72,6 +77,7 @@ def outputs(tmp_path_factory):
                                                                    d / "demo" / "results.json"],
         "Bench `NAME.json` (`unsure bench NAME`)": sorted((d / "b").glob("*.json")) + sorted((d / "all").rglob("*.json")),
         "`explain-dataset` `manifest.json`": [d / "ds" / "manifest.json"],
+        "Score `score.json` (`unsure score`)": [d / "sc" / "score.json"],
     }
 
 
@@ -87,7 +93,7 @@ def test_every_output_is_documented_with_exactly_its_keys(outputs):
             assert required <= got, f"{f.name}: documented keys missing {required - got}"
             seen |= got
         assert seen == keys, f"'{heading}' documents keys no tiny run wrote: {keys - seen}"
-    assert len(outputs["Bench `NAME.json` (`unsure bench NAME`)"]) == 7  # 4 benches + all, blurring, insertion
+    assert len(outputs["Bench `NAME.json` (`unsure bench NAME`)"]) == 8  # 5 benches + all, blurring, insertion
 
 
 def test_every_output_carries_the_version_the_command_and_the_settings(outputs):

@@ -21,6 +21,7 @@ from .posteriors.preprocess import Normalize, Preprocessed
 from .posteriors.protocol import as_posterior
 from ._version import __version__
 from .run import load_run
+from .score import Scores, ScoreOptions, score
 from .user_model import save_run
 from .plot import show
 
@@ -43,4 +44,4 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
 __all__ = ["attribute", "uncertainty", "show", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
-           "as_posterior", "save_run", "Normalize", "Preprocessed", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]
+           "as_posterior", "save_run", "score", "Scores", "ScoreOptions", "Normalize", "Preprocessed", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

@@ -29,6 +29,7 @@ COMMAND_METHODS = {
     "sanity": "default,grad,inputgrad,smoothgrad,ig,blur-ig,gradcam",
     "sic-aic": "default,grad,inputgrad,smoothgrad,ig,blur-ig,random",  # was ...,xrai: not registered
     "groundtruth": "default,ua-backprop-class,inputgrad,grad,inputgrad:reference=blur:blur_sigma=2,random",
+    "properties": "default,grad,inputgrad,smoothgrad,ig,random",
     "rotation": "gradcam",  # a class-score bench: Grad-CAM, the paper's choice there
 }
 

@@ -16,3 +16,4 @@ from . import mitigation as _mitigation  # noqa: F401,E402
 from . import large_k as _large_k  # noqa: F401,E402
 from . import ood as _ood  # noqa: F401,E402
 from . import groundtruth as _groundtruth  # noqa: F401,E402
+from . import properties as _properties  # noqa: F401,E402

@@ -20,6 +20,7 @@ from . import commands
 from .checks import CAPPED, MAX_COUNT, check_args
 from . import demo, explain, explain_dataset  # noqa: F401  (register demo, explain, explain-dataset)
 from . import train_vae  # noqa: F401  (registers train-vae)
+from . import score as _score  # noqa: F401  (registers score)
 
 
 def build_parser() -> argparse.ArgumentParser:

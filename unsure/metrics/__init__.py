@@ -10,3 +10,9 @@ from .sanity import SanityResult, model_randomisation  # noqa: F401,E402
 from .rotation import cam_object_overlap, compare, dice_iou, rotate, rotation_curve  # noqa: F401,E402
 from .ood import auroc  # noqa: F401,E402
 from .groundtruth import GroundTruthScores, disentanglement, groundtruth_scores  # noqa: F401,E402
+from .complexity import complexity, effective_complexity  # noqa: F401,E402
+from .feature_flipping import TrainingMedian, feature_flipping  # noqa: F401,E402
+from .repeatability import repeatability  # noqa: F401,E402
+from .input_stability import relative_input_stability  # noqa: F401,E402
+from .rank_improvement import rank_improvement  # noqa: F401,E402
+from .conveyance import conveyance_similarity, dropout_reference  # noqa: F401,E402

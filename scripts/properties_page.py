@@ -1,0 +1,46 @@
+"""Fill the numbers of docs/results/properties.md from the bench JSONs (nothing typed by hand):
+
+    python scripts/properties_page.py scripts/properties_page.md > docs/results/properties.md
+
+A placeholder ``KEY`` is replaced; ``DIGITS_SUMMARY`` / ``MCD_SUMMARY`` / ``FM_SUMMARY`` by the
+tables of ``scripts/properties_summary.py``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from properties_summary import between, summary
+
+ROOT = Path(__file__).resolve().parents[1] / "docs" / "results"
+RUNS = {"DIG": "properties-digits", "MCD": "properties-digits-mcd", "FM": "properties-fmnist"}
+
+
+def values() -> dict[str, str]:
+    out = {}
+    for key, folder in RUNS.items():
+        path = ROOT / folder / "properties.json"
+        if not path.exists():
+            continue
+        js = json.loads(path.read_text())
+        names, agree = js["metrics"], js["agreement"]
+        i = {n: j for j, n in enumerate(names)}
+        out[f"{key}_BETWEEN_I"] = f"{between(agree['across_images'], names):.3f}"
+        out[f"{key}_BETWEEN_M"] = f"{between(agree['across_methods'], names):.3f}"
+        for short, (a, b) in {"RI_CONV": ("rank-improvement", "conveyance-spearman"),
+                              "MURR_FLIP": ("murr", "flipping-auc"),
+                              "FLIP_INS": ("flipping-auc", "insertion-auc")}.items():
+            if a in i and b in i:
+                out[f"{key}_{short}_I"] = f"{agree['across_images'][i[a]][i[b]]:.3f}"
+                out[f"{key}_{short}_M"] = f"{agree['across_methods'][i[a]][i[b]]:.3f}"
+        body = summary(str(path)).split("\n", 2)[2]  # without the file heading
+        out[{"DIG": "DIGITS", "MCD": "MCD", "FM": "FM"}[key] + "_SUMMARY"] = body.replace(str(ROOT) + "/", "")
+    return out
+
+
+if __name__ == "__main__":
+    text = Path(sys.argv[1]).read_text()
+    for k, v in sorted(values().items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(k, v)
+    print(text, end="")

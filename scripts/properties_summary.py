@@ -1,0 +1,68 @@
+"""Per property: the best method, the place of unsure's default, and the headline agreements, from
+the JSON of ``unsure bench properties`` (docs/results/properties.md).
+
+    python scripts/properties_summary.py docs/results/properties-digits/properties.json [...]
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from unsure.attribution.base import DEFAULT_SPEC
+from unsure.bench.properties import off_diagonal_mean
+from unsure.metrics.base import metric_info
+
+
+#: values that score the same property (pairs inside a group are left out of the between-property mean)
+GROUPS = {"complexity": "compactness", "effective-complexity": "compactness", "murr": "blurring",
+          "auc-urr": "blurring", "repeatability-cosine": "consistency", "repeatability-spearman": "consistency",
+          "rank-improvement": "rank", "top-rank-share": "rank", "conveyance-spearman": "similarity",
+          "conveyance-cosine": "similarity"}
+
+
+def between(mat: list[list[float]], names: list[str]) -> float:
+    """Mean of the matrix over pairs of values that score different properties (NaN left out)."""
+    g = [GROUPS.get(n, n) for n in names]
+    vals = [mat[i][j] for i in range(len(names)) for j in range(len(names))
+            if g[i] != g[j] and not math.isnan(mat[i][j])]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def summary(path: str) -> str:
+    js = json.load(open(path))
+    res, names, agree = js["results"], js["metrics"], js["agreement"]
+    lines = [f"### {path}", "", f"{len(res)} methods; default `{DEFAULT_SPEC}`"
+             + ("" if DEFAULT_SPEC in res else " (not in this run)"), "",
+             "| property | best method | value | default's place | default's value |", "|---|---|---|---|---|"]
+    for k in names:
+        info = metric_info(k)
+        vals = {m: r["mean"][k] for m, r in res.items() if not math.isnan(r["mean"][k])}
+        order = sorted(vals, key=lambda m: info.sort_key(vals[m]))
+        best = vals[order[0]]
+        tied = [m for m in order if abs(vals[m] - best) <= 1e-3 * max(1.0, abs(best))]  # equal to 3 digits
+        dv = f"{vals[DEFAULT_SPEC]:.3f}" if DEFAULT_SPEC in vals else "-"
+        if DEFAULT_SPEC not in order:
+            place = "-"
+        elif DEFAULT_SPEC in tied:
+            place = f"tied first ({len(tied)} of {len(order)})"
+        else:
+            place = f"{1 + sum(info.sort_key(vals[m]) < info.sort_key(vals[DEFAULT_SPEC]) for m in order)} of {len(order)}"
+        who = order[0] if len(tied) == 1 else f"{len(tied)} tie, e.g. {order[0]}"
+        lines.append(f"| {k} {info.arrow} | {who} | {best:.3f} | {place} | {dv} |")
+    i = {n: j for j, n in enumerate(names)}
+    lines += ["", "| agreement | across methods | across images |", "|---|---|---|",
+              f"| mean off-diagonal | {off_diagonal_mean(agree['across_methods']):.3f} | "
+              f"{off_diagonal_mean(agree['across_images']):.3f} |",
+              f"| mean over pairs of different properties | {between(agree['across_methods'], names):.3f} | "
+              f"{between(agree['across_images'], names):.3f} |"]
+    for a, b in (("rank-improvement", "conveyance-spearman"), ("murr", "flipping-auc"),
+                 ("murr", "deletion-auc"), ("complexity", "murr"), ("rank-improvement", "murr")):
+        if a in i and b in i:
+            lines.append(f"| {a} vs {b} | {agree['across_methods'][i[a]][i[b]]:.3f} | "
+                         f"{agree['across_images'][i[a]][i[b]]:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print("\n".join(summary(p) for p in sys.argv[1:]))

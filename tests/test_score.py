@@ -1,0 +1,80 @@
+"""``unsure.score`` on maps made by Captum and by hand (issue 25)."""
+import numpy as np
+import pytest
+import torch
+from captum.attr import IntegratedGradients
+from torch import nn
+
+import unsure
+from unsure.errors import UnsureError
+from unsure.metrics import complexity
+from unsure.metrics.base import metric_info
+from unsure.score import SCORERS, ScoreOptions
+
+
+def _post():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 8 * 8, 12),
+                        nn.ReLU(), nn.Dropout(0.3), nn.Linear(12, 4))
+    return unsure.MCDropout(net, samples=6)
+
+
+def _x(B=3):
+    return torch.rand(B, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+FAST = ScoreOptions(steps=8, repeats=1, ris_n=2, positions=2, patch=2)
+
+
+def test_scores_captum_integrated_gradients_maps_of_the_target_function():
+    post, x = _post(), _x()
+    f = unsure.target_function(post, "epistemic", generator=torch.Generator().manual_seed(0))
+    ig = IntegratedGradients(f).attribute(x, baselines=torch.zeros_like(x), n_steps=8)  # [B,1,H,W]
+    s = unsure.score(post, x, ig, "epistemic", options=FAST)
+    expected = {v for name, (_, needs, values) in SCORERS.items() if needs != "method" for v in values}
+    assert set(s.per_image) == expected  # conveyance included: the posterior is MC dropout
+    for k, v in s.per_image.items():
+        assert v.shape == (3,) and torch.isfinite(v).all(), k
+        metric_info(k)  # every value is a registered metric with a direction
+    torch.testing.assert_close(s.per_image["complexity"], complexity(ig[:, 0]))
+    assert s.summary["murr"] == pytest.approx(float(s.per_image["murr"].mean()))
+
+
+def test_scores_hand_made_numpy_maps_with_the_method_metrics():
+    post, x = _post(), _x(2)
+    maps = np.random.default_rng(0).random((2, 8, 8))
+    s = unsure.score(post, x, maps, metrics="complexity,repeatability,rank-improvement",
+                     method="inputgrad", options=FAST)
+    assert set(s.per_image) == {"complexity", "effective-complexity", "repeatability-cosine",
+                                "repeatability-spearman", "rank-improvement", "top-rank-share"}
+    # a deterministic method on a fixed ensemble repeats exactly; fresh dropout masks move it
+    torch.manual_seed(2)
+    ens = unsure.DeepEnsemble([nn.Sequential(nn.Flatten(), nn.Linear(64, 4)) for _ in range(3)])
+    for p, exact in ((ens, True), (post, False)):
+        own = unsure.attribute(p, x, method="inputgrad", target="epistemic",
+                               generator=torch.Generator().manual_seed(0)).maps
+        r = unsure.score(p, x, own, metrics=["repeatability"], method="inputgrad", options=FAST)
+        rho = r.per_image["repeatability-spearman"]
+        assert (rho.tolist() == pytest.approx([1.0, 1.0])) if exact else (rho < 0.99).all()
+
+
+@pytest.mark.parametrize("maps,match", [
+    (torch.rand(3, 8, 7), "shape"),
+    (torch.full((3, 8, 8), float("nan")), "NaN"),
+    (torch.ones(3, 8, 8), "constant"),
+])
+def test_one_line_errors(maps, match):
+    with pytest.raises(UnsureError, match=match) as e:
+        unsure.score(_post(), _x(), maps, metrics="flipping", options=FAST)
+    assert "\n" not in str(e.value)
+
+
+def test_method_metrics_need_a_method_and_conveyance_needs_dropout():
+    post, x = _post(), _x(1)
+    with pytest.raises(UnsureError, match="method="):
+        unsure.score(post, x, torch.rand(1, 8, 8), metrics="repeatability")
+    ens = unsure.DeepEnsemble([nn.Sequential(nn.Flatten(), nn.Linear(64, 4))])
+    with pytest.raises(UnsureError, match="MC-dropout"):
+        unsure.score(ens, x, torch.rand(1, 8, 8), metrics="conveyance")
+    with pytest.raises(UnsureError, match="unknown metric"):
+        unsure.score(ens, x, torch.rand(1, 8, 8), metrics="nope")
