@@ -31,7 +31,7 @@ def test_scores_captum_integrated_gradients_maps_of_the_target_function():
     f = unsure.target_function(post, "epistemic", generator=torch.Generator().manual_seed(0))
     ig = IntegratedGradients(f).attribute(x, baselines=torch.zeros_like(x), n_steps=8)  # [B,1,H,W]
     s = unsure.score(post, x, ig, "epistemic", options=FAST)
-    expected = {v for name, (_, needs, values) in SCORERS.items() if needs != "method" for v in values}
+    expected = {v for name, (_, needs, values) in SCORERS.items() if needs not in ("method", "masks") for v in values}
     assert set(s.per_image) == expected  # conveyance included: the posterior is MC dropout
     for k, v in s.per_image.items():
         assert v.shape == (3,) and torch.isfinite(v).all(), k
@@ -78,3 +78,24 @@ def test_method_metrics_need_a_method_and_conveyance_needs_dropout():
         unsure.score(ens, x, torch.rand(1, 8, 8), metrics="conveyance")
     with pytest.raises(UnsureError, match="unknown metric"):
         unsure.score(ens, x, torch.rand(1, 8, 8), metrics="nope")
+
+
+def test_ground_truth_scores_of_known_causes():
+    """A map equal to the cause's mask localises it perfectly, its negation not at all (METHODS.md,
+    ground-truth localisation); the scores come only with masks=."""
+    post, x = _post(), _x(4)
+    masks = torch.zeros(4, 8, 8, dtype=torch.bool)
+    for i in range(4):
+        masks[i, i:i + 3, 2 * i:2 * i + 2] = True  # a 3x2 cause at a different place per image
+    s = unsure.score(post, x, masks.float(), metrics="groundtruth", masks=masks)
+    for k in ("gt-rank", "gt-mass", "gt-auroc", "gt-pointing"):
+        assert s.per_image[k].tolist() == [1.0] * 4, k
+    neg = unsure.score(post, x, -masks.float(), metrics="groundtruth", masks=masks)
+    assert neg.per_image["gt-rank"].tolist() == [0.0] * 4 and neg.per_image["gt-auroc"].tolist() == [0.0] * 4
+    assert neg.per_image["gt-mass"].tolist() == [0.0] * 4  # no positive mass at all
+    default = unsure.score(post, x, masks.float(), options=FAST, masks=masks)
+    assert default.per_image["gt-rank"].tolist() == [1.0] * 4  # in the default set when masks are given
+    with pytest.raises(UnsureError, match="pass masks="):
+        unsure.score(post, x, masks.float(), metrics="groundtruth")
+    with pytest.raises(UnsureError, match="bool array"):
+        unsure.score(post, x, masks.float(), metrics="groundtruth", masks=masks.float())

@@ -14,10 +14,11 @@ conveyance-spearman / -cosine an :class:`unsure.MCDropout` posterior          me
 repeatability-cosine / -sp.   ``method`` (re-run with fresh draws / seeds)   metrics/repeatability
 input-stability               ``method``                                     metrics/input_stability
 rank-improvement, top-rank-s. ``method``                                     metrics/rank_improvement
+gt-rank, -mass, -auroc, -pt.  ``masks`` of a known cause (ground truth)      metrics/groundtruth
 ============================  =============================================  ==================
 
 A scorer is one function in :data:`SCORERS` (``name -> (Context) -> {value: [B]}``); another
-property (the ground-truth benchmark, issue 24) plugs in with :func:`register_scorer`.
+property plugs in with :func:`register_scorer`.
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ class Context:
     explain: Callable[[Tensor, torch.Generator], Tensor] | None
     options: ScoreOptions
     seed: int
+    masks: Tensor | None = None  # [B,H,W] bool: a known cause per image (ground-truth scorer)
 
 
 @dataclass
@@ -94,7 +96,7 @@ class Scores:
 
 
 Scorer = Callable[[Context], dict[str, Tensor]]
-#: scorer name -> (function, needs: "maps" | "posterior" | "method" | "mc-dropout", values it returns)
+#: scorer name -> (function, needs: "maps" | "posterior" | "method" | "mc-dropout" | "masks", values it returns)
 SCORERS: dict[str, tuple[Scorer, str, tuple[str, ...]]] = {}
 
 
@@ -140,6 +142,13 @@ def _insertion(c: Context):
     ins = insertion_curve(c.posterior, c.x, c.maps, c.target, generator=torch.Generator().manual_seed(c.seed), **kw)
     dele = deletion_curve(c.posterior, c.x, c.maps, c.target, generator=torch.Generator().manual_seed(c.seed), **kw)
     return {"insertion-auc": ins.auc.double(), "deletion-auc": dele.auc.double()}
+
+
+@register_scorer("groundtruth", "masks", ("gt-rank", "gt-mass", "gt-auroc", "gt-pointing"))
+def _groundtruth(c: Context):
+    from .metrics.groundtruth import groundtruth_scores
+    r = groundtruth_scores(c.maps, c.masks, c.seed)
+    return {"gt-rank": r.rank, "gt-mass": r.mass, "gt-auroc": r.auroc, "gt-pointing": r.pointing}
 
 
 @register_scorer("conveyance", "mc-dropout", ("conveyance-spearman", "conveyance-cosine"))
@@ -218,7 +227,7 @@ def as_pixel_maps(maps, x: Tensor) -> Tensor:
 
 
 def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[str] | None = None, *,
-          method=None, options: ScoreOptions | None = None, seed: int = 0) -> Scores:
+          method=None, options: ScoreOptions | None = None, seed: int = 0, masks=None) -> Scores:
     """Score ``maps`` of ``x`` on every property.
 
     Parameters
@@ -234,6 +243,9 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
         ``(x, generator) -> maps [B,H,W]``
     options : :class:`ScoreOptions`
     seed : seeds the draw and every scorer
+    masks : ``[B,H,W]`` bool, the pixels of a known cause of each image's uncertainty (e.g. the
+        ground-truth benchmark's ``mask_aleatoric`` / ``mask_epistemic``): adds the ground-truth
+        localisation scores ``gt-rank``, ``gt-mass``, ``gt-auroc``, ``gt-pointing`` (METHODS.md)
 
     Returns
     -------
@@ -248,10 +260,16 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
     pm = as_pixel_maps(maps, x)
     opts = options or ScoreOptions()
     is_dropout = isinstance(post, MCDropout)
+    if masks is not None:
+        masks = torch.as_tensor(masks)
+        if tuple(masks.shape) != tuple(pm.shape) or masks.dtype != torch.bool:
+            raise UnsureError(f"masks must be a bool array of the maps' shape {tuple(pm.shape)}, got "
+                              f"{masks.dtype} {tuple(masks.shape)}")
+        masks = masks.to(pm.device)
     if metrics is None:
         names = [n for n, (_, needs, _) in SCORERS.items()
                  if needs in ("maps", "posterior") or (needs == "method" and method is not None)
-                 or (needs == "mc-dropout" and is_dropout)]
+                 or (needs == "mc-dropout" and is_dropout) or (needs == "masks" and masks is not None)]
     else:
         names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
         unknown = [n for n in names if n not in SCORERS]
@@ -261,12 +279,14 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
             needs = SCORERS[n][1]
             if needs == "method" and method is None:
                 raise UnsureError(f"metric {n!r} re-runs the method: pass method=")
+            if needs == "masks" and masks is None:
+                raise UnsureError(f"metric {n!r} scores maps against known causes: pass masks=")
             if needs == "mc-dropout" and not is_dropout:
                 raise UnsureError(f"metric {n!r} needs an MC-dropout posterior, got {type(post).__name__}")
-    if any(SCORERS[n][1] != "maps" for n in names):
+    if any(SCORERS[n][1] not in ("maps", "masks") for n in names):
         _maps.check_ordered(_maps.flat_maps(pm))  # every other property orders the features
     ctx = Context(post, post.draw(torch.Generator().manual_seed(seed)), x, pm, target,
-                  _bind_method(method, post, target, opts.batch_size), opts, seed)
+                  _bind_method(method, post, target, opts.batch_size), opts, seed, masks)
     per: dict[str, Tensor] = {}
     for n in names:
         for k, v in SCORERS[n][0](ctx).items():
