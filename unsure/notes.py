@@ -6,8 +6,10 @@ a stale lock is taken over. Errors are :class:`unsure.errors.UnsureError` instea
 """
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Callable, Hashable, Iterable, TypeVar
+import warnings
+from typing import Callable, Hashable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -28,3 +30,24 @@ def unique(items: Iterable[T], what: str, key: Callable[[T], Hashable] = lambda 
         seen.add(k)
         out.append(item)
     return out
+
+
+@contextlib.contextmanager
+def warning_lines(category: type[Warning], notes: list[str] | None = None) -> Iterator[list[str]]:
+    """Print each warning of ``category`` raised inside once, as one ``unsure: warning: ...`` line
+    on stderr as it happens (not Python's two-line warning), and keep its text in ``notes`` (the
+    report lists them); other warnings are shown as usual."""
+    seen = [] if notes is None else notes
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", category)
+        shown = warnings.showwarning
+
+        def show(message, cat, filename, lineno, file=None, line=None):
+            if not issubclass(cat, category):
+                return shown(message, cat, filename, lineno, file, line)
+            if str(message) not in seen:
+                seen.append(str(message))
+                print(f"unsure: warning: {message}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = show  # restored by catch_warnings
+        yield seen

@@ -3,10 +3,8 @@ image files; writes PNG overlays, ``results.json`` and the HTML report ``OUT/ind
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shlex
-import sys
 import warnings
 from pathlib import Path
 
@@ -24,25 +22,13 @@ from .commands import Command, register
 ALL_TARGETS = decomposable()  # "all": total, aleatoric, epistemic
 
 
-@contextlib.contextmanager
 def user_warnings(notes: list[str]):
     """Print each :class:`ReportWarning` raised inside as one ``unsure: warning: ...`` line on
     stderr as it happens, and keep it in ``notes`` (the report lists them)."""
+    from ..notes import warning_lines
     from ..report.model import ReportWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", ReportWarning)
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None):
-            if not issubclass(category, ReportWarning):
-                return shown(message, category, filename, lineno, file, line)
-            if str(message) not in notes:
-                notes.append(str(message))
-                print(f"unsure: warning: {message}", file=sys.stderr, flush=True)
-
-        warnings.showwarning = show  # restored by catch_warnings
-        yield
+    return warning_lines(ReportWarning, notes)
 
 
 def parse_targets(text: str) -> list[str]:

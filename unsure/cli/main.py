@@ -7,12 +7,12 @@ import os
 import shlex
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 from .._version import __version__
 from ..errors import UnsureError, UnsureWarning
 from ..flags import Parser
+from ..notes import warning_lines
 from ..output_lock import output_lock
 from ..outputs import check_path, discard_if_empty
 from ..signals import Interrupted, signals_raise
@@ -58,24 +58,10 @@ def output_folder(args: argparse.Namespace) -> str | None:
     return None
 
 
-@contextlib.contextmanager
 def one_line_warnings():
     """Each :class:`UnsureWarning` (an old spelling, a default changed for the model) is printed
     once as ``unsure: warning: ...`` on stderr, not as Python's two-line warning."""
-    seen: set[str] = set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", UnsureWarning)
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None):
-            if not issubclass(category, UnsureWarning):
-                return shown(message, category, filename, lineno, file, line)
-            if str(message) not in seen:
-                seen.add(str(message))
-                print(f"unsure: warning: {message}", file=sys.stderr, flush=True)
-
-        warnings.showwarning = show  # restored by catch_warnings
-        yield
+    return warning_lines(UnsureWarning)
 
 
 def main(argv: list[str] | None = None) -> int:
