@@ -133,7 +133,8 @@ def permutation_shapley(fn, x: Tensor, sub: Tensor, labels: Tensor, perms: Tenso
 
     Parameters
     ----------
-    fn : ``[n*B,C,H,W] -> [n*B]`` (rows ``j*B + b``: coalition j, image b), no gradient needed
+    fn : ``[n*B,C,H,W] -> [n*B]`` or ``[n*B,Q]`` (Q values per image at once, e.g. every member
+        output for CovShapley; rows ``j*B + b``: coalition j, image b), no gradient needed
     x, sub : images and their substitutes ``[B,C,H,W]``
     labels : ``[H,W]`` patch index of every pixel, values ``0..P-1``
     perms : ``[N,P]`` permutations of the patches
@@ -141,20 +142,21 @@ def permutation_shapley(fn, x: Tensor, sub: Tensor, labels: Tensor, perms: Tenso
 
     Returns
     -------
-    phi ``[B,P]`` (mean over the permutations), ``f(x) [B]``, ``f(x') [B]``
+    phi ``[B,P]`` (``[B,P,Q]``; mean over the permutations), ``f(x) [B]``, ``f(x') [B]`` (``[B,Q]``)
     """
     B, C, H, W = x.shape
     N, P = perms.shape
     perms, labels = perms.to(x.device), labels.to(x.device)  # the generator may live elsewhere
     with torch.no_grad():
         f_x, f_sub = fn(x), fn(sub)
+        Q = f_x.shape[1:]  # () for a scalar target
         rank = torch.empty_like(perms)
         rank.scatter_(1, perms, torch.arange(P, device=perms.device).expand(N, P))  # rank[n, pi[n,t]] = t
         rank_px = rank[:, labels.reshape(-1)].reshape(N, H, W)  # [N,H,W]
         # coalitions t = 1..P-1 of every permutation (t = 0 and t = P are sub and x themselves)
         steps = torch.arange(1, P, device=x.device)
         pairs = [(n, t) for n in range(N) for t in steps.tolist()]
-        v = torch.empty(N, P + 1, B, dtype=x.dtype, device=x.device)
+        v = torch.empty(N, P + 1, B, *Q, dtype=x.dtype, device=x.device)
         v[:, 0], v[:, P] = f_sub, f_x
         diff = x - sub
         rows = max(1, eval_batch // B)
@@ -164,11 +166,12 @@ def permutation_shapley(fn, x: Tensor, sub: Tensor, labels: Tensor, perms: Tenso
             t_idx = torch.tensor([p[1] for p in chunk], device=x.device)
             keep = (rank_px[n_idx] < t_idx[:, None, None]).to(x.dtype)  # [m,H,W]
             xm = sub[None] + keep[:, None, None] * diff[None]  # [m,1,1,H,W] * [1,B,C,H,W] -> [m,B,C,H,W]
-            f = fn(xm.reshape(-1, C, H, W)).reshape(len(chunk), B)  # [m*B] -> [m,B]
+            f = fn(xm.reshape(-1, C, H, W)).reshape(len(chunk), B, *Q)  # [m*B,*Q] -> [m,B,*Q]
             v[n_idx, t_idx] = f
-        d = (v[:, 1:] - v[:, :-1]).permute(0, 2, 1)  # [N,P,B] -> [N,B,P]: gain of the t-th patch
-        phi = torch.zeros(N, B, P, dtype=x.dtype, device=x.device)
-        phi.scatter_(2, perms[:, None, :].expand(N, B, P), d)  # to patch pi[n,t]
+        d = (v[:, 1:] - v[:, :-1]).movedim(1, 2)  # [N,P,B,*Q] -> [N,B,P,*Q]: gain of the t-th patch
+        phi = torch.zeros_like(d)
+        index = perms[:, None, :].expand(N, B, P).reshape(N, B, P, *([1] * len(Q))).expand_as(d)
+        phi.scatter_(2, index, d)  # to patch pi[n,t]
     return phi.mean(0), f_x, f_sub
 
 
