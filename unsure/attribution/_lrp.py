@@ -48,7 +48,7 @@ def _apply(module: nn.Module, a: Tensor, weight: Tensor, bias: Tensor | None) ->
     return module._conv_forward(a, weight, bias)  # nn.Conv2d: its own padding mode
 
 
-def gamma_surrogate(module: nn.Module, a: Tensor, z: Tensor, gamma: float) -> Tensor:
+def gamma_surrogate(module: nn.Module, a: Tensor, z: Tensor, gamma: float, eps: float = EPS) -> Tensor:
     """``z`` in value, the generalized LRP-gamma rule in its backward pass (module docstring)."""
     w, b = module.weight, module.bias
     wp, wn = w + gamma * w.clamp(min=0), w + gamma * w.clamp(max=0)
@@ -58,8 +58,8 @@ def gamma_surrogate(module: nn.Module, a: Tensor, z: Tensor, gamma: float) -> Te
     up = _apply(module, ap, wp, bp) + _apply(module, an, wn, None)  # zp
     un = _apply(module, ap, wn, bn) + _apply(module, an, wp, None)  # zn
     with torch.no_grad():
-        rp = torch.where(z > 0, z / stabilize(up), torch.zeros_like(z))
-        rn = torch.where(z < 0, z / stabilize(un), torch.zeros_like(z))
+        rp = torch.where(z > 0, z / stabilize(up, eps), torch.zeros_like(z))
+        rn = torch.where(z < 0, z / stabilize(un, eps), torch.zeros_like(z))
     s = up * rp + un * rn
     return s + (z - s).detach()
 
@@ -90,16 +90,17 @@ def output_layers(draw: Draw, x: Tensor) -> set[int]:
 
 
 @contextlib.contextmanager
-def lrp_rules(draw: Draw, x: Tensor, gamma: float, gamma_out: float = 0.0) -> Iterator[None]:
+def lrp_rules(draw: Draw, x: Tensor, gamma: float, gamma_out: float = 0.0,
+              eps: float = EPS) -> Iterator[None]:
     """Inside the block every ``Linear`` / ``Conv2d`` of ``draw.modules`` backpropagates by the
     generalized LRP-gamma rule, with ``gamma_out`` for each member's output layer (found with a probe
-    forward on ``x``); the hooks are removed on exit, even on errors."""
+    forward on ``x``) and the stabilizer ``eps``; the hooks are removed on exit, even on errors."""
     last = output_layers(draw, x)
     handles = []
 
     def hook(module, inp, out):
         g = gamma_out if id(module) in last else gamma
-        return gamma_surrogate(module, inp[0], out, g)
+        return gamma_surrogate(module, inp[0], out, g, eps)
 
     try:
         for root in draw.modules:

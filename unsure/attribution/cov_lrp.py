@@ -30,6 +30,7 @@ class CovLRP(CovGI):
     gamma : LRP-gamma of the hidden ``Linear`` / ``Conv2d`` layers (0.1, the authors' value for
         their CNNs; 0.2 for their MLPs); 0 gives LRP-0 everywhere
     gamma_out : gamma of each member's output layer (0, the authors')
+    epsilon : the denominators' stabilizer (1e-6, zennit's default)
 
     Returns
     -------
@@ -40,13 +41,14 @@ class CovLRP(CovGI):
 
     name = "cov-lrp"
 
-    def __init__(self, form: str | Form = Form.MARG, gamma: float = 0.1, gamma_out: float = 0.0):
+    def __init__(self, form: str | Form = Form.MARG, gamma: float = 0.1, gamma_out: float = 0.0,
+                 epsilon: float = 1e-6):
         super().__init__(form)
-        for opt, v in (("gamma", gamma), ("gamma_out", gamma_out)):
+        for opt, v in (("gamma", gamma), ("gamma_out", gamma_out), ("epsilon", epsilon)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                 raise UnsureError(f"cov-lrp: {opt} must be a number >= 0, got {v!r}")
-        self.gamma, self.gamma_out = float(gamma), float(gamma_out)
+        self.gamma, self.gamma_out, self.epsilon = float(gamma), float(gamma_out), float(epsilon)
 
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
-        with lrp_rules(ctx.draw, x, self.gamma, self.gamma_out):
+        with lrp_rules(ctx.draw, x, self.gamma, self.gamma_out, self.epsilon):
             return super()._attribute(x, target, ctx)
