@@ -8,7 +8,7 @@ by the ``steps``-point Gauss-Legendre rule (Captum's default, the authors' 50 st
 complete, ``Sigma_s[k] = sum_i R_s[k,i] = y_s[k](x) - y_s[k](x')`` (up to the quadrature error),
 so the marginal map sums to ``U2 = mean_s dSigma_s^T W dSigma_s``: for a class score the member
 variance of ``y[k](x) - y[k](x')``. Forms and weights: :mod:`~unsure.attribution._cov`;
-``docs/methods/cov-family.md``.
+``docs/methods/cov-ig.md``.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ rule in every ``Linear`` / ``Conv2d`` layer and LRP-0 in each member's output la
 LRP relevance is gradient x input through the rule-modified backward pass, so the forms, weights
 and fast marginal computation are CovGI's (:mod:`~unsure.attribution.cov_gi`). The relevance
 absorbed by biases is lost, so the marginal map sums to ``U2`` of the conserved part.
-``docs/methods/cov-family.md``.
+``docs/methods/cov-lrp.md``.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ image (the players and estimator of :mod:`~unsure.attribution.shapley`: permutat
 a substitute image). Shapley values are efficient, ``Sigma_s[k] = sum_p R_s[k,p] = y_s[k](x) -
 y_s[k](x')`` exactly for every number of permutations, so the marginal map sums to ``U2 = mean_s
 dSigma_s^T W dSigma_s`` exactly. Forms and weights: :mod:`~unsure.attribution._cov`;
-``docs/methods/cov-family.md``.
+``docs/methods/cov-shapley.md``.
 
 **(decision)** One set of permutations serves every member and output: each coalition image is
 evaluated once through all members, so the cost is that of ``shapley`` (the authors' code draws
