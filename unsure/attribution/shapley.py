@@ -10,7 +10,7 @@ telescope, so every permutation -- and the average over N of them -- gives value
 ``f(x) - f(x')`` exactly (efficiency). The map spreads each patch's value uniformly over its pixels.
 
 With ``background=`` the value of a coalition is the mean over a set of G background images
-``b_g`` (Watson et al. 2023, Sec. 4, the marginal value function; Lundberg & Lee 2017, Eq. 11 with
+``b_g`` (Watson et al. 2023, the marginal value function; Lundberg & Lee 2017, the expectation under
 independent features): ``v(T) = 1/G sum_g f(b_g + 1_T (x - b_g))``, so the map sums to
 ``f(x) - 1/G sum_g f(b_g)``. The same permutations serve every background image.
 """
