@@ -58,7 +58,8 @@ class UAM(Method):
 
     Returns
     -------
-    maps ``[B,H,W] >= 0``; raw ``None``; meta ``f_input [B]`` (``U(x)``), ``weight_sum [B]``
+    maps ``[B,H,W]`` (``>= 0`` unless ``complete`` and ``U(x) < 0``); raw ``None``; meta ``f_input [B]``
+    (``U(x)``), ``weight_sum [B]``
     (``sum w``, equal to ``U`` for vacuity), ``completeness_delta [B] = |sum(map) - U|`` (0 with
     ``complete=True``). Cost: one forward and one batched backward pass per member (all K logits).
     """
