@@ -1,5 +1,6 @@
-"""Place the methods of a new substitute-panel run among those of an earlier run on the same images
-(``unsure bench blurring`` JSONs, same data, split, images and fractions).
+"""Place the methods of new substitute-panel runs among those of an earlier run on the same images
+(``unsure bench blurring`` JSONs, same data, split, images and fractions; several new runs are
+joined first).
 
 The methods both runs have (anchors) must agree: their largest per-substitute MURR difference is
 printed. Then every method of either run is ranked per substitute by MURR (1 = best, ties share,
@@ -8,7 +9,7 @@ and each new method's panel-mean MURR, mean rank and place (position when all ar
 panel-mean MURR) are printed at each fraction.
 
     python scripts/panel_place.py docs/results/blurring-panel-fmnist-all/blurring.json \
-        docs/results/peers-panel-fmnist/blurring.json
+        docs/results/peers-panel-fmnist/grads/blurring.json docs/results/peers-panel-fmnist/shapley/blurring.json
 """
 from __future__ import annotations
 
@@ -18,8 +19,21 @@ import sys
 from unsure.bench.panel import _ranks
 
 
-def main(base_path: str, new_path: str) -> None:
-    base, new = json.load(open(base_path)), json.load(open(new_path))
+def join(paths: list[str]) -> dict:
+    """One run from several on the same images: their methods side by side."""
+    runs = [json.load(open(p)) for p in paths]
+    out = runs[0]
+    for d in runs[1:]:
+        if d["config"]["image_indices"] != out["config"]["image_indices"]:
+            sys.exit("the new runs differ in their images")
+        out["panel"].update(d["panel"])
+        for s, res in d["by_replacement"].items():
+            out["by_replacement"][s].update(res)
+    return out
+
+
+def main(base_path: str, new_paths: list[str]) -> None:
+    base, new = json.load(open(base_path)), join(new_paths)
     for key in ("data", "split", "image_indices", "fractions"):
         if base["config"][key] != new["config"][key]:
             sys.exit(f"the runs differ in {key}")
@@ -49,6 +63,6 @@ def main(base_path: str, new_path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python scripts/panel_place.py BASE/blurring.json NEW/blurring.json")
-    main(*sys.argv[1:])
+    if len(sys.argv) < 3:
+        sys.exit("usage: python scripts/panel_place.py BASE/blurring.json NEW/blurring.json [NEW2/blurring.json ...]")
+    main(sys.argv[1], sys.argv[2:])
