@@ -66,11 +66,19 @@ def reference(post, x, target, reduce):
     return torch.stack(out).reshape(x.shape)
 
 
+def test_form_vocabulary_and_the_old_spellings():
+    assert make_method("cov-gi").form == "marg"
+    assert make_method("cov-gi", form="diag").form == "diag"
+    assert make_method("cov-gi", reduce="diagonal").form == "diag"
+    assert make_method("cov-gi", form="diag", reduce="marginal").form == "marg"  # the old name wins
+
+
 @pytest.mark.parametrize("reduce", ["marginal", "diagonal"])
 @pytest.mark.parametrize("target", ["epistemic", "class-logit:2", "class:4", "class"])
 def test_matches_the_slow_reference(post, target, reduce):
     x = images()
-    res = make_method("cov-gi", reduce=reduce).attribute(post, x, target)
+    form = {"marginal": "marg", "diagonal": "diag"}[reduce]
+    res = make_method("cov-gi", form=form).attribute(post, x, target)
     want = reference(post, x, target, reduce)
     torch.testing.assert_close(res.raw, want, **TOL)
     torch.testing.assert_close(res.maps, want.sum(1), **TOL)
@@ -141,8 +149,10 @@ def test_second_order_mutual_information_converges():
 
 
 def test_errors(post):
-    with pytest.raises(UnsureError, match="reduce"):
+    with pytest.raises(UnsureError, match="form must be one of marg, diag"):
         make_method("cov-gi", reduce="sum")
+    with pytest.raises(UnsureError, match="form must be one of marg, diag"):
+        make_method("cov-gi", form="marginals")
     for target in ["total", "aleatoric"]:
         with pytest.raises(UnsureError, match="cov-gi explains a variance"):
             make_method("cov-gi").attribute(post, images(2), target)

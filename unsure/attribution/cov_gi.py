@@ -8,8 +8,11 @@ With member outputs ``y_s [K]`` (logits, or probabilities), their gradient x inp
 second-order uncertainty ``U2 = mean_s dSigma_s^T W dSigma_s`` (``d`` = deviation from the member
 mean) through the covariance matrix ``C[i,j] = mean_s dR_s[:,i]^T W dR_s[:,j]``:
 
-- ``reduce="marginal"`` (the paper's heatmap): ``map_i = sum_j C[i,j]``, so ``sum_i map_i = U2``
-- ``reduce="diagonal"``: ``map_i = C[i,i]`` (the features' own second-order effects only)
+- ``form="marg"`` (the paper's marginal heatmap): ``map_i = sum_j C[i,j]``, so ``sum_i map_i = U2``
+- ``form="diag"``: ``map_i = C[i,i]`` (the features' own second-order effects only)
+
+(``reduce="marginal"|"diagonal"``, the old spelling, still works.) The shared parts of the Cov
+family (weights, forms) live in :mod:`~unsure.attribution._cov`.
 
 ``W`` comes from the target: a class score of class k (``class:k``, ``class-logit:k``, predicted
 class) gives ``W = e_k e_k^T``, i.e. the paper's ``Var_s y_s[k]`` (population variance, as the
@@ -19,65 +22,16 @@ linear (or positively homogeneous ReLU) member ``Sigma_s = y_s`` and ``U2`` is t
 """
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from ..measures import epistemic
-from ..measures.targets import ClassScore, Target
-from ..posteriors import Draw
+from ..measures.targets import Target
 from .base import METHODS, Attribution, Context, Method
-from .grad import parse_option
+from ._cov import (Form, cov_reduce, member_gradients, member_outputs, parse_form, used_outputs,
+                   weights)
 
-
-class Reduce(str, Enum):
-    """How the covariance matrix ``C [D,D]`` becomes one value per input element."""
-
-    MARGINAL = "marginal"  # row sums: sum_j C[i,j] (sums to the explained uncertainty)
-    DIAGONAL = "diagonal"  # C[i,i]
-
-
-def weights(target: Target, draw: Draw, x: Tensor) -> tuple[str, Tensor, Tensor]:
-    """What CovGI explains for ``target`` at ``x [B,C,H,W]``.
-
-    Returns
-    -------
-    output : ``"logit"`` or ``"prob"``, the member outputs ``y_s`` whose explanations are used
-    W : ``[B,K,K]`` symmetric weights of ``U2 = mean_s dSigma_s^T W dSigma_s``
-    exact : ``[B]`` the uncertainty ``U2`` approximates: ``Var_s y_s[k]`` for a class score, the
-        mutual information for ``epistemic``
-    """
-    with torch.no_grad():
-        z = draw(x)  # [S,B,K]
-    S, B, K = z.shape
-    if target is epistemic:
-        pbar = torch.softmax(z, -1).mean(0)  # [B,K]
-        W = (torch.diag_embed(pbar) - pbar[:, :, None] * pbar[:, None, :]) / 2  # [B,K,K]
-        return "logit", W, epistemic(z)
-    if isinstance(target, ClassScore):
-        y = torch.softmax(z, -1) if target.kind == "prob" else z
-        if target.cls is None:
-            idx = torch.softmax(z, -1).mean(0).argmax(-1)  # [B], frozen at x
-        elif 0 <= target.cls < K:
-            idx = torch.full((B,), target.cls, dtype=torch.long, device=z.device)
-        else:
-            raise UnsureError(f"class index {target.cls} out of range for K={K} classes")
-        W = torch.zeros(B, K, K, dtype=z.dtype, device=z.device)
-        W[torch.arange(B), idx, idx] = 1.0
-        exact = y.gather(-1, idx[None, :, None].expand(S, B, 1))[..., 0].var(0, correction=0)  # [S,B] -> [B]
-        return target.kind, W, exact
-    name = getattr(target, "__name__", type(target).__name__)
-    raise UnsureError(f"cov-gi explains a variance across members: use target 'epistemic' (second "
-                      f"order mutual information) or a class score (class:N, class-logit:N, "
-                      f"class), not {name!r}")
-
-
-def member_outputs(draw: Draw, x: Tensor, output: str) -> Tensor:
-    """``y [S,B,K]``: member logits or probabilities (``x`` must require grad)."""
-    z = torch.stack([m(x) for m in draw.members], 0)  # [S,B,K]
-    return torch.softmax(z, -1) if output == "prob" else z
+__all__ = ["CovGI", "Form", "gi_sums", "member_outputs", "weights"]
 
 
 def gi_sums(y: Tensor, x: Tensor) -> Tensor:
@@ -94,11 +48,12 @@ def gi_sums(y: Tensor, x: Tensor) -> Tensor:
 
 @METHODS.register("cov-gi", "CovGI: covariance of the members' gradient x input (second-order uncertainty)")
 class CovGI(Method):
-    """CovGI for a variance target (Bley et al. 2025).
+    """CovGI for a variance target (Bley et al. 2025, Eqs. 6-8 with gradient x input).
 
     Parameters
     ----------
-    reduce : ``"marginal"`` (default; the paper's heatmap, sums to ``U2``) or ``"diagonal"``
+    form : ``"marg"`` (default; the paper's marginal heatmap, sums to ``U2``) or ``"diag"``
+    reduce : the old name of ``form`` (``"marginal"`` / ``"diagonal"``); overrides ``form`` if given
 
     Returns
     -------
@@ -107,48 +62,36 @@ class CovGI(Method):
     member variance or the mutual information), ``completeness_delta [B] = |sum(map) - exact|``.
 
     Targets: ``epistemic`` or a class score; others raise :class:`~unsure.errors.UnsureError`.
-    Cost: one forward and three backward passes of all members (marginal), one backward per
-    member and output (diagonal).
+    Cost: one forward and three backward passes of all members (marg), one batched backward pass
+    per member over the outputs with a nonzero weight (diag).
     """
 
     name = "cov-gi"
     complete = False  # sum(map) = U2, which equals the variance only for bias-free homogeneous nets
 
-    def __init__(self, reduce: str | Reduce = Reduce.MARGINAL):
-        self.reduce = parse_option(Reduce, reduce, self.name, "reduce").value
+    def __init__(self, form: str | Form = Form.MARG, reduce: str | None = None):
+        self.form = parse_form(form if reduce is None else reduce, self.name).value
 
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
-        output, W, exact = weights(target, ctx.draw, x)
+        output, W, exact = weights(target, ctx.draw, x, self.name)
         xg = x.detach().requires_grad_(True)
-        y = member_outputs(ctx.draw, xg, output)  # [S,B,K]
-        S = y.shape[0]
-        dsig = gi_sums(y, xg)
-        dsig = dsig - dsig.mean(0, keepdim=True)  # [S,B,K], deviation from the member mean
-        second = torch.einsum("sbk,bkl,sbl->b", dsig, W, dsig) / S
-        if self.reduce == Reduce.MARGINAL:
-            # sum_j C[i,j] = mean_s dR_s[:,i]^T W dSigma_s = mean_s R_s[:,i]^T c_s, c_s = W dSigma_s
-            # (mean_s c_s = 0 removes the member-mean of R): one backward pass with weights c / S
-            c = torch.einsum("bkl,sbl->sbk", W, dsig) / S
-            (g,) = torch.autograd.grad(y, xg, c)
+        if self.form == Form.MARG:
+            with torch.enable_grad():
+                y = member_outputs(ctx.draw, xg, output)  # [S,B,K]
+                S = y.shape[0]
+                dsig = gi_sums(y, xg)
+                dsig = dsig - dsig.mean(0, keepdim=True)  # [S,B,K], deviation from the member mean
+                second = torch.einsum("sbk,bkl,sbl->b", dsig, W, dsig) / S
+                # sum_j C[i,j] = mean_s dR_s[:,i]^T W dSigma_s = mean_s R_s[:,i]^T c_s, c_s = W dSigma_s
+                # (mean_s c_s = 0 removes the member-mean of R): one backward pass with weights c / S
+                c = torch.einsum("bkl,sbl->sbk", W, dsig) / S
+                (g,) = torch.autograd.grad(y, xg, c)
             raw = (g * x).detach()
         else:
-            raw = self._diagonal(y, xg, W)
+            used = used_outputs(W)
+            R = member_gradients(ctx.draw, x, output, used) * x  # [S,K',B,C,H,W], gradient x input
+            raw, second = cov_reduce(R, W[:, used][:, :, used], Form.DIAG)
         maps = raw.sum(1)  # [B,C,H,W] -> [B,H,W]
         delta = (maps.flatten(1).sum(1) - exact).abs()
-        return Attribution(maps, raw, {"second_order": second, "exact": exact,
+        return Attribution(maps, raw, {"second_order": second.detach(), "exact": exact,
                                        "completeness_delta": delta})
-
-    @staticmethod
-    def _diagonal(y: Tensor, xg: Tensor, W: Tensor) -> Tensor:
-        """``C[i,i] = mean_s dR_s[:,i]^T W dR_s[:,i]`` from the explanations of every member output
-        with a nonzero weight (one backward pass each)."""
-        S, B, K = y.shape
-        used = [k for k in range(K) if bool((W[:, k] != 0).any())]
-        R = torch.zeros(S, len(used), *xg.shape, dtype=xg.dtype, device=xg.device)  # [S,k',B,C,H,W]
-        for s in range(S):
-            for j, k in enumerate(used):
-                (g,) = torch.autograd.grad(y[s, :, k].sum(), xg, retain_graph=True)  # images independent
-                R[s, j] = g * xg.detach()
-        dR = R - R.mean(0, keepdim=True)
-        Wu = W[:, used][:, :, used]  # [B,k',k']
-        return torch.einsum("skb...,bkl,slb...->b...", dR, Wu, dR) / S
