@@ -59,6 +59,8 @@ def test_explain_and_blurring_with_my_model(models, tmp_path, capsys):
                  "--n", "2", "--pool", "40", "--methods", "grad", "--no-progress"]) == 0
     page = (tmp_path / "r" / "index.html").read_text()
     assert problems(page, base=tmp_path / "r") == []
+    # the model card says what is not known about a user's model instead of a bare "?"
+    assert "not known (your model: unsure did not train it)" in page and ">not measured<" in page
     res = json.loads((tmp_path / "r" / "results.json").read_text())
     assert "--model my_models.py:build" in res["command"]
     capsys.readouterr()

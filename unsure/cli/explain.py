@@ -212,10 +212,12 @@ def run_explain(args: argparse.Namespace) -> int:
                                              f"{', '.join(targets)} uncertainty of {len(names)} image(s).")
     m = cfg.get("metrics", {})
     report.model = {"run" if args.run else "model": args.run or args.model,
-                    "trained on": cfg.get("data", "?") if args.run else "(not recorded)",
+                    "trained on": cfg.get("data") or "not recorded in the run" if args.run
+                    else "not known (your model: unsure did not train it)",
                     "posterior": f"{cfg.get('posterior', {}).get('posterior', type(post).__name__)}, "
                                  f"{post.num_samples} samples",
-                    "test accuracy": f"{m['accuracy']:.3f}" if "accuracy" in m else "?"}
+                    "test accuracy": f"{m['accuracy']:.3f}" if "accuracy" in m
+                    else "not measured" + ("" if acc is not None else " (give --data to measure it)")}
     if acc is not None:
         report.model["accuracy on --data"] = acc.text()
         results["accuracy"] = {"value": acc.value, "correct": acc.correct, "n": acc.n, "chance": acc.chance,
