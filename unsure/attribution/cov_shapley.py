@@ -19,12 +19,11 @@ import math
 import torch
 from torch import Tensor
 
-from ..errors import UnsureError
 from ..measures.targets import Target
 from .base import METHODS, Attribution, Context, Method
 from ._cov import Form, cov_reduce, member_outputs, parse_form, used_outputs, weights
-from .shapley import CELLS, SUBSTITUTES, draw_permutations, patch_labels, permutation_shapley, substitute_image
-from .smoothgrad import check_count
+from .shapley import (CELLS, draw_permutations, patch_labels, permutation_shapley, set_sampling_options,
+                      substitute_image)
 
 
 @METHODS.register("cov-shapley", "CovShapley: covariance of the members' patch Shapley values (second-order uncertainty)")
@@ -56,16 +55,7 @@ class CovShapley(Method):
                  substitute: str = "zero", blur_sigma: float = 2.0, antithetic: bool = True,
                  eval_batch: int = 256):
         self.form = parse_form(form, self.name).value
-        self.samples = check_count(samples, "cov-shapley samples")
-        self.patch = None if patch is None else check_count(patch, "cov-shapley patch")
-        if substitute not in SUBSTITUTES:
-            raise UnsureError(f"cov-shapley: substitute must be one of {', '.join(SUBSTITUTES)}, got {substitute!r}")
-        if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, (int, float)) or not blur_sigma > 0:
-            raise UnsureError(f"cov-shapley: blur_sigma must be a number > 0, got {blur_sigma!r}")
-        if not isinstance(antithetic, bool):
-            raise UnsureError(f"cov-shapley: antithetic must be a bool, got {antithetic!r}")
-        self.substitute, self.blur_sigma, self.antithetic = substitute, float(blur_sigma), antithetic
-        self.eval_batch = check_count(eval_batch, "cov-shapley eval_batch")
+        set_sampling_options(self, "cov-shapley", samples, patch, substitute, blur_sigma, antithetic, eval_batch)
 
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
         B, C, H, W = x.shape

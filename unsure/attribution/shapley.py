@@ -175,6 +175,22 @@ def permutation_shapley(fn, x: Tensor, sub: Tensor, labels: Tensor, perms: Tenso
     return phi.mean(0), f_x, f_sub
 
 
+def set_sampling_options(method, name: str, samples, patch, substitute, blur_sigma, antithetic,
+                         eval_batch) -> None:
+    """Check and set the permutation-sampling options shared by ``shapley`` and ``cov-shapley``
+    (one line naming ``name`` and the option for a bad value)."""
+    method.samples = check_count(samples, f"{name} samples")
+    method.patch = None if patch is None else check_count(patch, f"{name} patch")
+    if substitute not in SUBSTITUTES:
+        raise UnsureError(f"{name}: substitute must be one of {', '.join(SUBSTITUTES)}, got {substitute!r}")
+    if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, (int, float)) or not blur_sigma > 0:
+        raise UnsureError(f"{name}: blur_sigma must be a number > 0, got {blur_sigma!r}")
+    if not isinstance(antithetic, bool):
+        raise UnsureError(f"{name}: antithetic must be a bool, got {antithetic!r}")
+    method.substitute, method.blur_sigma, method.antithetic = substitute, float(blur_sigma), antithetic
+    method.eval_batch = check_count(eval_batch, f"{name} eval_batch")
+
+
 @METHODS.register("shapley", "Shapley values of the target over image patches (permutation sampling)")
 class PatchShapley(Method):
     """Permutation-sampling Shapley values of any target over a grid of patches.
@@ -216,16 +232,7 @@ class PatchShapley(Method):
     def __init__(self, samples: int = 64, patch: int | None = None, substitute: str = "blur",
                  blur_sigma: float = 2.0, antithetic: bool = True, eval_batch: int = 256,
                  background: str | None = None, data=None):
-        self.samples = check_count(samples, "shapley samples")
-        self.patch = None if patch is None else check_count(patch, "shapley patch")
-        if substitute not in SUBSTITUTES:
-            raise UnsureError(f"shapley: substitute must be one of {', '.join(SUBSTITUTES)}, got {substitute!r}")
-        if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, (int, float)) or not blur_sigma > 0:
-            raise UnsureError(f"shapley: blur_sigma must be a number > 0, got {blur_sigma!r}")
-        if not isinstance(antithetic, bool):
-            raise UnsureError(f"shapley: antithetic must be a bool, got {antithetic!r}")
-        self.substitute, self.blur_sigma, self.antithetic = substitute, float(blur_sigma), antithetic
-        self.eval_batch = check_count(eval_batch, "shapley eval_batch")
+        set_sampling_options(self, "shapley", samples, patch, substitute, blur_sigma, antithetic, eval_batch)
         self.background = background
         self._items = None if background is None else parse_background(background)
         if isinstance(data, str):  # a data spec (CLI: shapley:background=data:data=fashion-mnist)
