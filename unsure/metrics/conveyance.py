@@ -30,9 +30,12 @@ predicted class is then linear in the head's masks. **(differences)** The author
 each weight, and ``Sigma = p(1-p) diag(w^2)``: the variance of an *unscaled* ``Bernoulli(1-p)``
 mask, while their Jacobian is taken at the full weights ``w`` (their eval mode), which is not the
 mean ``(1-p) w`` of their masked weights. unsure's masks are scaled to mean 1, so the Jacobian point
-is the mean and the variance is ``p/(1-p) w^2``; the derivative is exact (autograd). Their layer
-choice is "the last n ``nn.Linear`` modules", which can include layers they do not mask; unsure
-uses exactly the posterior's masked layers. Conv layers may be masked too (theirs: Linear only).
+is the mean and the variance is ``p/(1-p) w^2``; the derivative is exact (autograd). Their reference
+perturbs "the last n ``nn.Linear`` modules" (n = ``layers_to_perturb``, 1 in their MNIST runs: the
+head), which matches their masked layers unless n exceeds them; unsure uses exactly the
+posterior's masked layers, and Conv layers may be masked too (theirs: Linear only). Their
+reference explains each evaluated explainer's own map (IG, GradientSHAP, LRP, input x gradient);
+unsure's uses one explainer, ``explainer``, for every method.
 """
 from __future__ import annotations
 
