@@ -90,6 +90,7 @@ def test_dropconnect_reference_is_the_exact_variance_on_the_head(explainer):
     var = _enumerated_variance(net, net[3], 0.3, x, c, explainer)
     assert var.abs().max() > 0
     torch.testing.assert_close(ref, var)
+    torch.testing.assert_close(dropconnect_reference(post, x, explainer, chunk=5), ref)  # 12 = 5 + 5 + 2
 
 
 def test_dropconnect_reference_on_a_first_layer_of_a_linear_net():

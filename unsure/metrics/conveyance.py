@@ -177,13 +177,18 @@ def dropconnect_reference(posterior, x: Tensor, explainer: str = "inputgrad", ch
             return (g * xi if explainer == "inputgrad" else g).flatten()
 
         ones = {k: torch.ones_like(w) for k, w in weights.items()}
-        eye = torch.eye(D, dtype=x.dtype, device=x.device)
+
+        def basis(i0: int) -> Tensor:  # rows i0.. of the identity [n,D], without the whole D x D
+            n = min(chunk, D - i0)
+            e = torch.zeros(n, D, dtype=x.dtype, device=x.device)
+            e[torch.arange(n), torch.arange(i0, i0 + n)] = 1
+            return e
 
         def variance(xi: Tensor, oh: Tensor) -> Tensor:  # [D]: sum_j (dE_i/dm_j)^2 for every i
             _, pullback = vjp(lambda m: explanation(m, xi, oh), ones)
             rows = []
             for i0 in range(0, D, chunk):
-                (dm,) = vmap(pullback)(eye[i0:i0 + chunk])  # {k: [n,*W]}: rows i0.. of dE/dm
+                (dm,) = vmap(pullback)(basis(i0))  # {k: [n,*W]}: rows i0.. of dE/dm
                 rows.append(sum(v.pow(2).flatten(1).sum(1) for v in dm.values()))  # [n]
             return torch.cat(rows)
 
