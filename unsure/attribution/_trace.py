@@ -198,3 +198,34 @@ def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
                      for g, i in zip(grads, inputs)]
             out.append(MemberGradients(z.detach(), grads[0], layers, grads[1:]))
     return out
+
+
+def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor) -> Tensor:
+    """Rows of gradients through all members at once: row j is ``d/dx sum_{m,k} cotangents[j,m,b,k]
+    z_k^m(x_b)``, for ``cotangents [J,S,B,K]``; returns ``[J,B,C,H,W]``.
+
+    One forward of the whole draw (one ``vmap`` pass for an ensemble of one architecture,
+    ``posteriors.one_pass``; the member loop otherwise) and one batched backward, instead of a
+    backward per member whose results are summed afterwards (the same numbers up to rounding).
+    """
+    x = x.detach().requires_grad_(True)
+    cot = cotangents
+    with torch.enable_grad():
+        z = draw.fast(x) if draw.fast is not None else None  # [S,B,K], or None: the loop
+        if z is not None:
+            (g,) = torch.autograd.grad(z, x, grad_outputs=cot.to(z.dtype),
+                                       is_grads_batched=True, allow_unused=True)
+            return _zero_if_none(g, len(cot), x)
+        # member by member (one member's graph alive at a time), summed
+        acc = None
+        for m, f in enumerate(draw.members):
+            zm = Draw([f], draw.modules)(x)[0]  # [B,K]
+            (g,) = torch.autograd.grad(zm, x, grad_outputs=cot[:, m].to(zm.dtype),
+                                       is_grads_batched=True, allow_unused=True)
+            g = _zero_if_none(g, len(cot), x)
+            acc = g if acc is None else acc + g
+    return acc
+
+
+def _zero_if_none(g: Tensor | None, J: int, x: Tensor) -> Tensor:
+    return torch.zeros((J, *x.shape), dtype=x.dtype, device=x.device) if g is None else g.detach()

@@ -22,7 +22,7 @@ from torch import Tensor
 from ..errors import UnsureError
 from ..measures import Measure, decompose, decomposable, measure_of
 from ..posteriors import Draw
-from ._trace import per_logit_gradients
+from ._trace import draw_gradients, per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
 from .ua_mixture import (COMBINES, MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
@@ -129,6 +129,28 @@ def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tu
         return psi(tt, start_dim=2).sum(2) + bias_term_map(layers, layer_grads, (H, W), directed), None
     rc = t.clamp_min(0) if directed else t.abs()
     return rc.mean(2), rc  # [J,B,C,H,W] -> [J,B,H,W]
+
+
+def _draw_path_terms(path: Path, draw: Draw, x: Tensor, ref: Tensor, steps: int,
+                     cotangents: Tensor, max_images: int = 512) -> Tensor:
+    """Path terms ``[J,B,C,H,W]`` of rows ``cotangents [J,S,B,K]`` through the whole draw
+    (``_trace.draw_gradients``): grad, ``grad * (x - ref)`` or IG from ``ref`` (midpoint rule)."""
+    if path is Path.GRAD:
+        return draw_gradients(draw, x, cotangents)
+    if path is Path.INPUTGRAD:
+        return draw_gradients(draw, x, cotangents) * (x - ref).unsqueeze(0)
+    B = x.shape[0]
+    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
+    per = max(1, max_images // B)  # path points per batched backward
+    acc = None
+    for s in range(0, steps, per):
+        a = alphas[s:s + per]
+        pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
+        cot = cotangents.repeat(1, 1, len(a), 1)  # [J,S,B,K] -> [J,S,n*B,K]
+        g = draw_gradients(draw, pts.reshape(-1, *x.shape[1:]), cot)  # [J,n*B,C,H,W]
+        gsum = g.reshape(len(g), len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
+        acc = gsum if acc is None else acc + gsum
+    return acc / steps * (x - ref).unsqueeze(0)
 
 
 def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
@@ -338,6 +360,11 @@ class UABackprop(Method):
                 idx, valid = kept_rows(kept)  # [R,B]
                 w = gather_rows(a_p[0], idx, valid)  # [B,K] -> [B,R]
         t_all, bias_maps = 0.0, 0.0
+        if path is not Path.FULLGRAD:  # all members in one forward, one batched backward
+            # [K,S,B,K] -> [R,S,B,K]: row r of image b is the cotangent of its r-th kept class
+            cot = D if idx is None else D.gather(0, idx[:, None, :, None].expand(len(idx), *D.shape[1:]))
+            t_all = _draw_path_terms(path, draw, x, ref, self.steps, cot)
+            return self._class_maps(path, w, t_all, bias_maps, st) + (kept.sum(1) * len(draw),)
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
             # [K,B,K] -> [R,B,K]: row r of image b is the cotangent of its r-th kept class
