@@ -210,19 +210,24 @@ def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor) -> Tensor:
     """
     x = x.detach().requires_grad_(True)
     cot = cotangents
+
+    def grad(z: Tensor, c: Tensor) -> Tensor | None:  # [J,...] rows; one row needs no batching
+        c = c.to(z.dtype)
+        if len(c) == 1:
+            (g,) = torch.autograd.grad(z, x, grad_outputs=c[0], allow_unused=True)
+            return None if g is None else g[None]
+        (g,) = torch.autograd.grad(z, x, grad_outputs=c, is_grads_batched=True, allow_unused=True)
+        return g
+
     with torch.enable_grad():
         z = draw.fast(x) if draw.fast is not None else None  # [S,B,K], or None: the loop
         if z is not None:
-            (g,) = torch.autograd.grad(z, x, grad_outputs=cot.to(z.dtype),
-                                       is_grads_batched=True, allow_unused=True)
-            return _zero_if_none(g, len(cot), x)
+            return _zero_if_none(grad(z, cot), len(cot), x)
         # member by member (one member's graph alive at a time), summed
         acc = None
         for m, f in enumerate(draw.members):
             zm = Draw([f], draw.modules)(x)[0]  # [B,K]
-            (g,) = torch.autograd.grad(zm, x, grad_outputs=cot[:, m].to(zm.dtype),
-                                       is_grads_batched=True, allow_unused=True)
-            g = _zero_if_none(g, len(cot), x)
+            g = _zero_if_none(grad(zm, cot[:, m]), len(cot), x)
             acc = g if acc is None else acc + g
     return acc
 
