@@ -150,3 +150,34 @@ def test_bad_switch_value():
     ens = DeepEnsemble([small_cnn(), small_cnn()], one_pass="yes")
     with pytest.raises(UnsureError, match="one_pass"):
         ens.draw()(torch.rand(1, 1, 14, 14))
+
+
+def test_no_grad_forward_is_reused_only_for_unchanged_images_and_weights():
+    """A draw hands back its last no-grad logits for the same, unchanged images (a dataset job's
+    prediction pass and its methods' passes); anything that could change them recomputes."""
+    ens = DeepEnsemble([small_cnn(), small_cnn()], one_pass=False)
+    d = ens.draw()
+    calls = []
+    orig = d.members[0].forward
+    d.members[0].forward = lambda x: (calls.append(1), orig(x))[1]
+    x = torch.rand(4, 1, 14, 14)
+    with torch.no_grad():
+        a = d(x)
+        assert d(x[:4]) is a and len(calls) == 1  # same storage, offset, shape: reused
+        d(x[1:])  # other images
+        assert len(calls) == 2
+        x2 = x.clone()
+        x2.mul_(1.0)  # in place: a new version
+        b = d(x2)
+        b2 = d(x2.mul_(0.5))
+        assert len(calls) == 4 and not torch.equal(b, b2)
+        ens.members[1][6].bias.add_(1.0)  # the weights changed in place
+        c = d(x2)
+        assert len(calls) == 5 and not torch.equal(c[1], b2[1])
+        h = ens.members[0][0].register_forward_hook(lambda *a: None)
+        d(x2)
+        assert len(calls) == 6  # hooks see every call
+        h.remove()
+    x.requires_grad_(True)
+    d(x)  # with grad: always a fresh graph
+    assert len(calls) == 7
