@@ -188,6 +188,13 @@ DEFAULTS[("class", "colour")] = dict(DEFAULTS[("class", "grayscale")])
 DEFAULTS[("paper", "colour")] = dict(DEFAULTS[("paper", "grayscale")])
 
 
+#: ``prune="auto"`` for the class variant: keep the class terms that carry all but ``MAP_TOLERANCE / 2``
+#: of ``U``, so the pruned map is within ``MAP_TOLERANCE * U`` (L1) of the unpruned one: the
+#: completeness tolerance of spec/UA_BACKPROP.md ("Properties to test"), not a tuned value.
+MAP_TOLERANCE = 1e-5
+AUTO_KEEP = 1.0 - MAP_TOLERANCE / 2
+
+
 @METHODS.register("ua-backprop", "UA-Backprop (Wang et al. CVPR 2023): complete uncertainty maps "
                                  "from per-probability terms, one batched backward per member")
 class UABackprop(Method):
@@ -199,7 +206,11 @@ class UABackprop(Method):
     path : "fullgrad" (the paper's), "grad", "inputgrad" or "ig" (spec step 3)
     T1 : temperature of the Jacobian softmax (step 2; variant "paper" only)
     T2 : temperature of the pixel distribution (step 3)
-    prune : None, or the share of the terms' mass to keep per image (e.g. 0.999; spec, Cost): of
+    prune : "auto" (default), None, or the share of the terms' mass to keep per image (e.g. 0.999;
+        spec, Cost). "auto": :data:`AUTO_KEEP` for variant "class" (grouping "class"), whose map
+        then differs from the unpruned one by at most ``2 (1 - AUTO_KEEP) U = 1e-5 U`` (sum of
+        absolute differences: the class terms are >= 0 and sum to U); no pruning for variant
+        "paper" (its terms can be negative, so no such bound holds). A share: of
         ``sum |a(z_j^m)|`` (variant "paper") or of ``sum_k a_k`` (variant "class", whose kept
         class terms are differentiated exactly, one backward row each). The dropped mass is
         spread over the kept terms in proportion, so completeness stays exact.
@@ -245,7 +256,7 @@ class UABackprop(Method):
     complete = True
 
     def __init__(self, path: str = "auto", T1: float | str = "auto", T2: float | str = "auto",
-                 variant: str = "class", prune: float | None = None, reference: str = "auto",
+                 variant: str = "class", prune: float | str | None = "auto", reference: str = "auto",
                  steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True,
                  grouping: str = "class", combine: str = "mean-of-relu"):
         try:
@@ -256,8 +267,10 @@ class UABackprop(Method):
                               f"variants: {[v.value for v in Variant]}") from None
         T1, T2, blur_sigma = (v if v == "auto" else _positive(n, v) for n, v in
                               (("T1", T1), ("T2", T2), ("blur_sigma", blur_sigma)))
-        if prune is not None and not 0 < prune <= 1:
-            raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
+        if prune == "auto":
+            prune = AUTO_KEEP if variant == "class" else None
+        elif prune is not None and (isinstance(prune, (str, bool)) or not 0 < prune <= 1):
+            raise UnsureError(f"ua-backprop prune must be in (0, 1], 'auto' or None, got {prune!r}")
         if reference != "auto":  # checked, and "mix" spelt out ("mix+noise@0.3" too)
             reference = "+".join(reference_items(reference))
         if not (isinstance(steps, int) and steps >= 1):
