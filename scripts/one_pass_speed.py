@@ -1,5 +1,5 @@
 """One-pass ensembles (``DeepEnsemble(one_pass=True)``, torch.func vmap) against the member loop
-(``one_pass=False``): seconds per image for the forward (``draw(x)``, no grad), the gradient of
+(``one_pass=False``): CPU seconds of this process per image for the forward (``draw(x)``, no grad), the gradient of
 the total uncertainty (``grad``) and the default method, with random-weight members.
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 .venv/bin/python scripts/one_pass_speed.py \
@@ -38,9 +38,9 @@ def timed(fn, repeats: int):
     out = fn()  # warm-up (and the stacked weights)
     best = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return best, out
 
 

@@ -181,3 +181,22 @@ def test_no_grad_forward_is_reused_only_for_unchanged_images_and_weights():
     x.requires_grad_(True)
     d(x)  # with grad: always a fresh graph
     assert len(calls) == 7
+
+
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_rows_in_chunks_under_a_small_budget_equal_all_rows_at_once(monkeypatch, one_pass):
+    """Under a memory budget too small for all rows, the rows are backpropagated in chunks
+    (checked: more than one batched backward) with the same result."""
+    from unsure import batching
+
+    ens = DeepEnsemble([small_cnn() for _ in range(3)], one_pass=one_pass)
+    x = torch.rand(2, 1, 14, 14)
+    cot = torch.randn(7, 3, 2, 10)
+    whole = draw_gradients(ens.draw(), x, cot)
+    calls = []
+    real = torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    monkeypatch.setattr(batching, "CPU_BUDGET", 1)  # one row per backward
+    chunked = draw_gradients(ens.draw(), x, cot)
+    assert len(calls) == 7 * (1 if one_pass else 3)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
