@@ -68,7 +68,7 @@ def main() -> None:
             t_grad, _ = timed(lambda: run("grad"), a.repeats)
             ref = None
             for p in a.prune.split(","):
-                opts = {} if p == "none" else {"prune": p if p == "auto" else float(p)}
+                opts = {"prune": None if p == "none" else p if p == "auto" else float(p)}
                 t, (M, U, kept) = timed(lambda: run("ua-backprop-class", **opts), a.repeats)
                 if ref is None and p == "none":
                     ref = M
@@ -76,7 +76,7 @@ def main() -> None:
                 dist = "-" if ref is None else \
                     f"{((M - ref).abs().sum((1, 2)) / U.clamp_min(1e-12)).max().item():.1e}"
                 print(f"| {K} | {std:g} | {top:.2f} | {p} | {t / a.n:.4f} | {t / t_grad:.1f} | "
-                      f"{kept.mean().item() / a.members if p != 'none' else K:.1f} | {err:.1e} | {dist} |",
+                      f"{kept.mean().item() / a.members:.1f} | {err:.1e} | {dist} |",
                       flush=True)
 
 
