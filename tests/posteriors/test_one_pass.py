@@ -200,3 +200,31 @@ def test_rows_in_chunks_under_a_small_budget_equal_all_rows_at_once(monkeypatch,
     chunked = draw_gradients(ens.draw(), x, cot)
     assert len(calls) == 7 * (1 if one_pass else 3)
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-5)
+
+
+def test_mc_dropout_in_one_pass_equals_the_member_loop():
+    """MC dropout's S members as one forward of S*B images (their own frozen masks) against
+    each member called alone."""
+    from unsure.posteriors.mc_dropout import MCDropout
+
+    net = small_cnn(dropout=0.5)
+    post = MCDropout(net, samples=6)
+    draw = post.draw(torch.Generator().manual_seed(2))
+    x = torch.rand(3, 1, 14, 14)
+    with torch.no_grad():
+        z = draw(x)
+        ref = torch.stack([m(x) for m in draw.members])  # each member alone, its hooks
+    assert not torch.equal(ref[0], ref[1])  # the masks differ
+    torch.testing.assert_close(z, ref, atol=1e-6, rtol=1e-5)
+    from unsure.attribution import make_method
+
+    for method in ("default", "ua-backprop-class", "grad"):
+        post.batched = True
+        a = make_method(method).attribute(post, x, "epistemic", draw=draw)
+        post.batched = False
+        b = make_method(method).attribute(post, x, "epistemic", draw=draw)
+        torch.testing.assert_close(a.maps, b.maps, atol=1e-6, rtol=1e-4)
+    post.batched = True
+    h = net[0].register_forward_hook(lambda *a: None)
+    assert draw.fast(x) is None  # hooks of its own: the loop
+    h.remove()
