@@ -19,6 +19,7 @@ import torch
 import unsure
 from unsure.models import PaperCNN, ResNet18
 from unsure.posteriors.ensemble import DeepEnsemble
+from unsure.posteriors.mc_dropout import MCDropout
 from unsure.posteriors.one_pass import macs_per_image
 
 
@@ -53,6 +54,8 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=1.0, help="ResNet-18 width factor")
     ap.add_argument("--what", default="forward,grad,default")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--posterior", default="ensemble", choices=["ensemble", "mc-dropout"],
+                    help="mc-dropout: one network (the first member), S samples, batched=True/False")
     a = ap.parse_args()
     print(f"torch threads {torch.get_num_threads()}, batch {a.batch}, ResNet-18 width {a.width}")
     print("| arch | members | K | what | MMAC/img/member | loop s/img | one-pass s/img | speed-up | max diff |")
@@ -63,23 +66,25 @@ def main() -> None:
                 nets, shape = build(arch, S, K, a.width)
                 torch.manual_seed(0)
                 x = torch.rand(a.batch, *shape)
-                ens = DeepEnsemble(nets)
+                ens = DeepEnsemble(nets) if a.posterior == "ensemble" else MCDropout(nets[0], S)
+                switch = "one_pass" if a.posterior == "ensemble" else "batched"
                 macs = macs_per_image(nets[0].eval(), x) / 1e6
                 for what in a.what.split(","):
                     res = {}
                     for mode in (False, True):
-                        ens.one_pass = mode
+                        setattr(ens, switch, mode)
                         if what == "forward":
                             def fn():
                                 with torch.no_grad():
-                                    return ens.draw()(x)
+                                    return ens.draw(torch.Generator().manual_seed(0))(x)
                         else:
                             def fn(what=what):
-                                return unsure.attribute(ens, x, method=what, target="total").maps
+                                return unsure.attribute(ens, x, method=what, target="total",
+                                                        generator=torch.Generator().manual_seed(0)).maps
                         res[mode] = timed(fn, a.repeats)
                     diff = (res[True][1] - res[False][1]).abs().max().item()
                     tl, tf = res[False][0] / a.batch, res[True][0] / a.batch
-                    print(f"| {arch} | {S} | {K} | {what} | {macs:.1f} | {tl:.5f} | {tf:.5f} | "
+                    print(f"| {arch}{' MC dropout' if a.posterior != 'ensemble' else ''} | {S} | {K} | {what} | {macs:.1f} | {tl:.5f} | {tf:.5f} | "
                           f"{tl / tf:.2f}x | {diff:.1e} |", flush=True)
 
 
