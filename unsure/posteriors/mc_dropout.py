@@ -15,9 +15,11 @@ removes (``with`` block), with the network in eval mode; no hook outlives a memb
 Samples in one pass (``MCDropout(net, samples, batched=...)``): the S members can run as one
 forward of the images repeated S times (``[S*B, ...]``), each dropout's output multiplied by the
 S members' own masks (the same mask tensors, so the same numbers as the member loop up to float
-rounding). ``batched="auto"`` (default) and ``True`` take it, ``False`` never (the switch exists
-to compare the two: on the CPU, a paper CNN with 20 samples, forward and backward, it is 2.3x
-faster than the loop for one image, 1.3x for 4 and 1.1x for 16; scripts/one_pass_speed.py); a network with forward hooks of its own (layer recording) always
+rounding). ``batched="auto"`` (default) takes it on accelerators and, on the CPU, for calls of
+fewer than :data:`CPU_BATCHED_BELOW` images; ``True`` always, ``False`` never. On the CPU (paper
+CNN, 5 and 20 samples, ``scripts/one_pass_speed.py --posterior mc-dropout``,
+docs/results/engine-speed.md) it is 1.3-1.8x faster than the loop with 2 images per call and
+0.8-1.1x with 16; a network with forward hooks of its own (layer recording) always
 takes the loop, so its hooks see each member's call.
 """
 from __future__ import annotations
@@ -34,6 +36,9 @@ from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
 _ELEMENTWISE = (nn.Dropout,)
 _CHANNELWISE = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 _UNSUPPORTED = (nn.AlphaDropout, nn.FeatureAlphaDropout)
+#: ``batched="auto"`` on the CPU: one forward of S*B images only for calls of fewer images than
+#: this (the measured batch where the loop caught up; module docstring)
+CPU_BATCHED_BELOW = 16
 _MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads (member, module, call) over seeds
 
 
@@ -136,7 +141,8 @@ class BatchedMembers:
         if mode not in ("auto", True, False):
             raise UnsureError(f"MCDropout batched must be 'auto', True or False, got {mode!r}")
         net = self.post.net
-        if mode is False or len(self.members) < 2 \
+        if mode is False or len(self.members) < 2 or (
+                mode == "auto" and x.device.type == "cpu" and x.shape[0] >= CPU_BATCHED_BELOW) \
                 or any(m._forward_hooks or m._forward_pre_hooks for m in net.modules()):
             return None
         S, B = len(self.members), x.shape[0]
