@@ -71,7 +71,7 @@ def compare(post, x, variant: str, prune: float, target: str, batch_size: int, r
             seed: int) -> dict:
     """Time, memory, completeness and rank agreement of ``prune`` against no pruning."""
     res = {}
-    specs = {"unpruned": {"variant": variant}, "pruned": {"variant": variant, "prune": prune}}
+    specs = {"unpruned": {"variant": variant, "prune": None}, "pruned": {"variant": variant, "prune": prune}}
     maps = {}
     for name, opts in specs.items():
         method = make_method("ua-backprop", **opts)
