@@ -79,7 +79,7 @@ def worth_it(net: nn.Module, x: Tensor) -> bool:
 
     On the CPU (torch 2.13, ``scripts/one_pass_speed.py``, docs/results/engine-speed.md) the
     grouped convolutions ``vmap`` makes are no faster than the member loop: 0.7-0.9x for the
-    paper CNN at 1x28x28 with batches of 16 (0.9-1.2x with batches of 2) and 0.8-1.2x for a
+    paper CNN at 1x28x28 with batches of 16 (0.9-1.2x with batches of 2) and 0.8-1.0x for a
     ResNet-18 (width 0.5) at 3x32x32 with batches of 4. No accelerator was available to measure.
     """
     return x.device.type != "cpu"
