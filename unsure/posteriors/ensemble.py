@@ -47,13 +47,13 @@ class DeepEnsemble(Posterior):
         if mode not in MODES:
             raise UnsureError(f"DeepEnsemble one_pass must be 'auto', True or False, got {mode!r}")
         members = list(self.members)
-        if mode is False or stackable(members) is not None:
+        if mode is False:
             return None
         shape = (tuple(x.shape[1:]), x.device, x.dtype)
         decided = self.__dict__.setdefault("_one_pass_shapes", {})  # shape -> take the one pass?
         if shape not in decided:
             decided[shape] = mode is True or worth_it(members[0], x)
-        if not decided[shape]:
+        if not decided[shape] or stackable(members) is not None:
             return None
         stacked = getattr(self, "_stacked", None)
         if stacked is None or not stacked.current():
