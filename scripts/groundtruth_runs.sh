@@ -47,4 +47,36 @@ case "$1" in
       python -m unsure.cli.main bench groundtruth --data digits --posterior $P --epochs 30 --milestones "" --n 150 \
         --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-digits-$P
     done ;;
+  train-fmnist2) # issue 24, second session: a better-trained 5-member ensemble on the same generated data (full
+                 # 6 epochs, drop at 5; each member on its own seeded random 50,000 of the 55,000 images), members one after another
+    for i in 0 1 2 3 4; do
+      python -m unsure.cli.main train --data npz:$R/data/train.npz --posterior ensemble --members 1 --epochs 6 --milestones 5 \
+        --limit 50000 --subset-seed $i --seed $i --out /work/runs/gt-fmnist2/member$i --no-progress
+    done
+    python scripts/ensemble_join.py /work/runs/gt-fmnist2/member0 /work/runs/gt-fmnist2/member1 /work/runs/gt-fmnist2/member2 \
+      /work/runs/gt-fmnist2/member3 /work/runs/gt-fmnist2/member4 --out /work/runs/gt-fmnist2/ens5 ;;
+  design-fmnist2) # validity of the better-trained ensemble on the VALIDATION split, both rules
+    python scripts/groundtruth_design.py --run /work/runs/gt-fmnist2/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.45 \
+      --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-fmnist2.json ;;
+  design-w05)    # a training-design trial on VALIDATION: blends of weight exactly 0.5 in training (labels 50/50), 3 members
+    W=/work/runs/gt-fmnist-w05
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$W'), 'fashion-mnist', Design(train_weights=(0.5, 0.5)), 0)"
+    for i in 0 1 2; do
+      python -m unsure.cli.main train --data npz:$W/data/train.npz --posterior ensemble --members 1 --epochs 6 --milestones 5 \
+        --limit 50000 --subset-seed $i --seed $i --out $W/member$i --no-progress
+    done
+    python scripts/ensemble_join.py $W/member0 $W/member1 $W/member2 --out $W/ens3
+    python scripts/groundtruth_design.py --run $W/ens3 --data fashion-mnist --n 300 --epistemic-shares 0.45 \
+      --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-fmnist-w05.json ;;
+  fmnist2)       # the test split on the better-trained ensemble: the ten settings, the issue-29 peers, the panel on 3 images per target
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 300 \
+      --methods "$CHEAP,cov-gi:form=diag,cov-lrp,cov-lrp:form=diag" --panel-n 3 --fractions 0.02 --sigmas $S \
+      --out docs/results/groundtruth-fmnist2 ;;
+  fmnist2-paths) # the path and noise methods (0.1-0.3 s per map each): their own run
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 220 --panel-n 0 \
+      --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
+      --out docs/results/groundtruth-fmnist2-paths ;;
+  fmnist2-slow)  # the methods that cost seconds per map: few images, epistemic maps only
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 30 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,rise,cov-ig,shapley,random" --out docs/results/groundtruth-fmnist2-slow ;;
 esac
