@@ -7,6 +7,7 @@ mean over the draws).
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import Callable, Sequence
 
@@ -23,16 +24,30 @@ from .replacements import Replacement
 #: (``python scripts/forward_batch.py``); an accelerator wants large chunks (4096, not measured).
 CPU_FORWARD_BATCH = 128
 ACCELERATOR_FORWARD_BATCH = 4096
+#: Input elements per forward chunk (**decision**): the chunks above hold that many 1x28x28
+#: images, and a chunk of larger images holds as many input elements (at least one image), so the
+#: activations of a chunk stay about the same size: 3x32x32 -> 32 images on the CPU, 3x224x224 -> 1
+#: (``python scripts/forward_batch.py --channels 3 --size 224`` times 1 to 8; docs/results/speed-scale.md)
+#: and 21 on an accelerator, where 4096 images of 3x224x224 would need hundreds of GiB.
+CPU_FORWARD_ELEMENTS = CPU_FORWARD_BATCH * 28 * 28
+ACCELERATOR_FORWARD_ELEMENTS = ACCELERATOR_FORWARD_BATCH * 28 * 28
 
 
-def forward_batch(batch_size: int | None, device) -> int:
+def forward_batch(batch_size: int | None, device, image_shape: Sequence[int] | None = None) -> int:
     """``batch_size``, or for ``None`` the default for ``device``: :data:`CPU_FORWARD_BATCH` on the
-    CPU, :data:`ACCELERATOR_FORWARD_BATCH` elsewhere."""
+    CPU, :data:`ACCELERATOR_FORWARD_BATCH` elsewhere, and for images of ``image_shape``
+    (``[C,H,W]`` or ``[B,C,H,W]``) at most as many as hold :data:`CPU_FORWARD_ELEMENTS` /
+    :data:`ACCELERATOR_FORWARD_ELEMENTS` input elements (at least one)."""
     if batch_size is not None:
         if hasattr(type(batch_size), "__index__") and not isinstance(batch_size, bool):
             batch_size = operator.index(batch_size)  # numpy integers -> int
         return positive_int(batch_size, "batch_size")
-    return CPU_FORWARD_BATCH if torch.device(device).type == "cpu" else ACCELERATOR_FORWARD_BATCH
+    cpu = torch.device(device).type == "cpu"
+    n = CPU_FORWARD_BATCH if cpu else ACCELERATOR_FORWARD_BATCH
+    if image_shape is not None:
+        per_image = math.prod(int(v) for v in tuple(image_shape)[-3:])  # C*H*W
+        n = max(1, min(n, (CPU_FORWARD_ELEMENTS if cpu else ACCELERATOR_FORWARD_ELEMENTS) // per_image))
+    return n
 
 
 def pixel_ranks(order: Tensor) -> Tensor:
@@ -60,7 +75,7 @@ def replaced_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     order : ``[B, H*W]`` pixel indices, most important first
     replacements : the substitutes; replacement ``r`` has ``r.draws`` images per step
     batch_size : images per forward pass (the work is ``n_max * sum(G) * B`` images); ``None``:
-        :func:`forward_batch`'s default for ``x``'s device
+        :func:`forward_batch`'s default for ``x``'s device and image size
     fn : the uncertainty, ``[S,B,K] -> [B]``
 
     Returns
@@ -68,7 +83,7 @@ def replaced_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     ``{name: [B, n_max]}``
     """
     B, C, H, W = x.shape
-    batch_size = forward_batch(batch_size, x.device)
+    batch_size = forward_batch(batch_size, x.device, x.shape)
     rank = pixel_ranks(order)  # [B,HW]
     states = [r.prepare(x) for r in replacements]
     sizes = [r.draws for r in replacements]
@@ -103,7 +118,7 @@ def replaced_curves(draw: Draw, x: Tensor, removed_at: Callable[[Tensor], Tensor
     ``{name: [B, T]}``
     """
     B, C, H, W = x.shape
-    batch_size = forward_batch(batch_size, x.device)
+    batch_size = forward_batch(batch_size, x.device, x.shape)
     states = [r.prepare(x) for r in replacements]
     sizes = [r.draws for r in replacements]
     G = sum(sizes)
