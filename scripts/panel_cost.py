@@ -33,7 +33,17 @@ from unsure.metrics.replacements import PANEL
 SIGMAS = [0.2, 0.4, 0.6, 1.0, 1.6, 2.4, 3.6, 5.0, 8.0, 12.0, 20.0]  # the panel pages' grid
 
 
+DEVICE = torch.device("cpu")
+
+
 def cpu_time(fn) -> float:
+    """CPU seconds of this process on the CPU (a shared machine), synchronised wall seconds on a GPU."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+        t = time.perf_counter()
+        fn()
+        torch.cuda.synchronize(DEVICE)
+        return time.perf_counter() - t
     t = time.process_time()
     fn()
     return time.process_time() - t
@@ -49,16 +59,19 @@ def main() -> None:
     ap.add_argument("--methods", default="default,grad", help="attributions timed")
     ap.add_argument("--steps", default="2,4", help="two test lengths n (removed pixels) for the slope")
     ap.add_argument("--chunks", default="1,2,4,8", help="forward-chunk sizes timed on the whole panel")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--out", default=None, help="folder for panel-cost.json / panel-cost.md")
     a = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
     torch.manual_seed(0)
     H = W = a.size
     p = GridPoint(a.arch, a.channels, a.size, a.classes, a.members, 1, 1)
-    x = torch.rand(1, a.channels, H, W, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1, a.channels, H, W, generator=torch.Generator().manual_seed(0)).to(DEVICE)
     post = random_posterior(p, x, 10.0, seed=0)
     n_lo, n_hi = (int(v) for v in a.steps.split(","))
     n_full = n_pixels(0.05, H, W)
-    default_chunk = forward_batch(None, "cpu", x.shape)
+    default_chunk = forward_batch(None, DEVICE, x.shape)
     res = {"attribution": {}, "substitutes": {}, "chunks": {}, "n_full": n_full, "default_chunk": default_chunk}
 
     maps = None
@@ -92,8 +105,8 @@ def main() -> None:
     srows = [[r, v["seconds_per_step"], v["fixed_seconds"], v["projected_seconds"]] for r, v in res["substitutes"].items()]
     crows = [[c, s, "yes" if int(c) == default_chunk else ""] for c, s in res["chunks"].items()]
     md = (f"Panel cost on one image {a.channels}x{H}x{W}, random-weight ensemble of {a.members} `{a.arch}` "
-          f"({a.classes} classes), {torch.get_num_threads()} thread(s), sigmas {SIGMAS}; CPU seconds of "
-          f"this process. Full test = 5% of the pixels = {n_full} steps, projected from n = {n_lo} and "
+          f"({a.classes} classes) on {DEVICE}, {torch.get_num_threads()} thread(s), sigmas {SIGMAS}; "
+          f"{'wall' if DEVICE.type == 'cuda' else 'CPU'} seconds of this process. Full test = 5% of the pixels = {n_full} steps, projected from n = {n_lo} and "
           f"{n_hi}.\n\n"
           + markdown_table(["part", "CPU s / image", f"x attribution ({next(iter(res['attribution']))})"],
                            rows, ".4g")
