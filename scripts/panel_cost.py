@@ -11,7 +11,8 @@ fit a CPU session, so each substitute's test is run to ``n`` = each of ``--steps
 the slope between the two runs is the seconds per step (``G_r`` forwards of every member, one per
 draw of the substitute), the intercept the substitute's preparation (blurred copies, noise draws,
 ROAD's solve). The full test's time is projected as ``intercept + 2509 x slope`` (the 2% and 5%
-fractions share one sequence of steps). CPU seconds of this process (``time.process_time``).
+fractions share one sequence of steps). CPU seconds of this process (``time.process_time``) on the
+CPU, synchronised wall seconds on a GPU (``--device cuda``).
 """
 from __future__ import annotations
 
