@@ -140,6 +140,9 @@ class SpeedBench(Bench):
         p.add_argument("--logit-std", type=float, default=10.0,
                        help="with --grid: std of each random member's logits on the images")
         p.add_argument("--no-captum", action="store_true", help="with --grid: skip Captum's implementations")
+        p.add_argument("--one-pass", default=None, help="with --grid: auto, true or false: the ensembles' "
+                                                        "member loop (false) or one torch.func pass (true); "
+                                                        "default: the library's")
         p.add_argument("--n", type=int, default=20, help="test images timed")
         batch_size_argument(p)
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")

@@ -17,6 +17,7 @@ which matters to methods that prune class terms (``large_k``).
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 
@@ -123,9 +124,11 @@ def parse_grid(text: str) -> list[GridPoint]:
     return [parse_point(t) for t in items]
 
 
-def random_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int) -> DeepEnsemble:
+def random_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int,
+                     one_pass: str | bool | None = None) -> DeepEnsemble:
     """S seeded random members of ``p.arch``, each head scaled so its logits on ``x`` have std
-    ``logit_std``."""
+    ``logit_std``; ``one_pass``: :class:`DeepEnsemble`'s switch between the member loop and one
+    ``torch.func`` pass (``None``: its default)."""
     nets = []
     with torch.random.fork_rng(devices=[]):
         for i in range(p.samples):
@@ -137,7 +140,11 @@ def random_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int)
                 net.head.weight.mul_(scale)
                 net.head.bias.mul_(scale)
             nets.append(net)
-    return DeepEnsemble(nets).to(x.device).eval()
+    if one_pass is None:
+        return DeepEnsemble(nets).to(x.device).eval()
+    if "one_pass" not in inspect.signature(DeepEnsemble).parameters:
+        raise UnsureError("--one-pass: this version of unsure has no one-pass ensembles")
+    return DeepEnsemble(nets, one_pass=one_pass).to(x.device).eval()
 
 
 def gradient_floor(draw, target):
@@ -172,7 +179,8 @@ def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
 
 
 def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int, seed: int,
-              device: torch.device, captum: bool, memory: bool = True, progress=None) -> dict:
+              device: torch.device, captum: bool, memory: bool = True, progress=None,
+              one_pass: str | bool | None = None) -> dict:
     """``{"floor": {...}, "methods": {label: {..., "ratio_to_floor", "captum": {...} | None}}}``
     for one grid point; ``methods`` are :class:`~unsure.attribution.spec.MethodSpec`."""
     from ..attribution import make_method
@@ -180,7 +188,7 @@ def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(p.n, p.channels, p.size, p.size, generator=gen).to(device)  # [N,C,H,W] in [0,1]
-    post = random_posterior(p, x, logit_std, seed)
+    post = random_posterior(p, x, logit_std, seed, one_pass)
     draw = post.draw(torch.Generator().manual_seed(seed))
     with torch.no_grad():
         top = torch.stack([m(x[:8]) for m in post.members]).softmax(-1).amax(-1).mean().item()

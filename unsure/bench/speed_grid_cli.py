@@ -40,11 +40,12 @@ def main_grid(args: argparse.Namespace) -> int:
     for p in bar:
         specs = methods or parse_methods(",".join(TIERS[p.tier]))
         results[p.label] = run_point(p, specs, args.target, args.logit_std, args.repeats, args.seed, device,
-                                     captum, progress=None if args.no_progress else bar.set_postfix_str)
+                                     captum, progress=None if args.no_progress else bar.set_postfix_str,
+                                     one_pass=_one_pass(args.one_pass))
     basis = "CPU seconds of this process (time.process_time)" if device.type == "cpu" else "wall seconds"
     head = headline(results)
     md = (f"Speed grid on {device} ({torch.get_num_threads()} threads), random-weight ensembles "
-          f"(logit std {args.logit_std:g}), uniform images, target {args.target}, best of {args.repeats}; "
+          f"(logit std {args.logit_std:g}{'' if args.one_pass is None else ', one_pass=' + args.one_pass}), uniform images, target {args.target}, best of {args.repeats}; "
           f"s / image: {basis}; x floor: time over one forward and one backward per sample of the "
           f"same target; point ARCH:CxSIZE:kK:sS:bB:nN:TIER (K classes, S samples, batch B, N images)."
           f"{'' if captum else ' Captum not measured (--no-captum or not installed).'}\n\n"
@@ -55,12 +56,22 @@ def main_grid(args: argparse.Namespace) -> int:
                f"({head['best_point']}).\n")
     config = {"grid": [p.label for p in grid], "methods": [m.label for m in methods] if methods else "per tier",
               "tiers": TIERS, "target": args.target, "logit_std": args.logit_std, "repeats": args.repeats,
-              "seed": args.seed, "device": str(device), "captum": captum,
+              "seed": args.seed, "device": str(device), "captum": captum, "one_pass": args.one_pass,
               "captum_version": _captum_version() if captum else None}
     write_outputs(output_dir(args, "speed"), "speed-grid", {"points": results, "headline": head}, config, md,
                   args.json, invocation=invocation(args))
     print(md)
     return 0
+
+
+def _one_pass(text: str | None):
+    """``--one-pass auto|true|false`` -> DeepEnsemble's ``one_pass`` (``None``: not given)."""
+    if text is None:
+        return None
+    v = {"auto": "auto", "true": True, "false": False}.get(text.strip().lower())
+    if v is None:
+        raise UnsureError(f"--one-pass must be auto, true or false, got {text!r}")
+    return v
 
 
 def _captum_version() -> str:
