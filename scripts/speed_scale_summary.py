@@ -12,6 +12,11 @@ import sys
 from unsure.bench.base import markdown_table
 
 
+def _ratio(r: dict) -> str:
+    """``~`` marks a capped measurement (one first call: an upper bound)."""
+    return f"{'~' if r.get('capped') else ''}{r['ratio_to_floor']:.2f}"
+
+
 def main(path: str) -> None:
     d = json.loads(open(path).read())
     points = d["results"]["points"]
@@ -20,7 +25,7 @@ def main(path: str) -> None:
     for p, v in points.items():
         b = v["ratio_basis"]
         rows.append([p, v["floor"][b], f"{v['floor']['peak_bytes_per_image'] / 2**20:.3g}"]
-                    + [f"{v['methods'][m]['ratio_to_floor']:.2f}" if m in v["methods"] else "" for m in methods])
+                    + [_ratio(v["methods"][m]) if m in v["methods"] else "" for m in methods])
     print("Ratio to the floor (time of the method / time of one forward and one backward per sample):\n")
     print(markdown_table(["point", "floor s / image", "floor peak MiB / image"] + methods, rows, ".3g"))
     crows = []
@@ -29,7 +34,7 @@ def main(path: str) -> None:
         for m, r in v["methods"].items():
             c = r.get("captum")
             if c:
-                crows.append([p, m, c["implementation"], f"{r['ratio_to_floor']:.2f}", f"{c['ratio_to_floor']:.2f}",
+                crows.append([p, m, c["implementation"], _ratio(r), _ratio(c),
                               f"{r[b] / c[b]:.2f}",
                               f"{r['peak_bytes_per_image'] / max(c['peak_bytes_per_image'], 1):.2f}"])
     print("\nunsure against Captum, same method, target and posterior draw:\n")

@@ -111,3 +111,20 @@ def test_grid_cli_writes_ratios_and_captum(tmp_path):
 def test_speed_without_run_or_grid_is_a_one_line_error(capsys):
     assert main(["bench", "speed", "--no-progress"]) == 2
     assert "--grid" in capsys.readouterr().err
+
+
+def test_a_measurement_over_the_cap_is_its_first_call():
+    from unsure.bench.speed_grid import measure
+
+    calls = []
+
+    def fn(xb):
+        calls.append(len(xb))
+        return sum(range(20000))  # some CPU time
+
+    x = torch.zeros(4, 1, 2, 2)
+    r = measure(fn, x, 2, torch.device("cpu"), repeats=2, memory=False, cap=1e-9)
+    assert r["capped"] and calls == [1] and r["cpu_seconds_per_image"] > 0
+    calls.clear()
+    r = measure(fn, x, 2, torch.device("cpu"), repeats=2, memory=False, cap=None)
+    assert not r["capped"] and calls == [1, 2, 2, 2, 2]  # warm-up, then 2 repeats of 2 chunks

@@ -140,6 +140,9 @@ class SpeedBench(Bench):
         p.add_argument("--logit-std", type=float, default=10.0,
                        help="with --grid: std of each random member's logits on the images")
         p.add_argument("--no-captum", action="store_true", help="with --grid: skip Captum's implementations")
+        p.add_argument("--max-seconds", type=float, default=120.0,
+                       help="with --grid: a method whose warm-up call says its measurement would take "
+                            "longer is timed on that one call (marked ~); 0: no cap")
         p.add_argument("--one-pass", default=None, help="with --grid: auto, true or false: the ensembles' "
                                                         "member loop (false) or one torch.func pass (true); "
                                                         "default: the library's")

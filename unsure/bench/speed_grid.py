@@ -159,11 +159,20 @@ def gradient_floor(draw, target):
 
 
 def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
-            memory: bool = True) -> dict:
+            memory: bool = True, cap: float | None = None) -> dict:
     """Best-of-``repeats`` wall and CPU seconds (``time.process_time``, this process only) per image
     over all chunks, and the peak bytes per image of one chunk (a separate, untimed call: the CPU
-    profiler slows what it watches). One warm-up call on one image first."""
+    profiler slows what it watches). One warm-up call on one image first; when that call says the
+    measurement would take more than ``cap`` seconds (``warm-up x N x (repeats + 1)``), its own time
+    is returned instead, with ``"capped": True`` and no memory (a first call: an upper bound)."""
+    _sync(device)
+    t0, c0 = time.perf_counter(), time.process_time()
     fn(x[:1])
+    _sync(device)
+    first_wall, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    if cap is not None and max(first_wall, first_cpu) * len(x) * (repeats + 1) > cap:
+        return {"seconds_per_image": first_wall, "cpu_seconds_per_image": first_cpu,
+                "peak_bytes_per_image": float("nan"), "capped": True}
     wall = cpu = float("inf")
     for _ in range(repeats):
         _sync(device)
@@ -175,14 +184,15 @@ def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
     chunk = x[:batch]
     mem = peak_bytes(fn, chunk, device) / len(chunk) if memory else float("nan")
     return {"seconds_per_image": wall / len(x), "cpu_seconds_per_image": cpu / len(x),
-            "peak_bytes_per_image": mem}
+            "peak_bytes_per_image": mem, "capped": False}
 
 
 def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int, seed: int,
               device: torch.device, captum: bool, memory: bool = True, progress=None,
-              one_pass: str | bool | None = None) -> dict:
+              one_pass: str | bool | None = None, cap: float | None = None) -> dict:
     """``{"floor": {...}, "methods": {label: {..., "ratio_to_floor", "captum": {...} | None}}}``
-    for one grid point; ``methods`` are :class:`~unsure.attribution.spec.MethodSpec`."""
+    for one grid point; ``methods`` are :class:`~unsure.attribution.spec.MethodSpec`; ``cap``:
+    seconds a method's measurement may take (:func:`measure`; the floor is never capped)."""
     from ..attribution import make_method
     from .speed_captum import NAMES, counterpart
 
@@ -201,11 +211,11 @@ def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int
         method = make_method(spec.name, **spec.options)
         run = lambda xb: method.attribute(post, xb, target, draw=draw,  # noqa: E731
                                           generator=torch.Generator().manual_seed(seed))
-        r = measure(run, x, p.batch, device, repeats, memory)
+        r = measure(run, x, p.batch, device, repeats, memory, cap)
         r["ratio_to_floor"] = r[basis] / floor[basis]
-        cap = counterpart(spec, post, draw, target) if captum else None
-        if cap is not None:
-            c = measure(cap, x, p.batch, device, repeats, memory)
+        theirs = counterpart(spec, post, draw, target) if captum else None
+        if theirs is not None:
+            c = measure(theirs, x, p.batch, device, repeats, memory, cap)
             c["ratio_to_floor"] = c[basis] / floor[basis]
             c["implementation"] = NAMES[spec.name]
             r["captum"] = c
@@ -215,18 +225,26 @@ def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int
     return out
 
 
+def _s(r: dict, basis: str):
+    """Seconds, marked ``~`` when the measurement was capped (one first call: an upper bound)."""
+    return f"~{r[basis]:.3g}" if r.get("capped") else r[basis]
+
+
+def _mib(r: dict):
+    return "-" if r.get("capped") else r["peak_bytes_per_image"] / 2**20
+
+
 def grid_rows(results: dict) -> list[list]:
     """One table row per (point, method), the floor first."""
     rows = []
     for label, res in results.items():
         b = res["ratio_basis"]
         f = res["floor"]
-        rows.append([label, "floor (1 forward + 1 backward per sample)", f[b], f["peak_bytes_per_image"] / 2**20,
-                     1.0, "", "", "", ""])
+        rows.append([label, "floor (1 forward + 1 backward per sample)", f[b], _mib(f), 1.0, "", "", "", ""])
         for m, r in res["methods"].items():
             c = r["captum"]
-            rows.append([label, m, r[b], r["peak_bytes_per_image"] / 2**20, r["ratio_to_floor"],
-                         c["implementation"] if c else "-", c[b] if c else "-",
+            rows.append([label, m, _s(r, b), _mib(r), r["ratio_to_floor"],
+                         c["implementation"] if c else "-", _s(c, b) if c else "-",
                          c["ratio_to_floor"] if c else "-", r[b] / c[b] if c else "-"])
     return rows
 

@@ -41,13 +41,15 @@ def main_grid(args: argparse.Namespace) -> int:
         specs = methods or parse_methods(",".join(TIERS[p.tier]))
         results[p.label] = run_point(p, specs, args.target, args.logit_std, args.repeats, args.seed, device,
                                      captum, progress=None if args.no_progress else bar.set_postfix_str,
-                                     one_pass=_one_pass(args.one_pass))
+                                     one_pass=_one_pass(args.one_pass), cap=args.max_seconds or None)
     basis = "CPU seconds of this process (time.process_time)" if device.type == "cpu" else "wall seconds"
     head = headline(results)
     md = (f"Speed grid on {device} ({torch.get_num_threads()} threads), random-weight ensembles "
           f"(logit std {args.logit_std:g}{'' if args.one_pass is None else ', one_pass=' + args.one_pass}), uniform images, target {args.target}, best of {args.repeats}; "
           f"s / image: {basis}; x floor: time over one forward and one backward per sample of the "
-          f"same target; point ARCH:CxSIZE:kK:sS:bB:nN:TIER (K classes, S samples, batch B, N images)."
+          f"same target; point ARCH:CxSIZE:kK:sS:bB:nN:TIER (K classes, S samples, batch B, N images); "
+          f"~: a measurement that would have taken over {args.max_seconds:g} s, timed on its first call "
+          f"with one image (an upper bound, no memory)."
           f"{'' if captum else ' Captum not measured (--no-captum or not installed).'}\n\n"
           + markdown_table(GRID_HEADER, grid_rows(results), ".3g"))
     if head:
@@ -57,6 +59,7 @@ def main_grid(args: argparse.Namespace) -> int:
     config = {"grid": [p.label for p in grid], "methods": [m.label for m in methods] if methods else "per tier",
               "tiers": TIERS, "target": args.target, "logit_std": args.logit_std, "repeats": args.repeats,
               "seed": args.seed, "device": str(device), "captum": captum, "one_pass": args.one_pass,
+              "max_seconds": args.max_seconds,
               "captum_version": _captum_version() if captum else None}
     write_outputs(output_dir(args, "speed"), "speed-grid", {"points": results, "headline": head}, config, md,
                   args.json, invocation=invocation(args))
