@@ -192,10 +192,13 @@ def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int
               one_pass: str | bool | None = None, cap: float | None = None) -> dict:
     """``{"floor": {...}, "methods": {label: {..., "ratio_to_floor", "captum": {...} | None}}}``
     for one grid point; ``methods`` are :class:`~unsure.attribution.spec.MethodSpec`; ``cap``:
-    seconds a method's measurement may take (:func:`measure`; the floor is never capped)."""
+    seconds a method's measurement may take (:func:`measure`; the floor is never capped). A
+    one-sample point explains ``total`` instead of ``epistemic`` (which is 0 there)."""
     from ..attribution import make_method
     from .speed_captum import NAMES, counterpart
 
+    if p.samples == 1 and target == "epistemic":
+        target = "total"  # one sample: no epistemic uncertainty to explain (unsure refuses it)
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(p.n, p.channels, p.size, p.size, generator=gen).to(device)  # [N,C,H,W] in [0,1]
     post = random_posterior(p, x, logit_std, seed, one_pass)
@@ -204,7 +207,7 @@ def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int
         top = torch.stack([m(x[:8]) for m in post.members]).softmax(-1).amax(-1).mean().item()
     basis = "cpu_seconds_per_image" if device.type == "cpu" else "seconds_per_image"
     floor = measure(gradient_floor(draw, target), x, p.batch, device, repeats, memory)
-    out = {"floor": floor, "mean_top_probability": top, "ratio_basis": basis, "methods": {}}
+    out = {"floor": floor, "mean_top_probability": top, "ratio_basis": basis, "target": target, "methods": {}}
     for spec in methods:
         if progress:
             progress(f"{p.label} {spec.label}")

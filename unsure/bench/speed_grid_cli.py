@@ -45,7 +45,7 @@ def main_grid(args: argparse.Namespace) -> int:
     basis = "CPU seconds of this process (time.process_time)" if device.type == "cpu" else "wall seconds"
     head = headline(results)
     md = (f"Speed grid on {device} ({torch.get_num_threads()} threads), random-weight ensembles "
-          f"(logit std {args.logit_std:g}{'' if args.one_pass is None else ', one_pass=' + args.one_pass}), uniform images, target {args.target}, best of {args.repeats}; "
+          f"(logit std {args.logit_std:g}{'' if args.one_pass is None else ', one_pass=' + args.one_pass}), uniform images, target {args.target} (total where S = 1), best of {args.repeats}; "
           f"s / image: {basis}; x floor: time over one forward and one backward per sample of the "
           f"same target; point ARCH:CxSIZE:kK:sS:bB:nN:TIER (K classes, S samples, batch B, N images); "
           f"~: a measurement that would have taken over {args.max_seconds:g} s, timed on its first call "
