@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--steps", default="2,4", help="two test lengths n (removed pixels) for the slope")
     ap.add_argument("--chunks", default="1,2,4,8", help="forward-chunk sizes timed on the whole panel")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--no-substitutes", action="store_true", help="skip the per-substitute runs (chunks only)")
     ap.add_argument("--out", default=None, help="folder for panel-cost.json / panel-cost.md")
     a = ap.parse_args()
     global DEVICE
@@ -89,7 +90,7 @@ def main() -> None:
                                               replacement=replacement, generator=torch.Generator().manual_seed(0)))
 
     test(1, ",".join(PANEL), None)  # warm-up
-    for r in [*PANEL, ",".join(PANEL)]:
+    for r in [] if a.no_substitutes else [*PANEL, ",".join(PANEL)]:
         lo, hi = test(n_lo, r, None), test(n_hi, r, None)
         slope = max(hi - lo, 0.0) / (n_hi - n_lo)
         fixed = max(lo - n_lo * slope, 0.0)

@@ -293,8 +293,8 @@ def test_default_forward_batch_holds_as_many_input_elements_for_larger_images():
 
     assert forward_batch(None, "cpu", (1, 28, 28)) == CPU_FORWARD_BATCH
     assert forward_batch(None, "cpu", (5, 1, 8, 8)) == CPU_FORWARD_BATCH  # small images: the cap
-    assert forward_batch(None, "cpu", (4, 3, 32, 32)) == CPU_FORWARD_BATCH * 784 // 3072 == 32
-    assert forward_batch(None, "cpu", (3, 224, 224)) == 1
+    assert forward_batch(None, "cpu", (4, 3, 32, 32)) == 2 * 3 * 224 * 224 // 3072 == 98
+    assert forward_batch(None, "cpu", (3, 224, 224)) == 2
     assert forward_batch(None, "cpu", (3, 1024, 1024)) == 1  # at least one image
     assert forward_batch(None, "cuda", (3, 224, 224)) == ACCELERATOR_FORWARD_BATCH * 784 // (3 * 224 * 224) == 21
 

@@ -24,12 +24,14 @@ from .replacements import Replacement
 #: (``python scripts/forward_batch.py``); an accelerator wants large chunks (4096, not measured).
 CPU_FORWARD_BATCH = 128
 ACCELERATOR_FORWARD_BATCH = 4096
-#: Input elements per forward chunk (**decision**): the chunks above hold that many 1x28x28
-#: images, and a chunk of larger images holds as many input elements (at least one image), so the
-#: activations of a chunk stay about the same size: 3x32x32 -> 32 images on the CPU, 3x224x224 -> 1
-#: (``python scripts/forward_batch.py --channels 3 --size 224`` times 1 to 8; docs/results/speed-scale.md)
-#: and 21 on an accelerator, where 4096 images of 3x224x224 would need hundreds of GiB.
-CPU_FORWARD_ELEMENTS = CPU_FORWARD_BATCH * 28 * 28
+#: Input elements per forward chunk (**decision**, measured): a chunk of images larger than
+#: 28x28 holds at most this many input elements (at least one image), so its activations stay about
+#: the same size. CPU: 2 images of 3x224x224, the fastest of 1, 2, 4, 8 and the old 128 (76 images
+#: per forward) per step of the 5-substitute panel on five paper CNNs: 2.84, 2.31, 2.36, 3.40 and
+#: 3.20 s (``python scripts/panel_cost.py --size 224``, docs/results/speed-scale.md); 1x28x28 keeps
+#: its measured 128, 3x32x32 gets 98. Accelerator: 4096 images of 1x28x28 (not measured), 21 of
+#: 3x224x224, where 4096 would need hundreds of GiB.
+CPU_FORWARD_ELEMENTS = 2 * 3 * 224 * 224
 ACCELERATOR_FORWARD_ELEMENTS = ACCELERATOR_FORWARD_BATCH * 28 * 28
 
 
