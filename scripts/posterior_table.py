@@ -24,6 +24,8 @@ def details(cfg: dict) -> str:
     if name == "evidential":
         return (f"{post.get('evidence', 'relu')} evidence, {post.get('loss', 'mse')} loss, KL weight "
                 f"{post.get('kl_weight', 1.0):g} annealed over {post['annealing_epochs']} epochs")
+    if name == "dropconnect":
+        return f"weight masks p {post['p']:g} on {', '.join(post['layers'])}"
     if "subset_of" in cfg:
         return f"member(s) {cfg['members_kept']} of {cfg['subset_of']}"
     return ""

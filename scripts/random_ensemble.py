@@ -13,3 +13,12 @@ def paper_cnns(members: int = 5):
         torch.manual_seed(seed)
         nets.append(PaperCNN())
     return nets
+
+
+def paper_cnns_rgb32(members: int = 5):
+    """Five paper CNNs for 3x32x32 colour images (``colour:digits``), seeded random weights."""
+    nets = []
+    for seed in range(members):
+        torch.manual_seed(seed)
+        nets.append(PaperCNN(in_channels=3, image_size=32))
+    return nets

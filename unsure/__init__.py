@@ -15,7 +15,7 @@ from .attribution import Attribution, METHODS, attribute
 from .attribution.captum_bridge import target_function
 from .errors import DataError, UnsureError
 from .measures import MEASURES, ClassScore, aleatoric, epistemic, total
-from .posteriors import (POSTERIORS, DeepEnsemble, Evidential, FunctionPosterior, LaplaceTorch, LastLayerLaplace,
+from .posteriors import (POSTERIORS, DeepEnsemble, DropConnect, Evidential, FunctionPosterior, LaplaceTorch, LastLayerLaplace,
                          MCDropout, MeanFieldVI, Posterior, StackedEstimators, WeightNoise)
 from .posteriors.preprocess import Normalize, Preprocessed
 from .posteriors.protocol import as_posterior
@@ -41,7 +41,7 @@ def uncertainty(posterior: Posterior, x: Tensor, generator: torch.Generator | No
     return {"total": total(z), "aleatoric": aleatoric(z), "epistemic": epistemic(z)}
 
 
-__all__ = ["attribute", "uncertainty", "show", "Attribution", "DeepEnsemble", "MCDropout", "Evidential",
+__all__ = ["attribute", "uncertainty", "show", "Attribution", "DeepEnsemble", "MCDropout", "DropConnect", "Evidential",
            "WeightNoise", "LastLayerLaplace", "MeanFieldVI", "Posterior", "ClassScore", "target_function",
            "METHODS", "MEASURES", "POSTERIORS", "UnsureError", "DataError", "load_run",
            "as_posterior", "save_run", "score", "Scores", "ScoreOptions", "Normalize", "Preprocessed", "FunctionPosterior", "LaplaceTorch", "StackedEstimators"]

@@ -10,7 +10,7 @@ complexity, effective-compl.  the maps                                       met
 flipping-auc                  posterior                                      metrics/feature_flipping
 murr, auc-urr                 posterior (blurring test, 2% of the pixels)    metrics/blurring
 insertion-auc, deletion-auc   posterior                                      metrics/insertion_deletion
-conveyance-spearman / -cosine an :class:`unsure.MCDropout` posterior          metrics/conveyance
+conveyance-spearman / -cosine an MC-dropout or DropConnect posterior          metrics/conveyance
 repeatability-cosine / -sp.   ``method`` (re-run with fresh draws / seeds)   metrics/repeatability
 input-stability               ``method``                                     metrics/input_stability
 rank-improvement, top-rank-s. ``method``                                     metrics/rank_improvement
@@ -96,7 +96,7 @@ class Scores:
 
 
 Scorer = Callable[[Context], dict[str, Tensor]]
-#: scorer name -> (function, needs: "maps" | "posterior" | "method" | "mc-dropout" | "masks", values it returns)
+#: scorer name -> (function, needs: "maps" | "posterior" | "method" | "reference" | "masks", values it returns)
 SCORERS: dict[str, tuple[Scorer, str, tuple[str, ...]]] = {}
 
 
@@ -151,10 +151,10 @@ def _groundtruth(c: Context):
     return {"gt-rank": r.rank, "gt-mass": r.mass, "gt-auroc": r.auroc, "gt-pointing": r.pointing}
 
 
-@register_scorer("conveyance", "mc-dropout", ("conveyance-spearman", "conveyance-cosine"))
+@register_scorer("conveyance", "reference", ("conveyance-spearman", "conveyance-cosine"))
 def _conveyance(c: Context):
-    from .metrics.conveyance import conveyance_similarity, dropout_reference
-    ref = dropout_reference(c.posterior, c.x, c.options.explainer)
+    from .metrics.conveyance import conveyance_similarity, covariance_reference
+    ref = covariance_reference(c.posterior, c.x, c.options.explainer)
     s = conveyance_similarity(c.maps, ref)
     return {"conveyance-spearman": s["spearman"], "conveyance-cosine": s["cosine"]}
 
@@ -237,7 +237,7 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
     maps : ``[B,H,W]`` or ``[B,C,H,W]`` (channels summed), tensor or array; higher = more important
     target : what the maps explain (measure name, class target or callable ``[S,B,K] -> [B]``)
     metrics : scorer names (:data:`SCORERS`, a comma-separated string or a list); default: every scorer
-        that applies (the ``method`` ones only with ``method``, conveyance only for MC dropout)
+        that applies (the ``method`` ones only with ``method``, conveyance only for MC dropout and DropConnect)
     method : the method that made the maps, to re-run it (repeatability, input stability, rank
         improvement): a name of ``unsure methods`` (with options), a method object, or a callable
         ``(x, generator) -> maps [B,H,W]``
@@ -251,7 +251,7 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
     -------
     :class:`Scores`
     """
-    from .posteriors.mc_dropout import MCDropout
+    from .metrics.conveyance import has_reference
     from .posteriors.protocol import as_posterior
 
     check_images(x)
@@ -259,7 +259,7 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
     x = x.to(post.device)
     pm = as_pixel_maps(maps, x)
     opts = options or ScoreOptions()
-    is_dropout = isinstance(post, MCDropout)
+    has_ref = has_reference(post)  # MC dropout or DropConnect: a closed-form covariance reference
     if masks is not None:
         masks = torch.as_tensor(masks)
         if tuple(masks.shape) != tuple(pm.shape) or masks.dtype != torch.bool:
@@ -269,7 +269,7 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
     if metrics is None:
         names = [n for n, (_, needs, _) in SCORERS.items()
                  if needs in ("maps", "posterior") or (needs == "method" and method is not None)
-                 or (needs == "mc-dropout" and is_dropout) or (needs == "masks" and masks is not None)]
+                 or (needs == "reference" and has_ref) or (needs == "masks" and masks is not None)]
     else:
         names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
         unknown = [n for n in names if n not in SCORERS]
@@ -281,8 +281,9 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
                 raise UnsureError(f"metric {n!r} re-runs the method: pass method=")
             if needs == "masks" and masks is None:
                 raise UnsureError(f"metric {n!r} scores maps against known causes: pass masks=")
-            if needs == "mc-dropout" and not is_dropout:
-                raise UnsureError(f"metric {n!r} needs an MC-dropout posterior, got {type(post).__name__}")
+            if needs == "reference" and not has_ref:
+                raise UnsureError(f"metric {n!r} needs an MC-dropout or DropConnect posterior, got "
+                                  f"{type(post).__name__}")
     if any(SCORERS[n][1] not in ("maps", "masks") for n in names):
         _maps.check_ordered(_maps.flat_maps(pm))  # every other property orders the features
     ctx = Context(post, post.draw(torch.Generator().manual_seed(seed)), x, pm, target,

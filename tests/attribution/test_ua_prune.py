@@ -82,7 +82,7 @@ def test_class_variant_matches_per_term_reference(ens, x, kind, prune):
 @pytest.mark.parametrize("path", ["fullgrad", "grad", "inputgrad", "ig"])
 def test_class_prune_one_is_no_prune(ens, x, path):
     kw = {"steps": 3} if path == "ig" else {}
-    a = unsure.attribute(ens, x, method="ua-backprop", variant="class", path=path, **kw)
+    a = unsure.attribute(ens, x, method="ua-backprop", variant="class", path=path, prune=None, **kw)
     b = unsure.attribute(ens, x, method="ua-backprop", variant="class", path=path, prune=1.0, **kw)
     assert torch.allclose(a.maps, b.maps, rtol=1e-9, atol=1e-12), (a.maps - b.maps).abs().max()
     assert b.raw is None or torch.allclose(a.raw, b.raw, rtol=1e-9, atol=1e-12)
@@ -99,3 +99,31 @@ def test_paper_prune_is_per_image(ens, x, path):
     assert torch.allclose(res.maps, one, rtol=1e-9, atol=1e-12)
     assert torch.allclose(res.maps.sum((1, 2)), res.meta["uncertainty"], rtol=1e-10, atol=1e-14)
     assert (res.meta["kept_logits"] < S * K).any()
+
+
+@pytest.mark.parametrize("target", ["total", "aleatoric", "epistemic"])
+@pytest.mark.parametrize("path", ["grad", "inputgrad", "fullgrad"])
+def test_class_prune_auto_is_within_the_tolerance_of_unpruned(x, target, path):
+    """The class variant's default ``prune="auto"`` drops class terms (checked: fewer rows than K)
+    and its map stays complete and within ``MAP_TOLERANCE * U`` (sum of absolute differences) of
+    the unpruned map, computed independently with ``prune=None``."""
+    from unsure.attribution.ua_backprop import MAP_TOLERANCE
+
+    k = 60
+    torch.manual_seed(5)
+    nets = []
+    for _ in range(S):
+        net = PaperCNN(1, k, SIDE).double()
+        with torch.no_grad():  # confident members: most of the 60 classes carry ~nothing
+            net.fc2.weight.mul_(300.0)
+        nets.append(net.eval())
+    many = DeepEnsemble(nets)
+    auto = unsure.attribute(many, x, method="ua-backprop-class", target=target, path=path)
+    full = unsure.attribute(many, x, method="ua-backprop-class", target=target, path=path, prune=None)
+    U = full.meta["uncertainty"]
+    assert torch.allclose(auto.meta["uncertainty"], U)
+    assert (auto.meta["kept_logits"] < k * S).any()  # something was pruned
+    assert (full.meta["kept_logits"] == k * S).all()
+    assert ((auto.maps.sum((1, 2)) - U).abs() <= 1e-5 * U.clamp_min(1)).all()
+    dist = (auto.maps - full.maps).abs().sum((1, 2))
+    assert (dist <= MAP_TOLERANCE * U + 1e-12).all(), (dist / U).max()

@@ -198,3 +198,63 @@ def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
                      for g, i in zip(grads, inputs)]
             out.append(MemberGradients(z.detach(), grads[0], layers, grads[1:]))
     return out
+
+
+def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor) -> Tensor:
+    """Rows of gradients through all members at once: row j is ``d/dx sum_{m,k} cotangents[j,m,b,k]
+    z_k^m(x_b)``, for ``cotangents [J,S,B,K]``; returns ``[J,B,C,H,W]``.
+
+    One forward of the whole draw (one ``vmap`` pass for an ensemble of one architecture,
+    ``posteriors.one_pass``; the member loop otherwise) and one batched backward, instead of a
+    backward per member whose results are summed afterwards (the same numbers up to rounding).
+    """
+    x = x.detach().requires_grad_(True)
+    cot = cotangents
+
+    def grad(z: Tensor, c: Tensor, retain: bool = False) -> Tensor | None:  # [J,...] rows
+        c = c.to(z.dtype)
+        if len(c) == 1:  # one row needs no batching
+            (g,) = torch.autograd.grad(z, x, grad_outputs=c[0], allow_unused=True, retain_graph=retain)
+            return None if g is None else g[None]
+        (g,) = torch.autograd.grad(z, x, grad_outputs=c, is_grads_batched=True, allow_unused=True,
+                                   retain_graph=retain)
+        return g
+
+    def rows_of(z: Tensor, c: Tensor, rows: int) -> Tensor:  # [J,...] in chunks of ``rows``
+        chunks = c.split(rows)
+        return torch.cat([_zero_if_none(grad(z, ci, retain=i < len(chunks) - 1), len(ci), x)
+                          for i, ci in enumerate(chunks)])
+
+    with torch.enable_grad():
+        z = draw.fast(x) if draw.fast is not None else None  # [S,B,K], or None: the loop
+        if z is not None:  # every member's row gradients at once
+            return rows_of(z, cot, row_chunk(draw, x, len(cot), members=len(draw)))
+        # member by member (one member's graph alive at a time), summed
+        acc = None
+        rows = row_chunk(draw, x, len(cot), members=1)
+        for m, f in enumerate(draw.members):
+            zm = Draw([f], draw.modules)(x)[0]  # [B,K]
+            g = rows_of(zm, cot[:, m], rows)
+            acc = g if acc is None else acc + g
+    return acc
+
+
+def row_chunk(draw: Draw, x: Tensor, J: int, members: int = 1) -> int:
+    """Backward rows per batched backward so that the rows' activation gradients of ``members``
+    members fit the attribution memory budget (``unsure.batching``): a batched backward over J rows
+    holds J copies of every activation's gradient, which at K = 1000 classes and large images
+    would not fit. All J when they fit (or J is 1)."""
+    if J <= 1:
+        return J
+    from ..batching import budget, bytes_per_image
+
+    key = (tuple(x.shape[1:]), x.dtype, x.device)
+    cache = draw.__dict__.setdefault("_row_bytes", {})
+    if key not in cache:  # one image through every member, outputs summed; per member
+        cache[key] = bytes_per_image(draw, x[:1]) / max(1, len(draw))
+    per_row = cache[key] * x.shape[0] * members
+    return int(max(1, min(J, budget(x.device) // max(per_row, 1))))
+
+
+def _zero_if_none(g: Tensor | None, J: int, x: Tensor) -> Tensor:
+    return torch.zeros((J, *x.shape), dtype=x.dtype, device=x.device) if g is None else g.detach()

@@ -22,7 +22,7 @@ from torch import Tensor
 from ..errors import UnsureError
 from ..measures import Measure, decompose, decomposable, measure_of
 from ..posteriors import Draw
-from ._trace import per_logit_gradients
+from ._trace import draw_gradients, per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
 from .ua_mixture import (COMBINES, MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
@@ -131,6 +131,28 @@ def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tu
     return rc.mean(2), rc  # [J,B,C,H,W] -> [J,B,H,W]
 
 
+def _draw_path_terms(path: Path, draw: Draw, x: Tensor, ref: Tensor, steps: int,
+                     cotangents: Tensor, max_images: int = 512) -> Tensor:
+    """Path terms ``[J,B,C,H,W]`` of rows ``cotangents [J,S,B,K]`` through the whole draw
+    (``_trace.draw_gradients``): grad, ``grad * (x - ref)`` or IG from ``ref`` (midpoint rule)."""
+    if path is Path.GRAD:
+        return draw_gradients(draw, x, cotangents)
+    if path is Path.INPUTGRAD:
+        return draw_gradients(draw, x, cotangents) * (x - ref).unsqueeze(0)
+    B = x.shape[0]
+    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
+    per = max(1, max_images // B)  # path points per batched backward
+    acc = None
+    for s in range(0, steps, per):
+        a = alphas[s:s + per]
+        pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
+        cot = cotangents.repeat(1, 1, len(a), 1)  # [J,S,B,K] -> [J,S,n*B,K]
+        g = draw_gradients(draw, pts.reshape(-1, *x.shape[1:]), cot)  # [J,n*B,C,H,W]
+        gsum = g.reshape(len(g), len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
+        acc = gsum if acc is None else acc + gsum
+    return acc / steps * (x - ref).unsqueeze(0)
+
+
 def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
                           steps: int, max_images: int = 512, cotangents: Tensor | None = None) -> Tensor:
     """Per-logit IG from the reference image ``ref``, midpoint Riemann sum: ``[J,B,C,H,W]``."""
@@ -166,6 +188,13 @@ DEFAULTS[("class", "colour")] = dict(DEFAULTS[("class", "grayscale")])
 DEFAULTS[("paper", "colour")] = dict(DEFAULTS[("paper", "grayscale")])
 
 
+#: ``prune="auto"`` for the class variant: keep the class terms that carry all but ``MAP_TOLERANCE / 2``
+#: of ``U``, so the pruned map is within ``MAP_TOLERANCE * U`` (L1) of the unpruned one: the
+#: completeness tolerance of spec/UA_BACKPROP.md ("Properties to test"), not a tuned value.
+MAP_TOLERANCE = 1e-5
+AUTO_KEEP = 1.0 - MAP_TOLERANCE / 2
+
+
 @METHODS.register("ua-backprop", "UA-Backprop (Wang et al. CVPR 2023): complete uncertainty maps "
                                  "from per-probability terms, one batched backward per member")
 class UABackprop(Method):
@@ -177,7 +206,11 @@ class UABackprop(Method):
     path : "fullgrad" (the paper's), "grad", "inputgrad" or "ig" (spec step 3)
     T1 : temperature of the Jacobian softmax (step 2; variant "paper" only)
     T2 : temperature of the pixel distribution (step 3)
-    prune : None, or the share of the terms' mass to keep per image (e.g. 0.999; spec, Cost): of
+    prune : "auto" (default), None, or the share of the terms' mass to keep per image (e.g. 0.999;
+        spec, Cost). "auto": :data:`AUTO_KEEP` for variant "class" (grouping "class"), whose map
+        then differs from the unpruned one by at most ``2 (1 - AUTO_KEEP) U = 1e-5 U`` (sum of
+        absolute differences: the class terms are >= 0 and sum to U); no pruning for variant
+        "paper" (its terms can be negative, so no such bound holds). A share: of
         ``sum |a(z_j^m)|`` (variant "paper") or of ``sum_k a_k`` (variant "class", whose kept
         class terms are differentiated exactly, one backward row each). The dropped mass is
         spread over the kept terms in proportion, so completeness stays exact.
@@ -223,7 +256,7 @@ class UABackprop(Method):
     complete = True
 
     def __init__(self, path: str = "auto", T1: float | str = "auto", T2: float | str = "auto",
-                 variant: str = "class", prune: float | None = None, reference: str = "auto",
+                 variant: str = "class", prune: float | str | None = "auto", reference: str = "auto",
                  steps: int = 32, blur_sigma: float | str = "auto", normalise: bool = True,
                  grouping: str = "class", combine: str = "mean-of-relu"):
         try:
@@ -234,8 +267,10 @@ class UABackprop(Method):
                               f"variants: {[v.value for v in Variant]}") from None
         T1, T2, blur_sigma = (v if v == "auto" else _positive(n, v) for n, v in
                               (("T1", T1), ("T2", T2), ("blur_sigma", blur_sigma)))
-        if prune is not None and not 0 < prune <= 1:
-            raise UnsureError(f"ua-backprop prune must be in (0, 1], got {prune}")
+        if prune == "auto":
+            prune = AUTO_KEEP if variant == "class" else None
+        elif prune is not None and (isinstance(prune, (str, bool)) or not 0 < prune <= 1):
+            raise UnsureError(f"ua-backprop prune must be in (0, 1], 'auto' or None, got {prune!r}")
         if reference != "auto":  # checked, and "mix" spelt out ("mix+noise@0.3" too)
             reference = "+".join(reference_items(reference))
         if not (isinstance(steps, int) and steps >= 1):
@@ -338,6 +373,11 @@ class UABackprop(Method):
                 idx, valid = kept_rows(kept)  # [R,B]
                 w = gather_rows(a_p[0], idx, valid)  # [B,K] -> [B,R]
         t_all, bias_maps = 0.0, 0.0
+        if path is not Path.FULLGRAD:  # all members in one forward, one batched backward
+            # [K,S,B,K] -> [R,S,B,K]: row r of image b is the cotangent of its r-th kept class
+            cot = D if idx is None else D.gather(0, idx[:, None, :, None].expand(len(idx), *D.shape[1:]))
+            t_all = _draw_path_terms(path, draw, x, ref, self.steps, cot)
+            return self._class_maps(path, w, t_all, bias_maps, st) + (kept.sum(1) * len(draw),)
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)
             # [K,B,K] -> [R,B,K]: row r of image b is the cotangent of its r-th kept class

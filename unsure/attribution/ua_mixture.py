@@ -29,7 +29,7 @@ from ..errors import UnsureError
 from ..measures import decompose
 from ..ops.blur import gaussian_blur_many
 from ..posteriors import Draw
-from ._trace import per_logit_gradients
+from ._trace import draw_gradients
 
 def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
     """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white), the
@@ -133,23 +133,11 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
         raise UnsureError("ua-backprop: 'noise@SIGMA' references need path='inputgrad'")
     if path == "ig":  # IG of U from every reference (midpoint rule, ``steps`` points)
         ts = [_joint_ig(draw, x, ref, kind, method.steps) for ref in refs]  # each [1,B,C,H,W]
-    elif joint:  # one group, U itself: d U / dx = sum_i (d U / d z_i) dz_i / dx, one backward per member
+    elif joint:  # one group, U itself: d U / dx = sum_i (d U / d z_i) dz_i / dx, one backward
         dU_dz = D.sum(0)  # [K,S,B,K] -> [S,B,K]
-        g_all = torch.zeros_like(x)
-        for i in range(len(draw)):
-            xi = x.detach().requires_grad_(True)
-            with torch.enable_grad():
-                zi = Draw([draw.members[i]], draw.modules)(xi)[0]  # [B,K]
-                (g,) = torch.autograd.grad(zi, xi, grad_outputs=dU_dz[i].to(zi.dtype))
-            g_all = g_all + g.detach()
-        g_all = g_all.unsqueeze(0)  # [1,B,C,H,W]
-    else:
-        g_all = 0.0
-        for i in range(len(draw)):
-            sub = Draw([draw.members[i]], draw.modules)
-            (g,) = per_logit_gradients(sub, x)
-            with torch.no_grad():  # exact d a_k / dx through member i
-                g_all = g_all + torch.einsum("kbj,jbchw->kbchw", D[:, i], g.input_grad.detach())
+        g_all = draw_gradients(draw, x, dU_dz[None])  # [1,B,C,H,W], all members at once
+    else:  # exact d a_k / dx through every member: rows k with cotangents D[k] = d a_k / d z
+        g_all = draw_gradients(draw, x, D)  # [K,B,C,H,W]
     if path != "ig":
         with torch.no_grad():
             ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W] ([1,...] joint)

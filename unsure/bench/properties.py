@@ -72,13 +72,13 @@ def off_diagonal_mean(mat: list[list[float]]) -> float:
 def properties_benchmark(posterior, data: str, methods, opts: SuiteOptions, method_n: int = 20,
                          options: ScoreOptions | None = None) -> BenchResult:
     """Scores of every method on every property, and the agreement matrices."""
-    from ..posteriors.mc_dropout import MCDropout
+    from ..metrics.conveyance import has_reference
 
     options = options or ScoreOptions(batch_size=None)
     specs, draw, idx, x = select(posterior, data, methods, opts)
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     base = [n for n, (_, needs, _) in SCORERS.items()
-            if needs in ("maps", "posterior") or (needs == "mc-dropout" and isinstance(posterior, MCDropout))]
+            if needs in ("maps", "posterior") or (needs == "reference" and has_reference(posterior))]
     rerun = [n for n, (_, needs, _) in SCORERS.items() if needs == "method"] if method_n > 0 else []
     m = min(method_n, len(x))
     results, skipped = {}, {}

@@ -35,6 +35,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="evidential only: weight of the KL term once annealed (default: 0.01)")
     p.add_argument("--annealing-epochs", type=int, default=None,
                    help="evidential only: epochs over which the KL weight ramps up from 0 (0: none; default 10)")
+    p.add_argument("--drop-rate", type=float, default=None,
+                   help="dropconnect only: drop rate p of the weight masks (default 0.5)")
+    p.add_argument("--dropconnect-layers", default=None,
+                   help="dropconnect only: comma-separated module names whose weights are masked "
+                        "(default: the last nn.Linear)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs")
     p.add_argument("--batch-size", type=int, default=128, help="training minibatch size")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
@@ -62,7 +67,7 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 # train flags that are options of one posterior's fitting function: flag dest -> option name
 POSTERIOR_FLAGS = {"evidence": "evidence", "evidential_loss": "loss", "kl_weight": "kl_weight",
-                   "annealing_epochs": "annealing_epochs"}
+                   "annealing_epochs": "annealing_epochs", "drop_rate": "p", "dropconnect_layers": "layers"}
 
 
 def _train(args: argparse.Namespace) -> int:

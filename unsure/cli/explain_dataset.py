@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from .explain import one_sample_targets
     from .source import posterior_from_args
 
-    targets = one_sample_targets(posterior_from_args(args, "cpu"), args.target, targets)
+    post = posterior_from_args(args, "cpu")
+    targets = one_sample_targets(post, args.target, targets)
     device = str(resolve_device(args.device))  # a bad device fails here, before any work
     src = portable_source(args)  # model and weights stay None with --run
     job = Job(run=args.run, model=src["model"], weights=src["weights"], data=data, split=args.split, limit=args.n, methods=args.methods,
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     out, existed = Path(args.out), Path(args.out).exists()
     try:
         prepare(out, job, meta=invocation(args))  # the manifest records the command line
-        table = _explain(args, job, device)
+        # the local engine on the CPU explains with the posterior loaded here (not a second load)
+        table = _explain(args, job, device, post if device == "cpu" else None)
     except BaseException:
         discard_unstarted(out, existed)
         raise
@@ -97,7 +99,7 @@ def discard_unstarted(out, existed: bool) -> None:
             pass
 
 
-def _explain(args: argparse.Namespace, job, device: str):
+def _explain(args: argparse.Namespace, job, device: str, posterior=None):
     """Run the job with the chosen engine; returns the table's path."""
     engine = engine_from_args(args)
     if engine.name == "ray":
@@ -109,7 +111,8 @@ def _explain(args: argparse.Namespace, job, device: str):
     else:
         from ..dataset import run_local
 
-        table = run_local(job, args.out, device=device, progress=not args.no_progress)
+        table = run_local(job, args.out, device=device, progress=not args.no_progress,
+                          posterior=posterior)
     return table
 
 

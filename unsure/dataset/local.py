@@ -11,10 +11,11 @@ from .work import ShardWorker, load_images
 
 
 def run_local(job: Job, out: str | Path, device: str = "cpu", progress: bool = True,
-              inputs: dict | None = None) -> Path:
+              inputs: dict | None = None, posterior=None) -> Path:
     """Explain the job's images into ``out``; finished shards are skipped. Returns the table path.
     ``inputs``: the identity :func:`~unsure.dataset.job.prepare` returned (computed when ``None``);
-    a job whose inputs changed since it started is refused."""
+    a job whose inputs changed since it started is refused. ``posterior``: the job's posterior
+    already loaded on ``device`` (default: loaded here); its weights' digest is checked all the same."""
     out = Path(out)
     inputs = prepare(out, job, inputs=inputs)
     d = load_images(job)
@@ -22,7 +23,7 @@ def run_local(job: Job, out: str | Path, device: str = "cpu", progress: bool = T
     done = finished(out, plan)
     todo = [p for p in plan if p[0] not in done]
     if todo:
-        worker = ShardWorker(job, out, device, inputs=inputs)
+        worker = ShardWorker(job, out, device, inputs=inputs, posterior=posterior)
         with tqdm(total=sum(b - a for _, a, b in todo), desc="explaining", unit="image",
                   disable=not progress) as bar:
             for s, a, b in todo:

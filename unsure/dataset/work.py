@@ -39,10 +39,12 @@ class ShardWorker:
     threads : torch threads for this process (``None``: leave as is)
     inputs : the job's input identity (:func:`unsure.dataset.job.job_inputs`); the weights loaded
         here must have its digest (a run re-trained after the job checked it is refused)
+    posterior : the job's posterior already loaded on ``device`` (default: loaded here); its
+        digest is checked the same way
     """
 
     def __init__(self, job: Job, out: str | Path, device: str = "cpu", threads: int | None = None,
-                 inputs: dict | None = None):
+                 inputs: dict | None = None, posterior=None):
         from ..attribution import make_method
         from ..attribution.spec import parse_methods
         from ..run import resolve_device
@@ -51,7 +53,9 @@ class ShardWorker:
         if threads:
             torch.set_num_threads(int(threads))
         self.job, self.out = job, Path(out)
-        if job.model is not None:
+        if posterior is not None:
+            self.post = posterior
+        elif job.model is not None:
             from ..user_model import model_posterior
 
             self.post = model_posterior(job.model, job.weights, device=resolve_device(device))

@@ -15,4 +15,4 @@ from .feature_flipping import TrainingMedian, feature_flipping  # noqa: F401,E40
 from .repeatability import repeatability  # noqa: F401,E402
 from .input_stability import relative_input_stability  # noqa: F401,E402
 from .rank_improvement import rank_improvement  # noqa: F401,E402
-from .conveyance import conveyance_similarity, dropout_reference  # noqa: F401,E402
+from .conveyance import conveyance_similarity, covariance_reference, dropconnect_reference, dropout_reference  # noqa: F401,E402

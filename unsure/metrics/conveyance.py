@@ -1,5 +1,5 @@
 """Uncertainty-conveyance similarity against the closed-form covariance reference of MC dropout
-(Schiller et al. 2026, Sec. 3, "conveyance"; Bley, Lapuschkin, Samek & Montavon 2025).
+and DropConnect (Schiller et al. 2026, Sec. 3, "conveyance"; Bley, Lapuschkin, Samek & Montavon 2025).
 
 Under MC dropout an explanation ``E(x; m)`` (default: input x gradient of the predicted class) is a
 random map through the masks ``m``. To first order around the mean mask ``m = 1`` (unsure's masks are
@@ -18,7 +18,24 @@ pre-activation; their dropout acts after the ReLU. For a ReLU network and a grad
 derivative with respect to a pre-activation is zero wherever the ReLU pattern does not change, so
 their reference is made of pattern flips. We differentiate exactly with respect to the mask at the
 dropout module (autograd, double backward). Convolutional dropout units are included (they use
-``Linear`` layers only). DropConnect has no posterior in unsure: not implemented.
+``Linear`` layers only).
+
+**DropConnect** (:class:`unsure.DropConnect`): the masks ``m_j`` sit on the weights ``w_j`` of the
+chosen layers, ``Bernoulli(1-p)/(1-p)``, so the same formula holds with ``j`` over the masked
+weights: ``Var[E_i] ~= p/(1-p) * sum_j (dE_i/dm_j)^2`` with ``dE_i/dm_j = w_j dE_i/dw_j`` at
+``m = 1`` (:func:`dropconnect_reference`). It is exact when the masked layer is the classification
+head of a ReLU network (the authors' ``layers_to_perturb=1``): the input x gradient of the
+predicted class is then linear in the head's masks. **(differences)** The authors
+(``JacobianGeneratorDropConnect``) take ``dE/dw`` by forward finite differences of size 0.1 on
+each weight, and ``Sigma = p(1-p) diag(w^2)``: the variance of an *unscaled* ``Bernoulli(1-p)``
+mask, while their Jacobian is taken at the full weights ``w`` (their eval mode), which is not the
+mean ``(1-p) w`` of their masked weights. unsure's masks are scaled to mean 1, so the Jacobian point
+is the mean and the variance is ``p/(1-p) w^2``; the derivative is exact (autograd). Their reference
+perturbs "the last n ``nn.Linear`` modules" (n = ``layers_to_perturb``, 1 in their MNIST runs: the
+head), which matches their masked layers unless n exceeds them; unsure uses exactly the
+posterior's masked layers, and Conv layers may be masked too (theirs: Linear only). Their
+reference explains each evaluated explainer's own map (IG, GradientSHAP, LRP, input x gradient);
+unsure's uses one explainer, ``explainer``, for every method.
 """
 from __future__ import annotations
 
@@ -117,6 +134,91 @@ def dropout_reference(posterior, x: Tensor, explainer: str = "inputgrad", chunk:
     return ref.reshape(B, C, H, W).sum(1).cpu()  # [B,D] -> [B,H,W]
 
 
+def dropconnect_reference(posterior, x: Tensor, explainer: str = "inputgrad", chunk: int = 64) -> Tensor:
+    """Closed-form variance ``[B,H,W]`` of ``explainer``'s map of the predicted class under DropConnect.
+
+    ``Var[E_i] ~= p/(1-p) * sum_j (w_j dE_i/dw_j)^2`` over the weights ``w_j`` of the posterior's
+    masked layers, at the trained weights (mask 1), the class fixed to the argmax of the unmasked net.
+
+    Parameters
+    ----------
+    posterior : an :class:`unsure.DropConnect` (its ``net``, ``layers`` and ``p`` are used)
+    x : ``[B,C,H,W]``
+    explainer : "inputgrad" (``x * df_c/dx``) or "grad"
+    chunk : map features per batched vector-Jacobian product
+
+    Returns
+    -------
+    ``[B,H,W]`` float64 (channels summed)
+    """
+    from torch.func import functional_call, grad, vjp, vmap
+
+    from ..posteriors.dropconnect import DropConnect, weight_key
+    from ..posteriors.mc_dropout import _eval_mode
+
+    if not isinstance(posterior, DropConnect):
+        raise UnsureError(f"the DropConnect covariance reference needs a DropConnect posterior, got "
+                          f"{type(posterior).__name__}")
+    if explainer not in EXPLAINERS:
+        raise UnsureError(f"unknown explainer {explainer!r}; known: {', '.join(EXPLAINERS)}")
+    net, p = posterior.net, posterior.p
+    mods = dict(net.named_modules())
+    weights = {weight_key(n): mods[n].weight.detach() for n in posterior.layers}
+    x = x.to(posterior.device).detach()
+    D = x[0].numel()
+    with _eval_mode(net):
+        with torch.no_grad():
+            logits = net(x)  # [B,K]
+            onehot = torch.nn.functional.one_hot(logits.argmax(1), logits.shape[1]).to(x.dtype)  # [B,K]
+
+        def explanation(masks: dict, xi: Tensor, oh: Tensor) -> Tensor:  # one image [C,H,W] -> [D]
+            params = {k: w * masks[k] for k, w in weights.items()}
+            g = grad(lambda xx: (functional_call(net, params, (xx[None],))[0] * oh).sum())(xi)
+            return (g * xi if explainer == "inputgrad" else g).flatten()
+
+        ones = {k: torch.ones_like(w) for k, w in weights.items()}
+
+        def basis(i0: int) -> Tensor:  # rows i0.. of the identity [n,D], without the whole D x D
+            n = min(chunk, D - i0)
+            e = torch.zeros(n, D, dtype=x.dtype, device=x.device)
+            e[torch.arange(n), torch.arange(i0, i0 + n)] = 1
+            return e
+
+        def variance(xi: Tensor, oh: Tensor) -> Tensor:  # [D]: sum_j (dE_i/dm_j)^2 for every i
+            _, pullback = vjp(lambda m: explanation(m, xi, oh), ones)
+            rows = []
+            for i0 in range(0, D, chunk):
+                (dm,) = vmap(pullback)(basis(i0))  # {k: [n,*W]}: rows i0.. of dE/dm
+                rows.append(sum(v.pow(2).flatten(1).sum(1) for v in dm.values()))  # [n]
+            return torch.cat(rows)
+
+        with torch.no_grad():  # torch.func's grad and vjp differentiate inside; no outer graph is kept
+            ref = vmap(variance)(x, onehot).double() * (p / (1 - p))  # [B,D]
+    C, H, W = x.shape[1:]
+    return ref.reshape(len(x), C, H, W).sum(1).cpu()  # [B,D] -> [B,H,W]
+
+
+def has_reference(posterior) -> bool:
+    """Whether ``posterior`` has a closed-form covariance reference (MC dropout or DropConnect)."""
+    from ..posteriors.dropconnect import DropConnect
+    from ..posteriors.mc_dropout import MCDropout
+
+    return isinstance(posterior, (MCDropout, DropConnect))
+
+
+def covariance_reference(posterior, x: Tensor, explainer: str = "inputgrad") -> Tensor:
+    """The closed-form reference of ``posterior``'s kind: :func:`dropout_reference` or
+    :func:`dropconnect_reference`."""
+    from ..posteriors.dropconnect import DropConnect
+
+    if isinstance(posterior, DropConnect):
+        return dropconnect_reference(posterior, x, explainer)
+    if not has_reference(posterior):
+        raise UnsureError(f"the covariance reference needs an MC-dropout or DropConnect posterior, got "
+                          f"{type(posterior).__name__}")
+    return dropout_reference(posterior, x, explainer)
+
+
 def conveyance_similarity(maps: Tensor, reference: Tensor) -> dict[str, Tensor]:
     """Spearman and cosine similarity of ``maps`` with ``reference`` (both ``[B,H,W]``), per image."""
     a, r = flat_maps(maps), flat_maps(reference, "reference")
@@ -126,6 +228,6 @@ def conveyance_similarity(maps: Tensor, reference: Tensor) -> dict[str, Tensor]:
 
 
 register_metric("conveyance-spearman", True, "uncertainty",
-                "Spearman correlation with the closed-form MC-dropout covariance reference", conveyance_similarity)
+                "Spearman correlation with the closed-form MC-dropout / DropConnect covariance reference", conveyance_similarity)
 register_metric("conveyance-cosine", True, "uncertainty",
-                "cosine similarity with the closed-form MC-dropout covariance reference", conveyance_similarity)
+                "cosine similarity with the closed-form MC-dropout / DropConnect covariance reference", conveyance_similarity)

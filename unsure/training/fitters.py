@@ -18,7 +18,7 @@ import torch.nn.functional as Fn
 from torch import Tensor, nn
 
 from ..errors import UnsureError
-from ..posteriors import DeepEnsemble, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI, Posterior, WeightNoise
+from ..posteriors import DeepEnsemble, DropConnect, Evidential, LastLayerLaplace, MCDropout, MeanFieldVI, Posterior, WeightNoise
 from ..posteriors._bayes_layers import bayes_layers, to_bayesian, total_kl
 from ..posteriors._noise import _check_sigma, calibrate
 from ..posteriors.evidential import evidence_fn
@@ -67,6 +67,30 @@ def fit_mc_dropout(make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainCon
     net = make_model()
     post = MCDropout(net, samples=samples)  # checks for dropout before spending time on training
     log = fit(net, x, y, cfg, generator=gen, desc="mc-dropout")
+    post.train_info = {"seconds": log.seconds, "losses": log.losses}
+    return post
+
+
+@FITTERS.register("dropconnect")
+def fit_dropconnect(make_model: ModelFactory, x: Tensor, y: Tensor, cfg: TrainConfig, *,
+                    x_val: Tensor | None = None, y_val: Tensor | None = None,
+                    generator: torch.Generator | None = None, samples: int = 20, p: float = 0.5,
+                    layers: list[str] | str | None = None) -> DropConnect:
+    """Train one network with DropConnect (cross-entropy; a fresh weight mask per minibatch on
+    ``layers``, default the last ``nn.Linear``, drop rate ``p``; the net's own dropout off), then
+    sample ``samples`` masks (:mod:`unsure.posteriors.dropconnect`)."""
+    from ..posteriors.dropconnect import train_logits
+
+    gen = generator or torch.Generator().manual_seed(0)
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    net = make_model()
+    post = DropConnect(net, p=p, layers=layers, samples=samples)  # checks the options before training
+    masks = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+
+    def loss_fn(model: nn.Module, xb: Tensor, yb: Tensor, epoch: int) -> Tensor:
+        return Fn.cross_entropy(train_logits(model, post.layers, post.p, xb, masks), yb)
+
+    log = fit(net, x, y, cfg, loss_fn=loss_fn, generator=gen, desc="dropconnect")
     post.train_info = {"seconds": log.seconds, "losses": log.losses}
     return post
 
