@@ -128,3 +128,20 @@ def test_a_measurement_over_the_cap_is_its_first_call():
     calls.clear()
     r = measure(fn, x, 2, torch.device("cpu"), repeats=2, memory=False, cap=None)
     assert not r["capped"] and calls == [1, 2, 2, 2, 2]  # warm-up, then 2 repeats of 2 chunks
+
+
+@pytest.mark.parametrize("flag, want", [("true", True), ("false", False)])
+def test_grid_one_pass_switch_reaches_the_ensemble(tmp_path, flag, want):
+    p = parse_point("paper-cnn:1x8:k3:s2:b2")
+    post = random_posterior(p, torch.rand(2, 1, 8, 8), 4.0, seed=0, one_pass=want)
+    assert post.one_pass is want
+    out = tmp_path / flag
+    assert main(["bench", "speed", "--grid", "paper-cnn:1x8:k3:s2:b2:n2:min", "--methods", "grad", "--one-pass", flag,
+                 "--repeats", "1", "--device", "cpu", "--no-captum", "--out", str(out), "--no-progress"]) == 0
+    d = json.loads((out / "speed-grid.json").read_text())
+    assert d["config"]["one_pass"] == flag and d["results"]["points"]["paper-cnn:1x8:k3:s2:b2:n2:min"]["methods"]["grad"]["captum"] is None
+
+
+def test_grid_one_pass_bad_value(tmp_path):
+    assert main(["bench", "speed", "--grid", "paper-cnn:1x8:k3:s2:b2", "--one-pass", "maybe", "--out",
+                 str(tmp_path / "x"), "--no-progress"]) == 2
