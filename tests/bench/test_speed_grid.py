@@ -145,3 +145,16 @@ def test_grid_one_pass_switch_reaches_the_ensemble(tmp_path, flag, want):
 def test_grid_one_pass_bad_value(tmp_path):
     assert main(["bench", "speed", "--grid", "paper-cnn:1x8:k3:s2:b2", "--one-pass", "maybe", "--out",
                  str(tmp_path / "x"), "--no-progress"]) == 2
+
+
+def test_every_timed_call_gets_fresh_images():
+    """A draw reuses its last no-grad logits for the very same tensor: the bench must not time that."""
+    from unsure.bench.speed_grid import measure
+
+    seen = []
+    x = torch.rand(4, 1, 2, 2)
+    measure(seen.append, x, 2, torch.device("cpu"), repeats=2, memory=True)  # holds every input alive
+    ptrs = [xb.untyped_storage().data_ptr() for xb in seen]
+    assert len(seen) == 1 + 2 * 2 + 1 and len(set(ptrs)) == len(ptrs)  # warm-up, 2 x 2 chunks, memory
+    assert x.untyped_storage().data_ptr() not in ptrs
+    torch.testing.assert_close(torch.cat(seen[1:3]), x)  # same values, new storage

@@ -165,10 +165,14 @@ def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
     over all chunks, and the peak bytes per image of one chunk (a separate, untimed call: the CPU
     profiler slows what it watches). One warm-up call on one image first; when that call says the
     measurement would take more than ``cap`` seconds (``warm-up x N x (repeats + 1)``), its own time
-    is returned instead, with ``"capped": True`` and no memory (a first call: an upper bound)."""
+    is returned instead, with ``"capped": True`` and no memory (a first call: an upper bound).
+
+    Every call gets a fresh copy of its images: a draw reuses the logits of its last no-grad call
+    on the very same tensor (:meth:`unsure.posteriors.base.Draw.__call__`), which would make a
+    repeated call on the same images cheaper than a call on new ones."""
     _sync(device)
     t0, c0 = time.perf_counter(), time.process_time()
-    fn(x[:1])
+    fn(x[:1].clone())
     _sync(device)
     first_wall, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     if cap is not None and max(first_wall, first_cpu) * len(x) * (repeats + 1) > cap:
@@ -176,13 +180,14 @@ def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
                 "peak_bytes_per_image": float("nan"), "capped": True}
     wall = cpu = float("inf")
     for _ in range(repeats):
+        xs = [x[s:s + batch].clone() for s in range(0, len(x), batch)]  # fresh images (docstring)
         _sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
-        for s in range(0, len(x), batch):
-            fn(x[s:s + batch])
+        for xb in xs:
+            fn(xb)
         _sync(device)
         wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
-    chunk = x[:batch]
+    chunk = x[:batch].clone()
     mem = peak_bytes(fn, chunk, device) / len(chunk) if memory else float("nan")
     return {"seconds_per_image": wall / len(x), "cpu_seconds_per_image": cpu / len(x),
             "peak_bytes_per_image": mem, "capped": False}
