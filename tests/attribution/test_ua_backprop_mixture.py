@@ -176,3 +176,17 @@ def test_attribute_without_method_is_the_named_panel_default(ens, x):
     assert torch.equal(other.maps, unsure.attribute(ens, x, method="ua-backprop",
                                                     **{**DEFAULT_OPTIONS, "combine": "mean-of-relu"}).maps)
     assert not torch.equal(unsure.attribute(ens, x, method="ua-backprop").maps, got.maps)
+
+
+@pytest.mark.parametrize("kind", ["total", "aleatoric", "epistemic"])
+def test_joint_logit_gradient_is_the_sum_of_the_class_rows(kind):
+    """The joint grouping's one backward of U equals the sum of the K class-term rows."""
+    from unsure.attribution.ua_backprop import class_terms
+
+    z = torch.randn(3, 5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 3  # [S,B,K]
+    a, D = class_terms(z, kind)
+    a1, d1 = class_terms(z, kind, rows=False)
+    assert D.shape == (7, 3, 5, 7) and d1.shape == (1, 3, 5, 7)
+    torch.testing.assert_close(a1, a, rtol=0, atol=0)
+    torch.testing.assert_close(d1[0], D.sum(0), rtol=1e-12, atol=1e-14)
+    assert d1.abs().max() > 0

@@ -288,6 +288,17 @@ def test_murr_and_auc_urr_are_registered_metrics_with_their_direction():
     assert BlurringResult.higher_is_better == {"murr": True, "auc": False}
 
 
+def test_default_forward_batch_holds_as_many_input_elements_for_larger_images():
+    from unsure.metrics.perturbation import ACCELERATOR_FORWARD_BATCH, CPU_FORWARD_BATCH, forward_batch
+
+    assert forward_batch(None, "cpu", (1, 28, 28)) == CPU_FORWARD_BATCH
+    assert forward_batch(None, "cpu", (5, 1, 8, 8)) == CPU_FORWARD_BATCH  # small images: the cap
+    assert forward_batch(None, "cpu", (4, 3, 32, 32)) == 2 * 3 * 224 * 224 // 3072 == 98
+    assert forward_batch(None, "cpu", (3, 224, 224)) == 2
+    assert forward_batch(None, "cpu", (3, 1024, 1024)) == 1  # at least one image
+    assert forward_batch(None, "cuda", (3, 224, 224)) == ACCELERATOR_FORWARD_BATCH * 784 // (3 * 224 * 224) == 21
+
+
 def test_default_forward_batch_depends_on_the_device_and_not_the_result():
     from unsure.metrics.perturbation import (ACCELERATOR_FORWARD_BATCH, CPU_FORWARD_BATCH,
                                              forward_batch)
@@ -295,6 +306,7 @@ def test_default_forward_batch_depends_on_the_device_and_not_the_result():
     assert forward_batch(None, "cpu") == CPU_FORWARD_BATCH
     assert forward_batch(None, torch.device("cuda", 0)) == ACCELERATOR_FORWARD_BATCH
     assert forward_batch(7, "cpu") == 7
+    assert forward_batch(7, "cpu", (3, 224, 224)) == 7  # a given size is kept
     assert forward_batch(np.int64(7), "cpu") == 7 and type(forward_batch(np.int64(7), "cpu")) is int
     for bad in (0, -3, 2.5, True):
         with pytest.raises(UnsureError, match="batch_size must be an integer >= 1"):

@@ -82,15 +82,21 @@ def logit_terms(logits: Tensor, a_p: Tensor, T1: float, normalise: bool = True) 
     return torch.einsum("sbkj,sbk->sbj", w, a_p)
 
 
-def class_terms(logits: Tensor, kind: str | Measure) -> tuple[Tensor, Tensor]:
+def class_terms(logits: Tensor, kind: str | Measure, rows: bool = True) -> tuple[Tensor, Tensor]:
     """Class-level terms ``a_k = sum_m a(p_k^m)`` and their logit Jacobian (variant ``class``).
 
     Returns ``(a [B, K], D [K, S, B, K])`` with ``D[k, m, b, j] = d a_k(b) / d z_j^m(b)``, from one
-    batched backward over one-hot cotangents.
+    batched backward over one-hot cotangents. ``rows=False`` (the joint grouping, which needs only
+    ``sum_k D[k] = d U / d z``): ``D [1, S, B, K]`` is that sum, from one plain backward of
+    ``sum_k a_k = U``; the K rows cost O(K^2) per image and member (at K = 1000, most of the
+    default's time: docs/results/speed-scale.md).
     """
     zr = logits.detach().requires_grad_(True)
     with torch.enable_grad():
         a = decompose(zr, kind).sum(0)  # [S,B,K] -> [B,K]
+        if not rows:  # images are independent: d sum_b U_b / d z[:, b] = d U_b / d z[:, b]
+            (g,) = torch.autograd.grad(a.sum(), zr)  # [S,B,K]
+            return a.detach(), g[None]  # [1,S,B,K]
         B, K = a.shape
         eye = torch.eye(K, dtype=a.dtype, device=a.device)[:, None, :].expand(K, B, K)  # [K,B,K]
         (D,) = torch.autograd.grad(a, zr, grad_outputs=eye, is_grads_batched=True)  # [K,S,B,K]
@@ -350,8 +356,9 @@ class UABackprop(Method):
     def _class_variant(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
         """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
         path = Path(st["path"])
-        a_k, D = class_terms(z, kind)  # [B,K], [K,S,B,K]
         items = reference_items(st["reference"])
+        # the joint grouping uses only d U / d z = sum_k D[k] (mixture_maps), joint IG not even that
+        a_k, D = class_terms(z, kind, rows=self.grouping != "joint")  # [B,K], [K,S,B,K] ([1,S,B,K] joint)
         if len(items) > 1 or self.grouping == "joint" or items[0].startswith("noise@"):
             return mixture_maps(self, x, z, a_k, D, draw, st, kind)
         ref = reference_image(x, st["reference"], st["blur_sigma"])

@@ -5,6 +5,10 @@ one run on the same device, batch and posterior draw (paper Table 6), with UA-Ba
     post-processing (``per_logit_gradients``);
 (b) Grad (one backward);
 (c) IG and Blur IG at 100 steps.
+
+With ``--grid`` (or ``--quick``) it needs no run: it times the methods over image sizes, channels,
+classes, samples and batch on random-weight ensembles, with each method's ratio to the gradient
+floor and Captum's implementation of the same method (:mod:`.speed_grid`, :mod:`.speed_captum`).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ..attribution import make_method
 from ..attribution._trace import per_logit_gradients
 from ..attribution.spec import parse_methods
 from ..data import load
+from ..errors import UnsureError
 from ..flags import batch_size_argument, invocation, methods_argument
 from ..user_model import run_posterior
 from .base import BENCHES, Bench, BenchResult, common_arguments, markdown_table, output_dir, write_result
@@ -122,14 +127,38 @@ class SpeedBench(Bench):
     name = "speed"
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        common_arguments(p)
-        methods_argument(p, "speed")
+        from .speed_grid import GRIDS
+
+        common_arguments(p, run_required=False)
+        methods_argument(p, "speed", "methods, comma-separated NAME[:key=value...]; with --grid "
+                                     "default: each grid point's tier (all, core or min)")
+        p.add_argument("--grid", default=None,
+                       help=f"no run needed: time over a grid of random-weight ensembles, one of "
+                            f"{', '.join(GRIDS)} (default: about 25 CPU minutes) or comma-separated "
+                            f"points ARCH:CxSIZE:kK:sS:bB[:nN][:TIER]")
+        p.add_argument("--quick", action="store_true", help="--grid quick (about a minute)")
+        p.add_argument("--logit-std", type=float, default=10.0,
+                       help="with --grid: std of each random member's logits on the images")
+        p.add_argument("--no-captum", action="store_true", help="with --grid: skip Captum's implementations")
+        p.add_argument("--max-seconds", type=float, default=120.0,
+                       help="with --grid: a method whose warm-up call says its measurement would take "
+                            "longer is timed on that one call (marked ~); 0: no cap")
+        p.add_argument("--one-pass", default=None, help="with --grid: auto, true or false: the ensembles' "
+                                                        "member loop (false) or one torch.func pass (true); "
+                                                        "default: the library's")
         p.add_argument("--n", type=int, default=20, help="test images timed")
         batch_size_argument(p)
         p.add_argument("--repeats", type=int, default=2, help="best of this many timed runs")
         p.add_argument("--target", default="epistemic", help="uncertainty explained")
 
     def main(self, args: argparse.Namespace) -> int:
+        if args.grid or args.quick:
+            from .speed_grid_cli import main_grid
+
+            return main_grid(args)
+        if not (getattr(args, "run", None) or getattr(args, "model", None)):
+            raise UnsureError("bench speed needs --run DIR or --model SPEC, or --grid NAME|POINTS "
+                              "(random-weight models, no run)")
         post, data = run_posterior(args)
         methods = parse_methods(args.methods)
         x = load(data, "test", limit=args.n).x.to(post.device)

@@ -108,7 +108,8 @@ def blurred_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     x : ``[B, C, H, W]``
     order : ``[B, H*W]`` pixel indices, most important first (:func:`pixel_order`)
     batch_size : images per forward pass (the work is ``n_max * G * B`` images; ``None``: 128 on
-        the CPU, 4096 on an accelerator, ``perturbation.forward_batch``)
+        the CPU, 4096 on an accelerator, fewer for images larger than 28x28,
+        ``perturbation.forward_batch``)
     measure : the uncertainty ``U``: "total", "aleatoric", "epistemic" (default) or a callable
         ``[S,B,K] -> [B]``
     """

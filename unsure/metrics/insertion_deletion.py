@@ -93,7 +93,7 @@ def mask_curve(draw: Draw, x_from: Tensor, x_to: Tensor, mask_at: Callable[[Tens
     batch_size : images per forward pass (``None``: ``perturbation.forward_batch``'s default)
     """
     B, C, H, W = x_from.shape
-    batch_size = forward_batch(batch_size, x_from.device)
+    batch_size = forward_batch(batch_size, x_from.device, x_from.shape)
     per = max(1, batch_size // B)  # steps per chunk
     out = []
     for t0 in range(0, T, per):

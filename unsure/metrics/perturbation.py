@@ -7,6 +7,7 @@ mean over the draws).
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import Callable, Sequence
 
@@ -23,16 +24,32 @@ from .replacements import Replacement
 #: (``python scripts/forward_batch.py``); an accelerator wants large chunks (4096, not measured).
 CPU_FORWARD_BATCH = 128
 ACCELERATOR_FORWARD_BATCH = 4096
+#: Input elements per forward chunk (**decision**, measured): a chunk of images larger than
+#: 28x28 holds at most this many input elements (at least one image), so its activations stay about
+#: the same size. CPU: 2 images of 3x224x224, the fastest of 1, 2, 4, 8 and the old 128 (76 images
+#: per forward) per step of the 5-substitute panel on five paper CNNs: 2.84, 2.31, 2.36, 3.40 and
+#: 3.20 s (``python scripts/panel_cost.py --size 224``, docs/results/speed-scale.md); 1x28x28 keeps
+#: its measured 128, 3x32x32 gets 98. Accelerator: 4096 images of 1x28x28 (not measured), 21 of
+#: 3x224x224, where 4096 would need hundreds of GiB.
+CPU_FORWARD_ELEMENTS = 2 * 3 * 224 * 224
+ACCELERATOR_FORWARD_ELEMENTS = ACCELERATOR_FORWARD_BATCH * 28 * 28
 
 
-def forward_batch(batch_size: int | None, device) -> int:
+def forward_batch(batch_size: int | None, device, image_shape: Sequence[int] | None = None) -> int:
     """``batch_size``, or for ``None`` the default for ``device``: :data:`CPU_FORWARD_BATCH` on the
-    CPU, :data:`ACCELERATOR_FORWARD_BATCH` elsewhere."""
+    CPU, :data:`ACCELERATOR_FORWARD_BATCH` elsewhere, and for images of ``image_shape``
+    (``[C,H,W]`` or ``[B,C,H,W]``) at most as many as hold :data:`CPU_FORWARD_ELEMENTS` /
+    :data:`ACCELERATOR_FORWARD_ELEMENTS` input elements (at least one)."""
     if batch_size is not None:
         if hasattr(type(batch_size), "__index__") and not isinstance(batch_size, bool):
             batch_size = operator.index(batch_size)  # numpy integers -> int
         return positive_int(batch_size, "batch_size")
-    return CPU_FORWARD_BATCH if torch.device(device).type == "cpu" else ACCELERATOR_FORWARD_BATCH
+    cpu = torch.device(device).type == "cpu"
+    n = CPU_FORWARD_BATCH if cpu else ACCELERATOR_FORWARD_BATCH
+    if image_shape is not None:
+        per_image = math.prod(int(v) for v in tuple(image_shape)[-3:])  # C*H*W
+        n = max(1, min(n, (CPU_FORWARD_ELEMENTS if cpu else ACCELERATOR_FORWARD_ELEMENTS) // per_image))
+    return n
 
 
 def pixel_ranks(order: Tensor) -> Tensor:
@@ -60,7 +77,7 @@ def replaced_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     order : ``[B, H*W]`` pixel indices, most important first
     replacements : the substitutes; replacement ``r`` has ``r.draws`` images per step
     batch_size : images per forward pass (the work is ``n_max * sum(G) * B`` images); ``None``:
-        :func:`forward_batch`'s default for ``x``'s device
+        :func:`forward_batch`'s default for ``x``'s device and image size
     fn : the uncertainty, ``[S,B,K] -> [B]``
 
     Returns
@@ -68,7 +85,7 @@ def replaced_uncertainty(draw: Draw, x: Tensor, order: Tensor, n_max: int,
     ``{name: [B, n_max]}``
     """
     B, C, H, W = x.shape
-    batch_size = forward_batch(batch_size, x.device)
+    batch_size = forward_batch(batch_size, x.device, x.shape)
     rank = pixel_ranks(order)  # [B,HW]
     states = [r.prepare(x) for r in replacements]
     sizes = [r.draws for r in replacements]
@@ -103,7 +120,7 @@ def replaced_curves(draw: Draw, x: Tensor, removed_at: Callable[[Tensor], Tensor
     ``{name: [B, T]}``
     """
     B, C, H, W = x.shape
-    batch_size = forward_batch(batch_size, x.device)
+    batch_size = forward_batch(batch_size, x.device, x.shape)
     states = [r.prepare(x) for r in replacements]
     sizes = [r.draws for r in replacements]
     G = sum(sizes)
