@@ -78,5 +78,9 @@ case "$1" in
       --out docs/results/groundtruth-fmnist2-paths ;;
   fmnist2-slow)  # the methods that cost seconds per map: few images, epistemic maps only
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 30 --target epistemic --panel-n 0 \
-      --methods "$DEFAULT,rise,cov-ig,shapley,random" --out docs/results/groundtruth-fmnist2-slow ;;
+      --methods "$DEFAULT,rise,cov-ig,shapley,cov-shapley,random" --out docs/results/groundtruth-fmnist2-slow ;;
+  val-fmnist2)   # the default rule of section 6 again, on the VALIDATION split of the better-trained ensemble
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 \
+      --fractions 0.02 --sigmas $S --out docs/results/groundtruth-val-fmnist2
+    python scripts/groundtruth_default.py docs/results/groundtruth-val-fmnist2/groundtruth.json ;;
 esac
