@@ -4,7 +4,7 @@
 # new methods, in three runs, with anchors already in docs/results/blurring-panel-fmnist-all (the
 # re-trained runs/fmnist-ens5 picks other images, so they cannot be placed there); panel38 +
 # shapley20 re-run the 38 settings with the new methods on the current run's 20 most epistemic
-# test images and place20 places them; then their speed.
+# test images and place places them; then their speed.
 set -e
 RUN=${RUN:-runs/fmnist-ens5}
 S=0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0
@@ -17,9 +17,6 @@ case "$1" in
   grads)    panel grads "random,inputgrad,cov-gi,cov-gi:form=diag,cov-ig,cov-ig:form=diag,cov-lrp,cov-lrp:form=diag,uam,uam:complete=true" ;;
   shapley)  panel shapley "shapley,cov-shapley,cov-shapley:form=diag" ;;
   background) panel background "shapley:background=panel,shapley:background=data:data=fashion-mnist" ;;
-  place)
-    python scripts/panel_place.py docs/results/blurring-panel-fmnist-all/blurring.json \
-      $OUT/grads/blurring.json $OUT/shapley/blurring.json $OUT/background/blurring.json > $OUT/place.md ;;
   panel38)  # the settings of scripts/panel_methods_fmnist.txt (less clue/delta-clue: no Fashion-MNIST
             # VAE exists; less shapley: run below) and the new methods on the same N=20 most epistemic
             # test images of the current runs/fmnist-ens5, in three runs (one at a time) that
@@ -39,10 +36,10 @@ case "$1" in
             # machine) on the same 20 images as panel38, one run; backgrounds (7x and 16x shapley's
             # cost) not run
     panel n20/a4 "shapley,cov-shapley,cov-shapley:form=diag" 20 ;;
-  place20)
+  place)    # the 38 settings (35 runnable) and the new methods, same 20 images
     python scripts/panel_place.py --old scripts/panel_methods_fmnist.txt $OUT/n20/a1/blurring.json \
       $OUT/n20/a2/blurring.json $OUT/n20/a3/blurring.json $(ls $OUT/n20/a4/blurring.json 2>/dev/null) \
-      --against docs/results/blurring-panel-fmnist-all/blurring.json > $OUT/place-n20.md ;;
+      --against docs/results/blurring-panel-fmnist-all/blurring.json > $OUT/place.md ;;
   speed)    # 4 images, best of 1, on the loaded shared 2-core machine: read the ratios to ua-backprop; a
             # background of G images costs G times shapley by construction
     unsure bench speed --run $RUN --n 4 --batch-size 4 --repeats 1 \
