@@ -8,8 +8,9 @@ Two uses:
 - ``--old SETTINGS RUN [RUN2 ...]``: runs that were made together on the same images (joined);
   the old settings are those listed in the comma-separated file SETTINGS (e.g.
   ``scripts/panel_methods_fmnist.txt``); new = every joined method not listed there. The listed
-  settings missing from the runs are printed. ``--against EARLIER.json`` also prints the Spearman
-  correlation of the old settings' panel MURR between these runs and an earlier run (other images).
+  settings missing from the runs are printed. ``--show M1,M2`` adds old settings to the table
+  (marked "(old)"); ``--against EARLIER.json`` also prints the Spearman correlation of the old
+  settings' panel MURR between these runs and an earlier run (other images).
 
 Every method is ranked per substitute by MURR (1 = best, ties share, the bench's own ``_ranks``),
 the ranks are averaged over the substitutes (the panel's mean rank), and each new method's
@@ -45,21 +46,23 @@ def join(paths: list[str]) -> dict:
     return out
 
 
-def place(table: dict, methods: list[str], fresh: list[str], fr: list[str]) -> None:
-    """Print the table of the fresh methods' panel MURR, mean rank and place among ``methods``."""
+def place(table: dict, methods: list[str], fresh: list[str], fr: list[str], shown: list[str] = ()) -> None:
+    """Print the table of the fresh methods' (then ``shown`` old ones', marked) panel MURR, mean
+    rank and place among ``methods``."""
+    old = [m for m in shown if m in methods and m not in fresh]
     subs = list(table)
     print("| method | " + " | ".join(f"panel MURR @{f} | mean rank @{f} | place @{f}" for f in fr) + " |")
     print("|---|" + "---|---|---|" * len(fr))
-    out = {m: [] for m in fresh}
+    out = {m: [] for m in fresh + old}
     for f in fr:
         per = [_ranks([table[s][m][f]["murr"] for m in methods], True) for s in subs]
         rank = {m: sum(r[k] for r in per) / len(subs) for k, m in enumerate(methods)}
         mean = {m: sum(table[s][m][f]["murr"] for s in subs) / len(subs) for m in methods}
         order = sorted(methods, key=lambda m: -mean[m])
-        for m in fresh:
+        for m in fresh + old:
             out[m].append(f"{mean[m]:.3f} | {rank[m]:.1f} | {order.index(m) + 1} of {len(methods)}")
-    for m in fresh:
-        print(f"| `{m}` | " + " | ".join(out[m]) + " |")
+    for m in fresh + old:
+        print(f"| `{m}`{' (old)' if m in old else ''} | " + " | ".join(out[m]) + " |")
 
 
 def main_base(base_path: str, new_paths: list[str]) -> None:
@@ -88,7 +91,7 @@ def spearman(a: list[float], b: list[float]) -> float:
     return cov / (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
 
 
-def main_old(settings_path: str, paths: list[str], against: str | None = None) -> None:
+def main_old(settings_path: str, paths: list[str], against: str | None = None, shown: list[str] = ()) -> None:
     old = [m for m in open(settings_path).read().replace("\n", ",").split(",") if m]
     run = join(paths)
     methods = list(run["panel"])
@@ -98,7 +101,7 @@ def main_old(settings_path: str, paths: list[str], against: str | None = None) -
     print(f"{len(run['config']['image_indices'])} images; {len(methods) - len(fresh)} of the "
           f"{len(old)} settings of {settings_path}, missing: {', '.join(missing) or 'none'}; "
           f"{len(fresh)} new\n")
-    place(run["by_replacement"], methods, fresh, fr)
+    place(run["by_replacement"], methods, fresh, fr, shown)
     if against:  # how well these images order the old settings as an earlier run did
         ref = json.load(open(against))["panel"]
         common = [m for m in methods if m in ref and m not in fresh]
@@ -110,14 +113,15 @@ def main_old(settings_path: str, paths: list[str], against: str | None = None) -
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    against = None
-    if "--against" in args:
-        i = args.index("--against")
-        against, args = args[i + 1], args[:i] + args[i + 2:]
+    opts = {"--against": None, "--show": ""}
+    for k in opts:
+        if k in args:
+            i = args.index(k)
+            opts[k], args = args[i + 1], args[:i] + args[i + 2:]
     if args[:1] == ["--old"] and len(args) >= 3:
-        main_old(args[1], args[2:], against)
+        main_old(args[1], args[2:], opts["--against"], [m for m in opts["--show"].split(",") if m])
     elif len(args) >= 2 and not args[0].startswith("-"):
         main_base(args[0], args[1:])
     else:
         sys.exit("usage: python scripts/panel_place.py BASE/blurring.json NEW/blurring.json [NEW2 ...]\n"
-                 "       python scripts/panel_place.py --old SETTINGS.txt RUN/blurring.json [RUN2 ...] [--against EARLIER.json]")
+                 "       python scripts/panel_place.py --old SETTINGS.txt RUN/blurring.json [RUN2 ...] [--show M1,M2] [--against EARLIER.json]")

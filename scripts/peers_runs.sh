@@ -36,9 +36,13 @@ case "$1" in
             # machine) on the same 20 images as panel38, one run; backgrounds (7x and 16x shapley's
             # cost) not run
     panel n20/a4 "shapley,cov-shapley,cov-shapley:form=diag" 20 ;;
+  background20)  # shapley:background=panel (7 games: 7x shapley's cost) on the same 20 images;
+            # background=data (16x) not run
+    panel n20/a5 "shapley:background=panel" 20 ;;
   place)    # the 38 settings (35 runnable) and the new methods, same 20 images
     python scripts/panel_place.py --old scripts/panel_methods_fmnist.txt $OUT/n20/a1/blurring.json \
-      $OUT/n20/a2/blurring.json $OUT/n20/a3/blurring.json $(ls $OUT/n20/a4/blurring.json 2>/dev/null) \
+      $OUT/n20/a2/blurring.json $OUT/n20/a3/blurring.json $(ls $OUT/n20/a4/blurring.json $OUT/n20/a5/blurring.json 2>/dev/null) \
+      --show "ua-backprop:grouping=joint:reference=mix+noise@0.3:combine=mean-of-scaled-relu,inputgrad,shapley,cov-gi,random" \
       --against docs/results/blurring-panel-fmnist-all/blurring.json > $OUT/place.md ;;
   speed)    # 4 images, best of 1, on the loaded shared 2-core machine: read the ratios to ua-backprop; a
             # background of G images costs G times shapley by construction
