@@ -49,4 +49,11 @@ case "$1" in
     unsure bench speed --run $RUN --n 4 --batch-size 4 --repeats 1 \
       --methods "ua-backprop,inputgrad,cov-gi,cov-gi:form=diag,cov-ig,cov-ig:form=diag,cov-lrp,cov-lrp:form=diag,uam,uam:complete=true,shapley,cov-shapley,random" \
       --out docs/results/peers-speed-fmnist ;;
+  speed2)   # the same methods and cov-shapley:form=diag, 4 images, best of 2; the load average is
+            # printed before and after (quoted in docs/results/peers-speed-fmnist-best2/README.md)
+    uptime
+    unsure bench speed --run $RUN --n 4 --batch-size 4 --repeats 2 \
+      --methods "ua-backprop,inputgrad,cov-gi,cov-gi:form=diag,cov-ig,cov-ig:form=diag,cov-lrp,cov-lrp:form=diag,uam,uam:complete=true,shapley,cov-shapley,cov-shapley:form=diag,random" \
+      --out docs/results/peers-speed-fmnist-best2
+    uptime ;;
 esac

@@ -68,8 +68,8 @@ def main() -> None:
         for i in range(len(idx)):
             print(f"| `{bg}` | {int(idx[i])} | {pr[i]:.3f} | {sp[i]:.3f} |")
         t, s = torch.tensor(pr), torch.tensor(sp)
-        summary.append(f"| `{bg}` | {t.median():.3f} ({t.min():.3f}-{t.max():.3f}) "
-                       f"| {s.median():.3f} ({s.min():.3f}-{s.max():.3f}) |")
+        summary.append(f"| `{bg}` | {t.quantile(0.5):.3f} ({t.min():.3f}-{t.max():.3f}) "
+                       f"| {s.quantile(0.5):.3f} ({s.min():.3f}-{s.max():.3f}) |")
     print("\n| background | Pearson median (min-max) | Spearman median (min-max) |\n|---|---|---|")
     print("\n".join(summary))
 
