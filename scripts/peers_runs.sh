@@ -3,8 +3,8 @@
 # panel (settings of scripts/panel_runs.sh test-fmnist-all, 100 most epistemic test images) of the
 # new methods, in three runs, with anchors already in docs/results/blurring-panel-fmnist-all (the
 # re-trained runs/fmnist-ens5 picks other images, so they cannot be placed there); panel38 +
-# shapley20 re-run the 38 settings with the new methods on the current run's 20 most epistemic
-# test images and place places them; then their speed.
+# shapley20 + background20 re-run the 38 settings with the new methods on the current run's 20 most epistemic
+# test images and place places them (needs runs -> /work/runs); then their speed (speed, speed2).
 set -e
 RUN=${RUN:-runs/fmnist-ens5}
 S=0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0
