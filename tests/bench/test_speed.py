@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from unsure import DeepEnsemble
-from unsure.bench.speed import peak_bytes
+from unsure.bench.measure import peak_bytes
 from unsure.cli.main import main
 from unsure.models import PaperCNN
 from unsure.run import save_run

@@ -27,7 +27,7 @@ from ..errors import UnsureError
 from ..measures import resolve_target
 from ..models import ARCHS
 from ..posteriors import DeepEnsemble
-from .speed import _sync, peak_bytes
+from .measure import sync, peak_bytes
 
 FLOOR = "floor"
 
@@ -170,10 +170,10 @@ def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
     Every call gets a fresh copy of its images: a draw reuses the logits of its last no-grad call
     on the very same tensor (:meth:`unsure.posteriors.base.Draw.__call__`), which would make a
     repeated call on the same images cheaper than a call on new ones."""
-    _sync(device)
+    sync(device)
     t0, c0 = time.perf_counter(), time.process_time()
     fn(x[:1].clone())
-    _sync(device)
+    sync(device)
     first_wall, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     if cap is not None and max(first_wall, first_cpu) * len(x) * (repeats + 1) > cap:
         return {"seconds_per_image": first_wall, "cpu_seconds_per_image": first_cpu,
@@ -181,11 +181,11 @@ def measure(fn, x: torch.Tensor, batch: int, device: torch.device, repeats: int,
     wall = cpu = float("inf")
     for _ in range(repeats):
         xs = [x[s:s + batch].clone() for s in range(0, len(x), batch)]  # fresh images (docstring)
-        _sync(device)
+        sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
         for xb in xs:
             fn(xb)
-        _sync(device)
+        sync(device)
         wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
     chunk = x[:batch].clone()
     mem = peak_bytes(fn, chunk, device) / len(chunk) if memory else float("nan")
