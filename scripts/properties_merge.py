@@ -6,7 +6,8 @@ agreement and the ranking with the bench's own functions (``unsure.bench.propert
 
 Refused, in one line: files of another bench, other images, settings (data, split, target, seed,
 re-run images, score options, posterior configuration, ground-truth causes), scored values or
-posterior identity (weights and data digests), and a method in two files. A file written before
+posterior identity (weights and data digests), and a method in two files (``--batch-size``, the
+images per attribution chunk, and the run's path may differ). A file written before
 results carried an ``identity`` gets the identity of its ``--run`` as it is now. Each method's
 values are per-method seeded in the bench, so a merge equals one run of all the methods
 (``tests/bench/test_properties_merge.py``). Writes ``DIR/properties.json``, ``.md``, ``.png``.

@@ -35,6 +35,7 @@ def values() -> dict[str, str]:
                               "MURR_FLIP": ("murr", "flipping-auc"),
                               "FLIP_INS": ("flipping-auc", "insertion-auc"),
                               "GTR_MURR": ("gt-rank", "murr"), "GTR_FLIP": ("gt-rank", "flipping-auc"),
+                              "GTRI": ("gt-rank", "insertion-auc"),
                               "GTR_GTA": ("gt-rank", "gt-auroc")}.items():
             if a in i and b in i:
                 out[f"{key}_{short}_I"] = f"{agree['across_images'][i[a]][i[b]]:.3f}"

@@ -81,7 +81,7 @@ def means_table(path: str) -> str:
     head = "| method | " + " | ".join(f"{k} {metric_info(k).arrow}" for k in names) + " |"
     lines = [head, "|---" * (len(names) + 1) + "|"]
     for m, r in js["results"].items():
-        label = f"**{m}** (default)" if m == default_label(js["results"]) else m
+        label = (f"**{m}**" + ("" if m == "default" else " (default)")) if m == default_label(js["results"]) else m
         lines.append(f"| {label} | " + " | ".join(f"{r['mean'][k]:.3g}" for k in names) + " |")
     return "\n".join(lines) + "\n"
 
