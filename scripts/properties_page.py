@@ -45,6 +45,7 @@ def values() -> dict[str, str]:
         out[f"{key}_TABLE"] = means_table(str(path))
         out[f"{key}_METHODS"] = str(len(js["results"]))
         out[f"{key}_IMAGES"] = str(len(js["config"]["images"]))
+        out[f"{key}_SECONDS"] = " and ".join(f"{r['seconds_per_image']:.1f}" for r in js["results"].values())
     return out
 
 
