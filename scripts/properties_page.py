@@ -4,7 +4,8 @@
 
 A placeholder ``KEY`` is replaced; ``DIGITS_SUMMARY`` / ``MCD_SUMMARY`` / ``FM_SUMMARY`` /
 ``SH_SUMMARY`` / ``GT_SUMMARY`` by the tables of ``scripts/properties_summary.py``, ``FM_TABLE`` /
-``SH_TABLE`` / ``GT_TABLE`` by every method's means, ``FM_METHODS`` etc. by the number of methods.
+``SH_TABLE`` / ``GT_TABLE`` by every method's means, ``FM_METHODS`` etc. by the number of methods,
+``SH_VS_FM`` by the Shapley family beside the Fashion-MNIST methods on the same images.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from properties_summary import between, means_table, summary
+from properties_summary import between, means_table, on_same_images, summary
 
 ROOT = Path(__file__).resolve().parents[1] / "docs" / "results"
 RUNS = {"DIG": "properties-digits", "MCD": "properties-digits-mcd", "FM": "properties-fmnist",
@@ -45,7 +46,12 @@ def values() -> dict[str, str]:
         out[f"{key}_TABLE"] = means_table(str(path))
         out[f"{key}_METHODS"] = str(len(js["results"]))
         out[f"{key}_IMAGES"] = str(len(js["config"]["images"]))
+        score_s = [r["score_seconds"] for r in js["results"].values()]
+        out[f"{key}_SCORE_MINUTES"] = f"{min(score_s) / 60:.1f} to {max(score_s) / 60:.1f}"
         out[f"{key}_SECONDS"] = " and ".join(f"{r['seconds_per_image']:.1f}" for r in js["results"].values())
+    sh, fm = ROOT / RUNS["SH"] / "properties.json", ROOT / RUNS["FM"] / "properties.json"
+    if sh.exists() and fm.exists():
+        out["SH_VS_FM"] = on_same_images(str(sh), str(fm))
     return out
 
 

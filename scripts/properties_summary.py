@@ -86,5 +86,34 @@ def means_table(path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def on_same_images(sub_path: str, main_path: str) -> str:
+    """The methods of ``sub_path`` (a run on a subset of ``main_path``'s images) beside the best
+    method of ``main_path`` and the default, both averaged over the same images only."""
+    sub, main = json.load(open(sub_path)), json.load(open(main_path))
+    where = {img: i for i, img in enumerate(main["config"]["images"])}
+    missing = [i for i in sub["config"]["images"] if i not in where]
+    if missing:
+        raise SystemExit(f"{sub_path}: images {missing[:5]} are not in {main_path}")
+    pos = [where[i] for i in sub["config"]["images"]]
+    dflt = default_label(main["results"])
+    own = list(sub["results"])
+    lines = ["| property | " + " | ".join(own) + f" | best of the {len(main['results'])} on these images | "
+             "default on these images |", "|---" * (len(own) + 3) + "|"]
+    for k in sub["metrics"]:
+        if k not in main["metrics"]:
+            continue
+        info = metric_info(k)
+        vals = {}
+        for m, r in main["results"].items():
+            v = [r["per_image"][k][p] for p in pos]
+            v = [x for x in v if x is not None and not math.isnan(x)]
+            if v:
+                vals[m] = sum(v) / len(v)
+        best = min(vals, key=lambda m: info.sort_key(vals[m]))
+        lines.append(f"| {k} {info.arrow} | " + " | ".join(f"{sub['results'][m]['mean'][k]:.3f}" for m in own)
+                     + f" | {vals[best]:.3f} ({best}) | " + (f"{vals[dflt]:.3f}" if dflt in vals else "-") + " |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     print("\n".join(summary(p) for p in sys.argv[1:]))
