@@ -2,8 +2,10 @@
 
     python scripts/properties_page.py scripts/properties_page.md > docs/results/properties.md
 
-A placeholder ``KEY`` is replaced; ``DIGITS_SUMMARY`` / ``MCD_SUMMARY`` / ``FM_SUMMARY`` by the
-tables of ``scripts/properties_summary.py``.
+A placeholder ``KEY`` is replaced; ``DIGITS_SUMMARY`` / ``MCD_SUMMARY`` / ``FM_SUMMARY`` /
+``SH_SUMMARY`` / ``GT_SUMMARY`` by the tables of ``scripts/properties_summary.py``, ``FM_TABLE`` /
+``SH_TABLE`` / ``GT_TABLE`` by every method's means, ``FM_METHODS`` etc. by the number of methods,
+``SH_VS_FM`` by the Shapley family beside the Fashion-MNIST methods on the same images.
 """
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-from properties_summary import between, summary
+from properties_summary import between, means_table, on_same_images, summary
 
 ROOT = Path(__file__).resolve().parents[1] / "docs" / "results"
-RUNS = {"DIG": "properties-digits", "MCD": "properties-digits-mcd", "FM": "properties-fmnist"}
+RUNS = {"DIG": "properties-digits", "MCD": "properties-digits-mcd", "FM": "properties-fmnist",
+        "SH": "properties-fmnist-shapley", "GT": "properties-gt-digits"}
+SUMMARY = {"DIG": "DIGITS"}  # the older placeholder name
 
 
 def values() -> dict[str, str]:
@@ -30,12 +34,24 @@ def values() -> dict[str, str]:
         out[f"{key}_BETWEEN_M"] = f"{between(agree['across_methods'], names):.3f}"
         for short, (a, b) in {"RI_CONV": ("rank-improvement", "conveyance-spearman"),
                               "MURR_FLIP": ("murr", "flipping-auc"),
-                              "FLIP_INS": ("flipping-auc", "insertion-auc")}.items():
+                              "FLIP_INS": ("flipping-auc", "insertion-auc"),
+                              "GTR_MURR": ("gt-rank", "murr"), "GTR_FLIP": ("gt-rank", "flipping-auc"),
+                              "GTRI": ("gt-rank", "insertion-auc"),
+                              "GTR_GTA": ("gt-rank", "gt-auroc")}.items():
             if a in i and b in i:
                 out[f"{key}_{short}_I"] = f"{agree['across_images'][i[a]][i[b]]:.3f}"
                 out[f"{key}_{short}_M"] = f"{agree['across_methods'][i[a]][i[b]]:.3f}"
         body = summary(str(path)).split("\n", 2)[2]  # without the file heading
-        out[{"DIG": "DIGITS", "MCD": "MCD", "FM": "FM"}[key] + "_SUMMARY"] = body.replace(str(ROOT) + "/", "")
+        out[SUMMARY.get(key, key) + "_SUMMARY"] = body.replace(str(ROOT) + "/", "")
+        out[f"{key}_TABLE"] = means_table(str(path))
+        out[f"{key}_METHODS"] = str(len(js["results"]))
+        out[f"{key}_IMAGES"] = str(len(js["config"]["images"]))
+        score_s = [r["score_seconds"] for r in js["results"].values()]
+        out[f"{key}_SCORE_MINUTES"] = f"{min(score_s) / 60:.1f} to {max(score_s) / 60:.1f}"
+        out[f"{key}_SECONDS"] = " and ".join(f"{r['seconds_per_image']:.1f}" for r in js["results"].values())
+    sh, fm = ROOT / RUNS["SH"] / "properties.json", ROOT / RUNS["FM"] / "properties.json"
+    if sh.exists() and fm.exists():
+        out["SH_VS_FM"] = on_same_images(str(sh), str(fm))
     return out
 
 

@@ -99,3 +99,24 @@ def test_ground_truth_scores_of_known_causes():
         unsure.score(post, x, masks.float(), metrics="groundtruth")
     with pytest.raises(UnsureError, match="bool array"):
         unsure.score(post, x, masks.float(), metrics="groundtruth", masks=masks.float())
+
+
+def test_random_maps_score_the_mask_share_on_ground_truth():
+    """A random map's top-|G| pixels are a uniform draw: gt-rank ~ Hypergeometric(D, |G|, |G|) / |G|
+    with mean |G| / D, and gt-auroc has mean 1/2; the means over 400 images lie within 5 standard
+    errors of those closed forms."""
+    B, H = 400, 8
+    g = torch.Generator().manual_seed(5)
+    masks = torch.zeros(B, H, H, dtype=torch.bool)
+    k = torch.randint(4, 25, (B,), generator=g)
+    for i in range(B):
+        masks[i].view(-1)[torch.randperm(H * H, generator=g)[:k[i]]] = True
+    maps = torch.rand(B, H, H, generator=g)
+    s = unsure.score(_post(), torch.rand(B, 1, H, H, generator=g), maps, metrics="groundtruth", masks=masks)
+    D, kf = H * H, k.double()
+    share = kf / D
+    var_rank = share * (1 - share) * (D - kf) / (D - 1) / kf  # hypergeometric variance of hits / k
+    se = float(var_rank.sum().sqrt()) / B
+    assert abs(float(s.per_image["gt-rank"].mean()) - float(share.mean())) < 5 * se
+    var_auc = (D + 1) / (12 * kf * (D - kf))  # Mann-Whitney U / (k (D-k)) under the null
+    assert abs(float(s.per_image["gt-auroc"].mean()) - 0.5) < 5 * float(var_auc.sum().sqrt()) / B

@@ -262,9 +262,11 @@ def score(posterior, x: Tensor, maps, target="epistemic", metrics: str | list[st
     has_ref = has_reference(post)  # MC dropout or DropConnect: a closed-form covariance reference
     if masks is not None:
         masks = torch.as_tensor(masks)
-        if tuple(masks.shape) != tuple(pm.shape) or masks.dtype != torch.bool:
-            raise UnsureError(f"masks must be a bool array of the maps' shape {tuple(pm.shape)}, got "
-                              f"{masks.dtype} {tuple(masks.shape)}")
+        if masks.dtype != torch.bool:
+            raise UnsureError(f"masks must be a bool array [B,H,W] (True: a pixel of the cause), got dtype "
+                              f"{str(masks.dtype).replace('torch.', '')}")
+        if tuple(masks.shape) != tuple(pm.shape):
+            raise UnsureError(f"masks must have the maps' shape [B,H,W]={list(pm.shape)}, got {list(masks.shape)}")
         masks = masks.to(pm.device)
     if metrics is None:
         names = [n for n, (_, needs, _) in SCORERS.items()

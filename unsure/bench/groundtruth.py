@@ -27,17 +27,17 @@ from pathlib import Path
 import torch
 
 from ..attribution.spec import parse_methods
-from ..data import load
 from ..engine import engine_from_args
 from ..errors import UnsureError
 from ..flags import (COMMAND_METHODS, batch_size_argument, deprecated_alias, invocation, methods_argument,
                      split_argument)
 from ..groundtruth.cache import base_of_run, cached_posterior
-from ..groundtruth.generate import Design, cause_set
+from ..groundtruth.generate import Design
+from ..groundtruth.images import cause_images, default_other  # noqa: F401 (default_other: re-exported)
 from ..groundtruth.epistemic import KINDS
 from ..groundtruth.store import save_causes
 from ..groundtruth.tasks import TARGETS, tasks
-from ..groundtruth.validity import COMPARE, MIN_RISE, NEAR, check_validity
+from ..groundtruth.validity import COMPARE, MIN_RISE, NEAR
 from ..groundtruth import score
 from .base import BENCHES, Bench, BenchResult, common_arguments, output_dir, write_result
 from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
@@ -51,11 +51,6 @@ def _targets(text: str) -> list[str]:
 
 
 SIGMAS = "0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0"  # the panel runs' coarse blur grid
-
-
-def default_other(base: str) -> str:
-    """The data set whose images make the ``other-data`` epistemic patches."""
-    return "fashion-mnist" if base.split(":")[0] == "digits" else "digits"
 
 
 def posterior_and_base(args: argparse.Namespace, out: Path):
@@ -107,19 +102,14 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
     """Steps 2-4 of the module docstring on a loaded posterior."""
     specs = parse_methods(methods)
     design = design_of(args)
-    d = load(base, args.split)
     if args.n < 1:
         raise UnsureError(f"--n must be positive, got {args.n}")
-    pick = torch.randperm(len(d.y), generator=torch.Generator().manual_seed(args.seed))[:args.n]
-    other = args.other or default_other(base)
-    o = load(other, "train").x[:2000] if "other-data" in design.kinds else None
-    K = int(post.run_config["arch_options"]["num_classes"]) if getattr(post, "run_config", None) and \
-        "arch_options" in post.run_config else int(d.y.max()) + 1
-    cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(args.seed + 1), o, K)
-    save_causes(cs, out / f"causes-{args.split}.npz", {"base": base, "split": args.split,
-                                                       "indices": pick.tolist(), "other": other})
     draw = post.draw(torch.Generator().manual_seed(args.seed))
-    v = check_validity(draw, cs, args.min_rise, args.near, compare=args.compare)
+    ci = cause_images(post, draw, base, args.split, args.n, args.seed, design, args.other, args.min_rise,
+                      args.near, args.compare)
+    cs, v, other = ci.cs, ci.validity, ci.other
+    save_causes(cs, out / f"causes-{args.split}.npz", {"base": base, "split": args.split,
+                                                       "indices": ci.pick.tolist(), "other": other})
     validity = v.shares(cs.kind, cs.kinds)
     levels = {ver: {k: float(x.mean()) for k, x in u.items()} for ver, u in v.u.items()}
     ts = {t: task for t, task in tasks(cs, v).items() if t in args.targets}

@@ -10,8 +10,14 @@ Spearman correlation between two metrics, each oriented so that higher is better
 - across images: over the images, per method, then averaged over the methods (a method whose values
   are constant over the images for a metric is left out of that pair's mean).
 
+With ``--groundtruth`` (a run trained on ``unsure bench groundtruth`` data) the images are instead
+those with a valid planted cause of ``--target`` (:func:`groundtruth_task`), and the ground-truth
+localisation scores against the cause masks (gt-rank, gt-mass, gt-auroc, gt-pointing) join the
+properties and the agreement matrices.
+
 Writes ``properties.json`` (values per method and image, both agreement matrices), ``properties.md``
-and ``properties.png`` (the two agreement heat maps).
+and ``properties.png`` (the two agreement heat maps); with ``--groundtruth`` also
+``groundtruth-images.npy`` and ``groundtruth-masks.npy`` (the scored images and their masks).
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import argparse
 import math
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
@@ -29,9 +36,12 @@ from ..metrics._maps import spearman
 from ..metrics.base import header, metric_info
 from ..score import SCORERS, ScoreOptions, score
 from ..user_model import run_posterior
-from ._suite import (SuiteOptions, attribute_all, config_of, figure, finish, options_from_args, select,
-                     suite_arguments)
+from ._suite import (SuiteOptions, attribute_all, available_methods, config_of, figure, finish, options_from_args,
+                     select, suite_arguments)
 from .base import BENCHES, Bench, BenchResult, markdown_table
+
+if TYPE_CHECKING:
+    from ..groundtruth.tasks import Task
 
 
 def _oriented(name: str, v: torch.Tensor) -> torch.Tensor:
@@ -69,16 +79,46 @@ def off_diagonal_mean(mat: list[list[float]]) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def summarise(results: dict, skipped: dict, intro: str) -> tuple[list[str], dict, dict, str]:
+    """``(metric names, agreement, ranking, markdown)`` of scored ``results`` (``{method: {"mean",
+    "per_image", ...}}``); shared by the bench and ``scripts/properties_merge.py``."""
+    names = list(next(iter(results.values()))["mean"])
+    agree = agreement({k: v["per_image"] for k, v in results.items()}, names)
+    labels = list(results)
+    rank = {k: sorted(labels, key=lambda lab: metric_info(k).sort_key(results[lab]["mean"][k])) for k in names}
+    rows = [[lab] + [results[lab]["mean"][k] for k in names] for lab in labels]
+    md = intro + "\n\n" + markdown_table(["method"] + [header(k) for k in names], rows)
+    md += "\nBest method per property:\n\n" + markdown_table(
+        ["property", "best", "value"], [[header(k), rank[k][0], results[rank[k][0]]["mean"][k]] for k in names])
+    for key in ("across_methods", "across_images"):
+        md += (f"\nSpearman agreement {key.replace('_', ' ')} (oriented: higher is better for both; "
+               f"mean off-diagonal {off_diagonal_mean(agree[key]):.3f}):\n\n"
+               + markdown_table(["metric"] + names, [[a] + agree[key][i] for i, a in enumerate(names)], ".2f"))
+    if skipped:
+        md += "\nNot scored: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + "\n"
+    return names, agree, rank, md
+
+
 def properties_benchmark(posterior, data: str, methods, opts: SuiteOptions, method_n: int = 20,
-                         options: ScoreOptions | None = None) -> BenchResult:
-    """Scores of every method on every property, and the agreement matrices."""
+                         options: ScoreOptions | None = None, causes: Task | None = None) -> BenchResult:
+    """Scores of every method on every property, and the agreement matrices.
+
+    ``causes``: images with known causes and their masks (:class:`unsure.groundtruth.tasks.Task`,
+    e.g. from :func:`groundtruth_task`) to score instead of the ``opts.n`` most uncertain images of
+    ``data``; the ground-truth scores (gt-rank, gt-mass, gt-auroc, gt-pointing) join the others."""
     from ..metrics.conveyance import has_reference
 
     options = options or ScoreOptions(batch_size=None)
-    specs, draw, idx, x = select(posterior, data, methods, opts)
+    if causes is None:
+        specs, draw, idx, x = select(posterior, data, methods, opts)
+        masks = None
+    else:
+        specs, draw = available_methods(methods), posterior.draw(opts.generator())
+        idx, x, masks = causes.image, causes.x.to(posterior.device), causes.masks
     maps, seconds = attribute_all(posterior, x, specs, opts.target, draw, opts)
     base = [n for n, (_, needs, _) in SCORERS.items()
-            if needs in ("maps", "posterior") or (needs == "reference" and has_reference(posterior))]
+            if needs in ("maps", "posterior") or (needs == "reference" and has_reference(posterior))
+            or (needs == "masks" and masks is not None)]
     rerun = [n for n, (_, needs, _) in SCORERS.items() if needs == "method"] if method_n > 0 else []
     m = min(method_n, len(x))
     results, skipped = {}, {}
@@ -87,7 +127,8 @@ def properties_benchmark(posterior, data: str, methods, opts: SuiteOptions, meth
             continue
         t0 = time.perf_counter()
         try:
-            s = score(posterior, x, maps[spec.label], opts.target, base, options=options, seed=opts.seed)
+            s = score(posterior, x, maps[spec.label], opts.target, base, options=options, seed=opts.seed,
+                      masks=masks)
             per = {k: v.tolist() for k, v in s.per_image.items()}
             if rerun:
                 r = score(posterior, x[:m], maps[spec.label][:m], opts.target, rerun, options=options,
@@ -102,26 +143,48 @@ def properties_benchmark(posterior, data: str, methods, opts: SuiteOptions, meth
                                "score_seconds": time.perf_counter() - t0}
     if not results:
         raise UnsureError("no method could be scored")
-    names = list(next(iter(results.values()))["mean"])
-    agree = agreement({k: v["per_image"] for k, v in results.items()}, names)
-    labels = list(results)
-    rank = {k: sorted(labels, key=lambda lab: metric_info(k).sort_key(results[lab]["mean"][k])) for k in names}
-    rows = [[lab] + [results[lab]["mean"][k] for k in names] for lab in labels]
-    md = (f"Properties of {opts.target} maps on {data} ({opts.split}), {len(x)} most uncertain images "
-          f"(re-run metrics on the first {m}); means over images.\n\n"
-          + markdown_table(["method"] + [header(k) for k in names], rows))
-    md += "\nBest method per property:\n\n" + markdown_table(
-        ["property", "best", "value"], [[header(k), rank[k][0], results[rank[k][0]]["mean"][k]] for k in names])
-    for key in ("across_methods", "across_images"):
-        md += (f"\nSpearman agreement {key.replace('_', ' ')} (oriented: higher is better for both; "
-               f"mean off-diagonal {off_diagonal_mean(agree[key]):.3f}):\n\n"
-               + markdown_table(["metric"] + names, [[a] + agree[key][i] for i, a in enumerate(names)], ".2f"))
-    if skipped:
-        md += "\nNot scored: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + "\n"
+    which = (f"{len(x)} most uncertain images" if causes is None else
+             f"{len(x)} images with a valid {opts.target} cause (ground truth)")
+    names, agree, rank, md = summarise(results, skipped, f"Properties of {opts.target} maps on {data} "
+                                       f"({opts.split}), {which} (re-run metrics on the first {m}); means over images.")
+    extra_cfg = {} if causes is None else {"groundtruth": {"causes": list(causes.cause)}}
     cfg = config_of("properties", posterior, data, specs, opts, method_n=m, images=idx.tolist(),
-                    score_options={k: v for k, v in vars(options).items() if k != "ood_value"})
+                    score_options={k: v for k, v in vars(options).items() if k != "ood_value"}, **extra_cfg)
     extra = {"agreement": agree, "metrics": names, "ranking": rank, "skipped": skipped}
-    return BenchResult(results, md, cfg, {"properties.png": lambda p: heat_maps(p, names, agree)}, extra)
+    files = {"properties.png": lambda p: heat_maps(p, names, agree)}
+    if causes is not None:  # the scored images and their masks, for 'unsure score --images ... --masks ...'
+        files["groundtruth-images.npy"] = lambda p: _save_npy(p, x.cpu().numpy())
+        files["groundtruth-masks.npy"] = lambda p: _save_npy(p, masks.cpu().numpy())
+    return BenchResult(results, md, cfg, files, extra)
+
+
+def _save_npy(path, array) -> None:
+    import numpy as np
+
+    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to a temporary name
+        np.save(f, array)
+
+
+def groundtruth_task(posterior, base: str, opts: SuiteOptions) -> "Task":
+    """The images of ``opts.split`` with a valid cause of ``opts.target`` (aleatoric, epistemic or
+    total) and their masks, made as ``unsure bench groundtruth`` makes them with its default design:
+    ``opts.n`` base images (seed ``opts.seed``), each with a single-cause and a both-cause version;
+    the causes the validity check keeps, under the draw the bench uses."""
+    from ..groundtruth.generate import Design
+    from ..groundtruth.images import cause_images
+    from ..groundtruth.tasks import TARGETS, tasks
+
+    if opts.target not in TARGETS:
+        raise UnsureError(f"--groundtruth scores maps of {', '.join(TARGETS)} (the causes planted), "
+                          f"got --target {opts.target!r}")
+    draw = posterior.draw(opts.generator())
+    ci = cause_images(posterior, draw, base, opts.split, opts.n, opts.seed, Design())
+    task = tasks(ci.cs, ci.validity)[opts.target]
+    if len(task) == 0:
+        raise UnsureError(f"no valid {opts.target} cause among the {opts.n} images: is the run trained "
+                          "on ground-truth data ('unsure bench groundtruth')?")
+    task.image = ci.pick[task.image]  # indices in the split, as the bench records its images
+    return task
 
 
 def heat_maps(path, names: list[str], agree: dict) -> None:
@@ -156,6 +219,11 @@ class PropertiesBench(Bench):
         p.add_argument("--sigmas", default=None,
                        help="blurring-test blur grid, comma-separated (default: the full grid 0.2, 0.4, ..., 20)")
         p.add_argument("--patch", type=int, default=None, help="OOD patch side (default round(H/7): 4 on 28x28, 1 on 8x8)")
+        p.add_argument("--groundtruth", action="store_true",
+                       help="score images with planted causes instead (a run trained on 'unsure bench groundtruth' "
+                            "data; --target aleatoric, epistemic or total): --n base images, each with a single- "
+                            "and a both-cause version, the valid causes scored; adds gt-rank, gt-mass, gt-auroc, "
+                            "gt-pointing against the cause masks")
 
     def main(self, args: argparse.Namespace) -> int:
         if args.method_n < 0:
@@ -167,4 +235,13 @@ class PropertiesBench(Bench):
         except ValueError as e:
             raise UnsureError(f"--sigmas must be comma-separated numbers, got {args.sigmas!r}") from e
         so = ScoreOptions(repeats=args.repeats, positions=args.positions, patch=args.patch, sigmas=sigmas)
-        return finish(args, self.name, properties_benchmark(post, data, args.methods, opts, args.method_n, so))
+        causes = None
+        if args.groundtruth:
+            from ..groundtruth.cache import base_of_run
+
+            data = args.data or base_of_run(getattr(post, "run_config", None) or {})
+            if not data:
+                raise UnsureError("--groundtruth: name the base data set with --data (the run was not trained "
+                                  "on data that 'unsure bench groundtruth' generated)")
+            causes = groundtruth_task(post, data, opts)
+        return finish(args, self.name, properties_benchmark(post, data, args.methods, opts, args.method_n, so, causes))

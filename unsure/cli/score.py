@@ -1,7 +1,10 @@
 """``unsure score``: score maps from a file (made by Captum, your own code or unsure) on every
 property (``unsure.score``). Writes ``OUT/score.json`` (per-image values and means) and ``score.md``.
 
-    unsure score --run runs/digits-ens5 --maps maps.npy [--indices 0,1,2 | --images x.npy]
+    unsure score --run runs/digits-ens5 --maps maps.npy [--indices 0,1,2 | --images x.npy] [--masks causes.npy]
+
+With ``--masks`` (``[B,H,W]`` bool, the known cause of each image's uncertainty) the ground-truth
+localisation scores join the others.
 """
 from __future__ import annotations
 
@@ -56,6 +59,10 @@ def _args(p: argparse.ArgumentParser) -> None:
     split_argument(p)
     p.add_argument("--target", default="epistemic", help="what the maps explain: epistemic, total, class, ...")
     p.add_argument("--metrics", default=None, help=f"comma-separated scorers (default: all that apply): {', '.join(SCORERS)}")
+    p.add_argument("--masks", default=None, metavar="FILE",
+                   help="known causes [B,H,W] bool (.npy, .npz or .safetensors; True: a pixel of the cause of "
+                        "that image's uncertainty): adds gt-rank, gt-mass, gt-auroc, gt-pointing")
+    p.add_argument("--masks-key", default=None, help="the masks' array name in an .npz / .safetensors file")
     p.add_argument("--method", default=None,
                    help="the unsure method that made the maps, re-run by repeatability, input stability and rank improvement")
 
@@ -82,14 +89,20 @@ def _run(args: argparse.Namespace) -> int:
         if any(not 0 <= i < len(d.x) for i in idx):
             raise UnsureError(f"--indices must lie in [0, {len(d.x)}) for {data} {args.split}")
         x = d.x[idx]
-    s = score(post, x, maps, args.target, args.metrics, method=args.method, seed=args.seed)
+    masks = None
+    if args.masks:
+        m = read_array(args.masks, args.masks_key)
+        if m.dtype != np.bool_:
+            raise UnsureError(f"{args.masks}: masks must be bool [B,H,W] (True: a pixel of the cause), got dtype {m.dtype}")
+        masks = torch.from_numpy(np.ascontiguousarray(m))
+    s = score(post, x, maps, args.target, args.metrics, method=args.method, seed=args.seed, masks=masks)
     out = output_dir(args, "score")
     rows = [[header(k), v] for k, v in s.summary.items()]
     md = (f"Scores of `{args.maps}` ({len(x)} maps of {args.target}) on {data}: means over the images.\n\n"
           + markdown_table(["metric", "mean"], rows))
     results = {"summary": s.summary, "per_image": {k: v.tolist() for k, v in s.per_image.items()}}
     write_outputs(out, "score", results, {"maps": args.maps, "images": args.images, "indices": idx,
-                                          "data": data, **s.meta}, md, args.json, invocation=invocation(args))
+                                          "data": data, "masks": args.masks, **s.meta}, md, args.json, invocation=invocation(args))
     print(md)
     return 0
 
