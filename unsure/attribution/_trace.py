@@ -219,11 +219,13 @@ _GRAPH_BYTES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDict
 
 
 def graph_forward(draw: Draw, x: Tensor) -> GraphForward | None:
-    """``x -> GraphForward`` when the graph of all members for ``x`` fits the memory rule of
-    ``batch_size="auto"`` (``OVERHEAD x bytes_per_image x B <= budget``, :mod:`unsure.batching`), so
-    that a chunk ``"auto"`` would pick always keeps it; ``None`` otherwise (the caller then runs a
-    no-grad forward and :func:`draw_gradients` its own forward, one member's graph at a time)."""
-    from ..batching import OVERHEAD, budget, bytes_per_image
+    """``x -> GraphForward`` when the graph of all members for ``x`` fits the attribution memory
+    budget (:mod:`unsure.batching`): ``bytes_per_image x B <= budget``, every module output of
+    every member for the chunk, an upper bound of what the graph holds (at the speed grid's
+    ResNet-18 points the floor, which holds the same graph, peaks at 0.6x it:
+    docs/results/speed-scale.md); ``None`` otherwise (the caller then runs a no-grad forward and
+    :func:`draw_gradients` its own forward, one member's graph at a time)."""
+    from ..batching import budget, bytes_per_image
 
     if draw.modules:
         root = draw.modules[0]
@@ -231,7 +233,7 @@ def graph_forward(draw: Draw, x: Tensor) -> GraphForward | None:
         cache = _GRAPH_BYTES.setdefault(root, {})
         if key not in cache:
             cache[key] = bytes_per_image(draw, x[:1])
-        if OVERHEAD * cache[key] * x.shape[0] > budget(x.device):
+        if cache[key] * x.shape[0] > budget(x.device):
             return None
     xr = x.detach().requires_grad_(True)
     with torch.enable_grad():
