@@ -18,6 +18,7 @@ the input (and the recorded layer outputs) in one batched backward pass per memb
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -200,16 +201,61 @@ def per_logit_gradients(draw: Draw, x: Tensor, with_layers: bool = False,
     return out
 
 
-def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor) -> Tensor:
+@dataclass
+class GraphForward:
+    """A forward of the whole draw whose graph is kept for one later backward
+    (:func:`draw_gradients` ``graph=``): ``x`` (requires grad) and its logits ``z [S,B,K]``. A method
+    whose backward cotangents depend on the logits (UA-Backprop: ``d U / d z``) then reads them from
+    ``z.detach()`` instead of running a separate no-grad forward."""
+
+    x: Tensor
+    z: Tensor
+    used: bool = False
+
+
+#: per-member bytes of one image's module outputs (``unsure.batching.bytes_per_image``), per first
+#: module of a draw and image shape: an architecture's, so fresh draws of one posterior share it
+_GRAPH_BYTES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def graph_forward(draw: Draw, x: Tensor) -> GraphForward | None:
+    """``x -> GraphForward`` when the graph of all members for ``x`` fits the attribution memory
+    budget (:mod:`unsure.batching`): ``bytes_per_image x B <= budget``, every module output of
+    every member for the chunk, an upper bound of what the graph holds (at the speed grid's
+    ResNet-18 points the floor, which holds the same graph, peaks at 0.6x it:
+    docs/results/speed-scale.md); ``None`` otherwise (the caller then runs a no-grad forward and
+    :func:`draw_gradients` its own forward, one member's graph at a time)."""
+    from ..batching import budget, bytes_per_image
+
+    if draw.modules:
+        root = draw.modules[0]
+        key = (len(draw), len(draw.modules), tuple(x.shape[1:]), x.dtype, x.device)
+        cache = _GRAPH_BYTES.setdefault(root, {})
+        if key not in cache:
+            cache[key] = bytes_per_image(draw, x[:1])
+        if cache[key] * x.shape[0] > budget(x.device):
+            return None
+    xr = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        z = draw(xr)  # [S,B,K] with its graph
+    return GraphForward(xr, z)
+
+
+def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor, graph: GraphForward | None = None) -> Tensor:
     """Rows of gradients through all members at once: row j is ``d/dx sum_{m,k} cotangents[j,m,b,k]
     z_k^m(x_b)``, for ``cotangents [J,S,B,K]``; returns ``[J,B,C,H,W]``.
 
     One forward of the whole draw (one ``vmap`` pass for an ensemble of one architecture,
     ``posteriors.one_pass``; the member loop otherwise) and one batched backward, instead of a
     backward per member whose results are summed afterwards (the same numbers up to rounding).
+    ``graph``: a :func:`graph_forward` of these images, whose graph the backward uses instead of a
+    new forward (once: it is freed by the backward).
     """
-    x = x.detach().requires_grad_(True)
     cot = cotangents
+    fresh = graph is None or graph.used
+    if not fresh and graph.x.shape != x.shape:
+        raise ValueError("draw_gradients: graph= is a forward of other images")
+    x = x.detach().requires_grad_(True) if fresh else graph.x
 
     def grad(z: Tensor, c: Tensor, retain: bool = False) -> Tensor | None:  # [J,...] rows
         c = c.to(z.dtype)
@@ -226,6 +272,9 @@ def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor) -> Tensor:
                           for i, ci in enumerate(chunks)])
 
     with torch.enable_grad():
+        if not fresh:  # the kept graph of every member: one backward (it frees the graph)
+            graph.used = True
+            return rows_of(graph.z, cot, row_chunk(draw, x, len(cot), members=len(draw)))
         z = draw.fast(x) if draw.fast is not None else None  # [S,B,K], or None: the loop
         if z is not None:  # every member's row gradients at once
             return rows_of(z, cot, row_chunk(draw, x, len(cot), members=len(draw)))

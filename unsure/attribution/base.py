@@ -27,7 +27,7 @@ from ..registry import Registry
 from ..measures.checked import checked_target
 from ..measures.one_sample import OneSampleNote, check_target, default_target, samples_of
 from ..modes import keep_modes
-from ..posteriors.guard import probe
+from ..posteriors.guard import probe_once
 from ..validate import check_generator, check_images, check_unit_range
 
 METHODS: Registry = Registry("method")
@@ -143,7 +143,7 @@ class Method(abc.ABC):
         with keep_modes(posterior):  # drawing sets eval mode; the caller's modes come back
             ctx = Context(posterior, draw if draw is not None else posterior.draw(generator), generator)
             ctx.draw.prepare(x)
-            samples = probe(ctx.draw, x)  # S of this draw (a function posterior's is known only now)
+            samples = probe_once(ctx.draw, x)  # S of this draw (a function posterior's is known only now)
             note = None
             if target is None:
                 target, note = default_target(samples)

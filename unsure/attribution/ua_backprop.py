@@ -22,7 +22,7 @@ from torch import Tensor
 from ..errors import UnsureError
 from ..measures import Measure, decompose, decomposable, measure_of
 from ..posteriors import Draw
-from ._trace import draw_gradients, per_logit_gradients
+from ._trace import GraphForward, draw_gradients, graph_forward, per_logit_gradients
 from .base import METHODS, Attribution, Context, Method
 from .fullgrad_maps import bias_term_map, psi
 from .ua_mixture import (COMBINES, MIX, _channel_share, mixture_maps, pixel_distribution,  # noqa: F401
@@ -138,13 +138,14 @@ def _relevance(path: Path, t: Tensor, layers, layer_grads, directed: bool) -> tu
 
 
 def _draw_path_terms(path: Path, draw: Draw, x: Tensor, ref: Tensor, steps: int,
-                     cotangents: Tensor, max_images: int = 512) -> Tensor:
+                     cotangents: Tensor, max_images: int = 512, graph: GraphForward | None = None) -> Tensor:
     """Path terms ``[J,B,C,H,W]`` of rows ``cotangents [J,S,B,K]`` through the whole draw
-    (``_trace.draw_gradients``): grad, ``grad * (x - ref)`` or IG from ``ref`` (midpoint rule)."""
+    (``_trace.draw_gradients``; ``graph``: a kept forward of ``x`` to backpropagate through):
+    grad, ``grad * (x - ref)`` or IG from ``ref`` (midpoint rule)."""
     if path is Path.GRAD:
-        return draw_gradients(draw, x, cotangents)
+        return draw_gradients(draw, x, cotangents, graph=graph)
     if path is Path.INPUTGRAD:
-        return draw_gradients(draw, x, cotangents) * (x - ref).unsqueeze(0)
+        return draw_gradients(draw, x, cotangents, graph=graph) * (x - ref).unsqueeze(0)
     B = x.shape[0]
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     per = max(1, max_images // B)  # path points per batched backward
@@ -309,12 +310,16 @@ class UABackprop(Method):
             names = [repr(n) for n in decomposable()]
             raise UnsureError(f"ua-backprop explains {', '.join(names[:-1])} or {names[-1]} uncertainty "
                               f"(it needs their per-probability terms), not {getattr(target, '__name__', target)!r}")
-        with torch.no_grad():
-            z = ctx.draw(x)  # [S,B,K]
-            U = target(z)  # [B]
         st = self.settings(x.shape[1])
+        # variant class with the grad / inputgrad path backpropagates once through the whole draw at
+        # x: its forward (graph kept) gives the logits too, so no separate no-grad forward is run
+        graph = (graph_forward(ctx.draw, x) if self.variant == Variant.CLASS
+                 and st["path"] in (Path.GRAD.value, Path.INPUTGRAD.value) else None)
+        with torch.no_grad():
+            z = ctx.draw(x) if graph is None else graph.z.detach()  # [S,B,K]
+            U = target(z)  # [B]
         if self.variant == Variant.CLASS:
-            maps, raw, kept = self._class_variant(x, z, kind, ctx.draw, st)
+            maps, raw, kept = self._class_variant(x, z, kind, ctx.draw, st, graph)
         else:
             maps, raw, kept = self._paper(x, z, kind, ctx.draw, st)
         meta = {"uncertainty": U, "completeness_delta": maps.sum((1, 2)) - U, "kept_logits": kept,
@@ -353,18 +358,21 @@ class UABackprop(Method):
                     raw += torch.einsum("bj,jbhw,jbchw->bchw", w, rt, _channel_share(rc))
         return maps, raw, kept.sum((0, 2))
 
-    def _class_variant(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict):
-        """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``."""
+    def _class_variant(self, x: Tensor, z: Tensor, kind: Measure, draw: Draw, st: dict,
+                       graph: GraphForward | None = None):
+        """Variant ``class``: ``M = sum_k a_k rtilde(relu(grad a_k path term))``; ``graph``: the
+        forward of ``x`` that gave ``z``, for the one backward (``_trace.graph_forward``)."""
         path = Path(st["path"])
         items = reference_items(st["reference"])
         # the joint grouping uses only d U / d z = sum_k D[k] (mixture_maps), joint IG not even that
         a_k, D = class_terms(z, kind, rows=self.grouping != "joint")  # [B,K], [K,S,B,K] ([1,S,B,K] joint)
         if len(items) > 1 or self.grouping == "joint" or items[0].startswith("noise@"):
-            return mixture_maps(self, x, z, a_k, D, draw, st, kind)
+            return mixture_maps(self, x, z, a_k, D, draw, st, kind, graph=graph)
         ref = reference_image(x, st["reference"], st["blur_sigma"])
-        return self._class_rows(x, a_k, D, draw, st, ref)
+        return self._class_rows(x, a_k, D, draw, st, ref, graph)
 
-    def _class_rows(self, x: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict, ref: Tensor):
+    def _class_rows(self, x: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict, ref: Tensor,
+                    graph: GraphForward | None = None):
         """Each class term's path terms straight from one backward row per member whose
         cotangent is ``d a_k / d z^m = D[k, m]`` (the chain rule through the logits, so no
         per-logit gradients are combined afterwards). With ``prune``, only each image's kept
@@ -383,7 +391,7 @@ class UABackprop(Method):
         if path is not Path.FULLGRAD:  # all members in one forward, one batched backward
             # [K,S,B,K] -> [R,S,B,K]: row r of image b is the cotangent of its r-th kept class
             cot = D if idx is None else D.gather(0, idx[:, None, :, None].expand(len(idx), *D.shape[1:]))
-            t_all = _draw_path_terms(path, draw, x, ref, self.steps, cot)
+            t_all = _draw_path_terms(path, draw, x, ref, self.steps, cot, graph=graph)
             return self._class_maps(path, w, t_all, bias_maps, st) + (kept.sum(1) * len(draw),)
         for m in range(len(draw)):
             sub = Draw([draw.members[m]], draw.modules)

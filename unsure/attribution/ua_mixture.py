@@ -29,7 +29,7 @@ from ..errors import UnsureError
 from ..measures import decompose
 from ..ops.blur import gaussian_blur_many
 from ..posteriors import Draw
-from ._trace import draw_gradients
+from ._trace import GraphForward, draw_gradients
 
 def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
     """The reference ``x0`` of the inputgrad and ig paths: ``0`` (black), ``1`` (white), the
@@ -104,7 +104,7 @@ MIX = "blur@1+blur@2+blur@4+black+mean"
 
 
 def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Draw, st: dict,
-                 kind: str) -> tuple[Tensor, Tensor, Tensor]:
+                 kind: str, graph: GraphForward | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """The maps of ``method`` (a ``UABackprop``, variant ``class``) with a reference distribution
     and/or the joint grouping (module docstring).
 
@@ -114,6 +114,8 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
     a_k, D : class terms ``[B,K]`` and their logit Jacobian ``[K,S,B,K]`` (``class_terms``)
     st : the resolved settings (path, T2, reference, blur_sigma)
     kind : "total", "aleatoric" or "epistemic"
+    graph : the kept forward of ``x`` that gave ``z`` (``_trace.graph_forward``): the inputgrad
+        path's one backward runs through it instead of a new forward
 
     Returns
     -------
@@ -135,9 +137,9 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
         ts = [_joint_ig(draw, x, ref, kind, method.steps) for ref in refs]  # each [1,B,C,H,W]
     elif joint:  # one group, U itself: d U / dx = sum_i (d U / d z_i) dz_i / dx, one backward
         dU_dz = D.sum(0)  # [K,S,B,K] -> [S,B,K]
-        g_all = draw_gradients(draw, x, dU_dz[None])  # [1,B,C,H,W], all members at once
+        g_all = draw_gradients(draw, x, dU_dz[None], graph=graph)  # [1,B,C,H,W], all members at once
     else:  # exact d a_k / dx through every member: rows k with cotangents D[k] = d a_k / d z
-        g_all = draw_gradients(draw, x, D)  # [K,B,C,H,W]
+        g_all = draw_gradients(draw, x, D, graph=graph)  # [K,B,C,H,W]
     if path != "ig":
         with torch.no_grad():
             ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W] ([1,...] joint)

@@ -62,3 +62,21 @@ def probe(draw: Callable[[Tensor], Tensor], x: Tensor) -> int:
 
     check_logits(z, "the model's logits")
     return int(z.shape[0])
+
+
+def probe_once(draw, x: Tensor) -> int:
+    """:func:`probe` once per draw, image shape, dtype and device while the draw's weights are
+    unchanged (their storage and in-place version, as :meth:`Draw._key`): a draw reused across
+    calls (a dataset job's chunks, a benchmark) is not probed again. What the probe guards still
+    holds on later calls: the images have the shape that passed, and non-finite logits of other
+    images make the method's target or maps non-finite, which ``Method.attribute`` refuses in
+    one line. Returns the number of samples S of the draw."""
+    weights = draw._key(x)[1] if hasattr(draw, "_key") else None
+    if weights is None:  # not a Draw: nothing to key the cache on
+        return probe(draw, x)
+    key = (tuple(x.shape[1:]), x.dtype, x.device, weights)
+    cache = draw.__dict__.setdefault("_probed", {})
+    if key not in cache:
+        cache.clear()  # one entry: a new shape or new weights replace the old
+        cache[key] = probe(draw, x)
+    return cache[key]
