@@ -72,9 +72,10 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 300 \
       --methods "$CHEAP,cov-gi:form=diag,cov-lrp,cov-lrp:form=diag" --panel-n 3 --fractions 0.02 --sigmas $S \
       --out docs/results/groundtruth-fmnist2 ;;
-  fmnist2-paths) # the path and noise methods (0.1-0.3 s per map each): their own run
-    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 220 --panel-n 0 \
-      --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
+  fmnist2-paths) # the path and noise methods (0.1-0.3 s per map each) on fewer images: a 220-image run was
+                 # stopped after 45 minutes at a third of its work (IG and EG ran on the first ensemble, section 7b)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 80 --panel-n 0 \
+      --methods "$DEFAULT,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
       --out docs/results/groundtruth-fmnist2-paths ;;
   fmnist2-slow)  # the methods that cost seconds per map: few images, epistemic maps only
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 30 --target epistemic --panel-n 0 \
@@ -83,4 +84,7 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 \
       --fractions 0.02 --sigmas $S --out docs/results/groundtruth-val-fmnist2
     python scripts/groundtruth_default.py docs/results/groundtruth-val-fmnist2/groundtruth.json ;;
+  fmnist2-peers) # the rest of the issue-29 methods (UAM is made for evidential nets; here it explains the ensemble's uncertainty)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 100 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,uam,uam:complete=true,cov-ig:form=diag,random" --out docs/results/groundtruth-fmnist2-peers ;;
 esac

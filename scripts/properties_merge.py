@@ -41,6 +41,14 @@ def posterior_identity(js: dict, path: str) -> dict:
     return {"weights": ident.get("weights"), "data": ident.get("data")}
 
 
+def _same_setting(a, b) -> bool:
+    """Equal settings; in dicts (``score_options``), a key one file lacks equals ``None`` in the
+    other: an option added after the older file was written, whose ``None`` is the old behaviour."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(a.get(k) == b.get(k) for k in set(a) | set(b))
+    return a == b
+
+
 def merge(docs: list[tuple[str, dict]]) -> dict:
     """The merged result (``results``, ``agreement``, ``metrics``, ``ranking``, ``skipped``,
     ``config``, ``identity``, ``markdown``) of ``[(path, properties.json content)]``."""
@@ -58,7 +66,7 @@ def merge(docs: list[tuple[str, dict]]) -> dict:
     for path, js in docs:
         cfg, c0 = js["config"], j0["config"]
         for k in SAME:
-            if cfg.get(k) != c0.get(k):
+            if not _same_setting(cfg.get(k), c0.get(k)):
                 raise MergeError(f"{path} differs from {p0} in config.{k}: {str(cfg.get(k))[:80]} vs "
                                  f"{str(c0.get(k))[:80]}")
         if js["metrics"] != j0["metrics"]:

@@ -92,3 +92,15 @@ def test_a_method_in_two_files_and_an_existing_output_are_refused(runs, capsys):
     assert properties_merge.main([str(f["a"]), str(f["b"]), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "properties.json").read_text() == "{}"
+
+
+def test_an_option_an_older_file_lacks_equals_its_none_but_not_a_value(runs, capsys):
+    """A score option added after a file was written (absent there) matches ``None`` (its old
+    behaviour) in the newer file; the same option with a value is still a mismatch."""
+    root, f = runs
+    newer = _edited(root, f["b"], "newer", lambda js: js["config"]["score_options"].update(sigmas=None))
+    older = _edited(root, f["a"], "older", lambda js: js["config"]["score_options"].pop("sigmas"))
+    assert properties_merge.main([str(older), str(newer), "--out", str(root / "older-merged")]) == 0
+    valued = _edited(root, f["b"], "valued", lambda js: js["config"]["score_options"].update(sigmas=[1.0]))
+    assert properties_merge.main([str(older), str(valued), "--out", str(root / "valued-merged")]) == 2
+    assert "config.score_options" in capsys.readouterr().err
