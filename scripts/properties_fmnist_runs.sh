@@ -17,9 +17,11 @@ declare -A CHUNK=(
   [6-rise]="rise"
   [7-clue]="clue:vae=runs/vae-fmnist,delta-clue:vae=runs/vae-fmnist"
   [8-uam]="uam,uam:complete=true,cov-lrp:form=diag"
+  [9-shapley]="shapley"
+  [10-cov-shapley]="cov-shapley"
 )
 unsure train-vae --data fashion-mnist --epochs 10 --out runs/vae-fmnist
-for c in 1-core 2-ua-backprop 3-gradients 4-paths 5-expected-gradients 6-rise 7-clue 8-uam; do
+for c in 1-core 2-ua-backprop 3-gradients 4-paths 5-expected-gradients 6-rise 7-clue 8-uam 9-shapley 10-cov-shapley; do
   unsure bench properties $COMMON --methods "${CHUNK[$c]}" --out runs/prop/fmnist-$c
 done
 mkdir -p docs/results/properties-fmnist/parts
