@@ -146,6 +146,14 @@ def _draw_path_terms(path: Path, draw: Draw, x: Tensor, ref: Tensor, steps: int,
         return draw_gradients(draw, x, cotangents, graph=graph)
     if path is Path.INPUTGRAD:
         return draw_gradients(draw, x, cotangents, graph=graph) * (x - ref).unsqueeze(0)
+    # rows follow their image along the path: [J,S,B,K] -> [J,S,n*B,K]
+    return _midpoint_path(x, ref, steps, max_images,
+                          lambda pts, n: draw_gradients(draw, pts, cotangents.repeat(1, 1, n, 1)))
+
+
+def _midpoint_path(x: Tensor, ref: Tensor, steps: int, max_images: int, grads) -> Tensor:
+    """IG from ``ref`` by the midpoint rule, ``[J,B,C,H,W]``: ``grads(points [n*B,C,H,W], n)``
+    returns the rows' input gradients ``[J,n*B,C,H,W]`` at ``n`` path points per batched backward."""
     B = x.shape[0]
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     per = max(1, max_images // B)  # path points per batched backward
@@ -153,8 +161,7 @@ def _draw_path_terms(path: Path, draw: Draw, x: Tensor, ref: Tensor, steps: int,
     for s in range(0, steps, per):
         a = alphas[s:s + per]
         pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
-        cot = cotangents.repeat(1, 1, len(a), 1)  # [J,S,B,K] -> [J,S,n*B,K]
-        g = draw_gradients(draw, pts.reshape(-1, *x.shape[1:]), cot)  # [J,n*B,C,H,W]
+        g = grads(pts.reshape(-1, *x.shape[1:]), len(a))  # [J,n*B,C,H,W]
         gsum = g.reshape(len(g), len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
         acc = gsum if acc is None else acc + gsum
     return acc / steps * (x - ref).unsqueeze(0)
@@ -163,21 +170,14 @@ def _draw_path_terms(path: Path, draw: Draw, x: Tensor, ref: Tensor, steps: int,
 def _integrated_gradients(draw: Draw, x: Tensor, classes: Tensor | None, ref: Tensor,
                           steps: int, max_images: int = 512, cotangents: Tensor | None = None) -> Tensor:
     """Per-logit IG from the reference image ``ref``, midpoint Riemann sum: ``[J,B,C,H,W]``."""
-    B = x.shape[0]
-    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
-    per = max(1, max_images // B)  # path points per batched backward
-    acc = None
-    for s in range(0, steps, per):
-        a = alphas[s:s + per]
-        pts = ref.unsqueeze(0) + a[:, None, None, None, None] * (x - ref).unsqueeze(0)  # [n,B,C,H,W]
+    def grads(pts: Tensor, n: int) -> Tensor:
         # per-image rows follow their image along the path: [J,B(,K)] -> [J,n*B(,K)]
-        cls = classes.repeat(1, len(a)) if classes is not None and classes.ndim == 2 else classes
-        cot = None if cotangents is None else cotangents.repeat(1, len(a), 1)
-        (g,) = per_logit_gradients(draw, pts.reshape(-1, *x.shape[1:]), classes=cls,
-                                   cotangents=cot)  # [n*B,...]
-        gsum = g.input_grad.reshape(g.input_grad.shape[0], len(a), *x.shape).sum(1)  # [J,n*B,..] -> [J,B,C,H,W]
-        acc = gsum if acc is None else acc + gsum
-    return acc / steps * (x - ref).unsqueeze(0)
+        cls = classes.repeat(1, n) if classes is not None and classes.ndim == 2 else classes
+        cot = None if cotangents is None else cotangents.repeat(1, n, 1)
+        (g,) = per_logit_gradients(draw, pts, classes=cls, cotangents=cot)
+        return g.input_grad  # [J,n*B,C,H,W]
+
+    return _midpoint_path(x, ref, steps, max_images, grads)
 
 
 
