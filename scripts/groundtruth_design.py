@@ -30,6 +30,7 @@ def main() -> None:
     p.add_argument("--test-weights", default="0.5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compares", default="nats,ratio")
+    p.add_argument("--partner", default="any", help="blend partners: any other class, or the fixed pair (as trained)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     post = load_run(a.run)
@@ -41,7 +42,7 @@ def main() -> None:
     rows = []
     for es in (float(v) for v in a.epistemic_shares.split(",")):
         for tw in (float(v) for v in a.test_weights.split(",")):
-            design = replace(Design(), epistemic_share=es, test_weight=tw)
+            design = replace(Design(), epistemic_share=es, test_weight=tw, partner=a.partner)
             cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(a.seed + 1), other, K)
             u = check_validity(draw, cs).u  # the forward passes once; the rules below reuse them
             for mr, cmp in ((float(v), c) for v in a.min_rises.split(",") for c in a.compares.split(",")):
@@ -54,7 +55,7 @@ def main() -> None:
             print(json.dumps({"epistemic_share": es, "test_weight": tw, "mean_uncertainty": u}))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"run": a.run, "data": a.data, "n": a.n, "rows": rows}, f, indent=1)
+            json.dump({"run": a.run, "data": a.data, "n": a.n, "partner": a.partner, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -87,4 +87,25 @@ case "$1" in
   fmnist2-peers) # the rest of the issue-29 methods (UAM is made for evidential nets; here it explains the ensemble's uncertainty)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-fmnist2/ens5 --n 100 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,uam,uam:complete=true,cov-ig:form=diag,random" --out docs/results/groundtruth-fmnist2-peers ;;
+  train-fmnist3) # issue 24, third session: the same recipe as train-fmnist2 on the blends' label DISTRIBUTIONS
+                 # (--soft-labels) instead of one drawn label per image; fresh data with p_train / p_test
+    R3=/work/runs/gt-fmnist3
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R3'), 'fashion-mnist', Design(), 0, soft_labels=True)"
+    for i in 0 1 2 3 4; do
+      python -m unsure.cli.main train --data npz:$R3/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 6 \
+        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $R3/member$i --no-progress
+    done
+    python scripts/ensemble_join.py $R3/member0 $R3/member1 $R3/member2 $R3/member3 $R3/member4 --out $R3/ens5 ;;
+  train-fmnist3-drawn) # the control: the very same fresh data and recipe with the drawn labels
+    R3=/work/runs/gt-fmnist3
+    for i in 0 1 2 3 4; do
+      python -m unsure.cli.main train --data npz:$R3/data/train.npz --posterior ensemble --members 1 --epochs 6 \
+        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $R3/drawn$i --no-progress
+    done
+    python scripts/ensemble_join.py $R3/drawn0 $R3/drawn1 $R3/drawn2 $R3/drawn3 $R3/drawn4 --out $R3/drawn5 ;;
+  design-fmnist3) # validity on the VALIDATION split: label distributions against drawn labels, same data and recipe
+    for E in ens5 drawn5; do
+      python scripts/groundtruth_design.py --run /work/runs/gt-fmnist3/$E --data fashion-mnist --n 300 --epistemic-shares 0.45 \
+        --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-fmnist3-$E.json
+    done ;;
 esac

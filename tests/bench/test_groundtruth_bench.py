@@ -26,7 +26,9 @@ def test_bench_end_to_end(tmp_path, capsys):
     assert main(["bench", "groundtruth", *ARGS, "--out", str(out)]) == 0
     got = json.loads((out / "groundtruth.json").read_text())
     run_dirs = list((out / "runs").iterdir())
-    assert [p.name for p in run_dirs] == ["ensemble-m2-e1-s0"] and (out / "data" / "train.npz").is_file()
+    assert [p.name for p in run_dirs] == ["ensemble-m2-e1-s0-soft"] and (out / "data" / "train.npz").is_file()
+    trained = json.loads((run_dirs[0] / "config.json").read_text())
+    assert trained["settings"]["soft_labels"] is True  # the default: the blends' label distributions
     assert set(got["validity"]) >= {"aleatoric", "epistemic", "both", "all"}
     assert all(0 <= v["share"] <= 1 and v["images"] == 12 for k, v in got["validity"].items()
                if k in ("aleatoric", "epistemic", "both"))
@@ -58,6 +60,27 @@ def test_kept_maps_equal_a_direct_attribution(run):
         direct = make_method(name).attribute(post, x, "aleatoric", draw=draw, generator=torch.Generator().manual_seed(3))
         assert np.allclose(r["maps"][name].numpy(), direct.maps.detach().numpy(), atol=1e-6)
     assert r["by_replacement"] == {}
+
+
+def test_partner_follows_the_run(tmp_path, capsys):
+    out = tmp_path / "gt"
+    args = [a if a != "12" else "6" for a in ARGS]
+    assert main(["bench", "groundtruth", *args, "--labels", "drawn", "--partner", "any", "--out", str(out)]) == 0
+    run = out / "runs" / "ensemble-m2-e1-s0"  # drawn labels: no suffix, as runs made before the option
+    assert not json.loads((run / "config.json").read_text())["settings"].get("soft_labels")
+    got = json.loads((out / "groundtruth.json").read_text())
+    assert got["config"]["design"]["partner"] == "any"
+    # a run trained on blends with any partner refuses test causes with the fixed pairs
+    assert main(["bench", "groundtruth", *args, "--run", str(run), "--partner", "paired",
+                 "--out", str(tmp_path / "other")]) == 2
+    assert "trained on blends with partner 'any'" in capsys.readouterr().err
+    # and without --partner takes the one it was trained with
+    assert main(["bench", "groundtruth", *args, "--run", str(run), "--out", str(tmp_path / "same")]) == 0
+    again = json.loads((tmp_path / "same" / "groundtruth.json").read_text())
+    assert again["config"]["design"]["partner"] == "any"
+    # generated data of the other partner mode is not reused from the same --out
+    assert main(["bench", "groundtruth", *args, "--partner", "paired", "--out", str(out), "--force"]) == 2
+    assert "other settings" in capsys.readouterr().err
 
 
 def test_errors(tmp_path, capsys):

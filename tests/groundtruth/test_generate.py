@@ -97,13 +97,38 @@ def test_training_labels_follow_the_blend_weight():
         assert abs(float((lab[sel] == 1).double().mean()) - (lo + 0.125)) < 0.03
     x = torch.rand(400, 1, 10, 10, generator=g)
     yy = torch.arange(400) % 5
-    x2, y2, planted = training_set(x, yy, Design(train_share=0.4), torch.Generator().manual_seed(6))
+    x2, y2, planted, _ = training_set(x, yy, Design(train_share=0.4), torch.Generator().manual_seed(6))
     assert abs(float(planted.double().mean()) - 0.4) < 0.08
     assert torch.equal(x2[~planted], x[~planted]) and torch.equal(y2[~planted], yy[~planted])
     assert (x2[planted] != x[planted]).flatten(1).any(1).all()
-    a, b, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
-    c, d, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
+    a, b, _, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
+    c, d, _, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
     assert torch.equal(a, c) and torch.equal(b, d)  # seeded
+
+
+def test_label_distributions_match_the_blend():
+    # every image of class k is the constant (k + 1) / 8, so inside a blended box the pixel value
+    # tells the weight and the partner class: x = (1 - w) a + w b, with a, b the two classes' values
+    K, n = 6, 600
+    yy = torch.arange(n) % K
+    x = ((yy.float() + 1) / 8)[:, None, None, None].expand(n, 1, 12, 12).clone()
+    ts = training_set(x, yy, Design(train_share=0.5), torch.Generator().manual_seed(3), K)
+    assert torch.allclose(ts.probs.sum(1), torch.ones(n))
+    clean = ~ts.planted
+    assert torch.equal(ts.probs[clean], torch.nn.functional.one_hot(yy[clean], K).float())
+    for i in ts.planted.nonzero().squeeze(1).tolist():
+        changed = (ts.x[i] - x[i]).abs() > 1e-6
+        v = float(ts.x[i][changed][0])
+        a = (float(yy[i]) + 1) / 8
+        others = [c for c in range(K) if c != int(yy[i]) and ts.probs[i, c] > 0]
+        assert len(others) == 1
+        b = (others[0] + 1) / 8
+        assert abs((v - a) / (b - a) - float(ts.probs[i, others[0]])) < 1e-5
+        assert abs(float(ts.probs[i, yy[i]]) - (1 - float(ts.probs[i, others[0]]))) < 1e-6
+    # and the drawn labels follow them: the partner's class in about sum(w) of the planted images
+    part = ts.planted & (ts.y != yy)
+    expected = float(ts.probs[ts.planted].sum(0).sum() - ts.probs[ts.planted][torch.arange(int(ts.planted.sum())), yy[ts.planted]].sum())
+    assert abs(int(part.sum()) - expected) < 4 * expected ** 0.5
 
 
 def test_save_load_and_bad_designs(tmp_path):
@@ -156,3 +181,27 @@ def test_validity_compare_rules():
     assert not _valid(u, "x", "r", "clean", "epistemic", "aleatoric", 0.05, 0.5, "ratio")
     with pytest.raises(UnsureError, match="compare"):
         check_validity(None, None, compare="odds")
+
+
+def test_paired_partners():
+    from unsure.groundtruth.ambiguity import paired_class, partners
+
+    y = torch.arange(200) % 10
+    part = partners(y, 10, torch.Generator().manual_seed(0), "paired")
+    assert torch.equal(y[part], (y + 5) % 10)  # T-shirt <-> sandal, trouser <-> shirt, ...
+    assert torch.equal(paired_class(paired_class(y, 10), 10), y)  # an involution for even K
+    y3 = torch.arange(30) % 3
+    assert (y3[partners(y3, 3, torch.Generator().manual_seed(0), "paired")] != y3).all()  # odd K: no fixed point
+    cs = cause_set(torch.rand(20, 1, 12, 12), y[:20], Design(partner="paired", kinds=("texture",)),
+                   torch.Generator().manual_seed(1), None, 10)
+    assert torch.equal(cs.partner_y, (cs.y + 5) % 10)
+    ts = training_set(torch.rand(200, 1, 12, 12), y, Design(partner="paired", train_share=0.5), torch.Generator().manual_seed(2))
+    own = y[ts.planted]
+    support = torch.zeros_like(ts.probs[ts.planted], dtype=torch.bool)
+    support[torch.arange(len(own)), own] = True
+    support[torch.arange(len(own)), (own + 5) % 10] = True
+    assert torch.equal(ts.probs[ts.planted] > 0, support)  # the label is drawn between the class and its pair
+    with pytest.raises(UnsureError, match="no image of class 5"):
+        partners(torch.tensor([0, 1, 2, 3, 2]), 10, torch.Generator().manual_seed(0), "paired")
+    with pytest.raises(UnsureError, match="unknown partner mode"):
+        Design(partner="random").check()

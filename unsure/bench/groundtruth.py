@@ -31,9 +31,10 @@ from ..engine import engine_from_args
 from ..errors import UnsureError
 from ..flags import (COMMAND_METHODS, batch_size_argument, deprecated_alias, invocation, methods_argument,
                      split_argument)
-from ..groundtruth.cache import base_of_run, cached_posterior
+from ..groundtruth.cache import TRAIN_LABELS, base_of_run, cached_posterior, partner_for
 from ..groundtruth.generate import Design
 from ..groundtruth.images import cause_images, default_other  # noqa: F401 (default_other: re-exported)
+from ..groundtruth.ambiguity import PARTNERS
 from ..groundtruth.epistemic import KINDS
 from ..groundtruth.store import save_causes
 from ..groundtruth.tasks import TARGETS, tasks
@@ -62,6 +63,7 @@ def posterior_and_base(args: argparse.Namespace, out: Path):
     if args.run or args.model:
         post = posterior_from_args(args, device)
         base = args.data or base_of_run(getattr(post, "run_config", {}) or {})
+        args.partner = partner_for(getattr(post, "run_config", {}) or {}, args.partner)
         if not base:
             raise UnsureError("name the base data set with --data (the run was not trained on data "
                               "that 'unsure bench groundtruth' generated)")
@@ -69,15 +71,18 @@ def posterior_and_base(args: argparse.Namespace, out: Path):
     if not args.data:
         raise UnsureError("give --data SPEC (the base data set) to generate and train on, or --run/--model")
     milestones = tuple(int(m) for m in args.milestones.split(",") if m.strip()) if args.milestones else ()
+    args.partner = args.partner or Design.partner
     post, run_dir = cached_posterior(out, args.data, design_of(args), args.posterior, args.members,
-                                     args.epochs, args.seed, device, not args.no_progress, milestones)
+                                     args.epochs, args.seed, device, not args.no_progress, milestones,
+                                     soft_labels=args.labels == "soft")
     args.run = str(run_dir)  # the Ray actors load it from there
     return post, args.data, str(run_dir)
 
 
 def design_of(args: argparse.Namespace) -> Design:
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    return Design(kinds=kinds, epistemic_share=args.epistemic_share, test_weight=args.test_weight).check()
+    return Design(kinds=kinds, epistemic_share=args.epistemic_share, test_weight=args.test_weight,
+                  partner=args.partner or Design.partner).check()
 
 
 def usable(post, specs, x1, target: str, draw) -> list:
@@ -166,6 +171,9 @@ class GroundTruthBench(Bench):
         p.add_argument("--members", type=int, default=5, help="without --run: ensemble members")
         p.add_argument("--epochs", type=int, default=4, help="without --run: training epochs")
         p.add_argument("--milestones", default="3", help="without --run: epochs at which the learning rate drops 10x")
+        p.add_argument("--labels", choices=TRAIN_LABELS, default=TRAIN_LABELS[0],
+                       help="without --run: train on the blends' label distributions (soft, default; chosen on "
+                            "validation data, docs/results/groundtruth.md section 5) or on one label drawn per image")
         p.add_argument("--n", type=int, default=300, help="base images; each gives an aleatoric, an epistemic "
                                                           "and a both-cause image (and its clean control)")
         split_argument(p, train=False)
@@ -173,6 +181,9 @@ class GroundTruthBench(Bench):
                        help="uncertainties explained, comma-separated")
         deprecated_alias(p, "--targets", "--target", "targets", type=_targets)
         p.add_argument("--kinds", default=",".join(KINDS), help="epistemic cause kinds, by turns over the images")
+        p.add_argument("--partner", choices=PARTNERS, default=None,
+                       help="the blends' second class: the own class's fixed pair or any other class (default: "
+                            f"as the run was trained; without --run {Design.partner})")
         p.add_argument("--epistemic-share", type=float, default=Design.epistemic_share,
                        help="side of the epistemic patch / image side (test images only)")
         p.add_argument("--test-weight", type=float, default=Design.test_weight,

@@ -170,6 +170,7 @@ def groundtruth_task(posterior, base: str, opts: SuiteOptions) -> "Task":
     total) and their masks, made as ``unsure bench groundtruth`` makes them with its default design:
     ``opts.n`` base images (seed ``opts.seed``), each with a single-cause and a both-cause version;
     the causes the validity check keeps, under the draw the bench uses."""
+    from ..groundtruth.cache import partner_for
     from ..groundtruth.generate import Design
     from ..groundtruth.images import cause_images
     from ..groundtruth.tasks import TARGETS, tasks
@@ -178,7 +179,8 @@ def groundtruth_task(posterior, base: str, opts: SuiteOptions) -> "Task":
         raise UnsureError(f"--groundtruth scores maps of {', '.join(TARGETS)} (the causes planted), "
                           f"got --target {opts.target!r}")
     draw = posterior.draw(opts.generator())
-    ci = cause_images(posterior, draw, base, opts.split, opts.n, opts.seed, Design())
+    design = Design(partner=partner_for(getattr(posterior, "run_config", None) or {}, None))
+    ci = cause_images(posterior, draw, base, opts.split, opts.n, opts.seed, design)
     task = tasks(ci.cs, ci.validity)[opts.target]
     if len(task) == 0:
         raise UnsureError(f"no valid {opts.target} cause among the {opts.n} images: is the run trained "

@@ -50,6 +50,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="with --limit: a seeded random N images instead of the first N (the subset "
                         "'unsure bench mitigation --subset-seed' trains on)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and minibatch order")
+    p.add_argument("--soft-labels", action="store_true",
+                   help="train on the data's label distributions (npz:FILE arrays p_train / p) instead of its labels")
     p.add_argument("--max-classes", type=int, default=None,
                    help="allow more than 1000 classes (K is the largest label + 1)")
     p.add_argument("--device", default="auto", help="auto (cuda when available, default), cpu, cuda or cuda:N")
@@ -81,6 +83,7 @@ def _train(args: argparse.Namespace) -> int:
                     subset_seed=args.subset_seed, seed=args.seed,
                     device=str(resolve_device(args.device)), out=args.out, force=args.force,
                     progress=not args.no_progress, command=getattr(args, "_command", None), extra=extra,
+                    soft_labels=args.soft_labels,
                     **({} if args.max_classes is None else {"max_classes": args.max_classes}))
     m = cfg["metrics"]
     print(f"saved {args.out}: test accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, ECE {m['ece']:.4f}")

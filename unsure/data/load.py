@@ -166,6 +166,25 @@ def subset_order(n: int, subset_seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(subset_seed))
 
 
+def split_indices(n: int, split: str, spec: str, *, seed: int = 0, val_fraction: float = VAL_FRACTION,
+                  limit: int | None = None, subset_seed: int | None = None) -> torch.Tensor:
+    """Which of the ``n`` images of the file part (``train`` for ``train``/``val``, ``test``)
+    :func:`load` returns, in its order; shared with :func:`unsure.data.soft.label_distribution`
+    so that label distributions line up with the images."""
+    idx = torch.arange(n)
+    if split != "test":
+        tr, va = _split_train_val(n, seed, val_fraction)
+        idx = tr if split == "train" else va
+    if limit is not None:
+        if subset_seed is not None:
+            if limit > len(idx):
+                raise UnsureError(f"cannot draw {limit} images from the {len(idx)} of {spec} ({split})")
+            idx = idx[subset_order(len(idx), subset_seed)[:limit]]
+        else:
+            idx = idx[:limit]
+    return idx
+
+
 def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float = VAL_FRACTION,
          limit: int | None = None, subset_seed: int | None = None) -> Data:
     """Load a data set split as ``Data(x [N,C,H,W] float in [0,1], y [N] int64)``.
@@ -183,18 +202,9 @@ def load(spec: str, split: str = "train", *, seed: int = 0, val_fraction: float 
     scheme, arg = parse_spec(spec)
     loader: Callable = LOADERS.get(scheme)
     x, y = loader(arg, "test" if split == "test" else "train")
-    if split != "test":
-        tr, va = _split_train_val(len(y), seed, val_fraction)
-        idx = tr if split == "train" else va
-        x, y = x[idx], y[idx]
-    if limit is not None:
-        if subset_seed is not None:
-            if limit > len(y):
-                raise UnsureError(f"cannot draw {limit} images from the {len(y)} of {spec} ({split})")
-            idx = subset_order(len(y), subset_seed)[:limit]
-            x, y = x[idx], y[idx]
-        else:
-            x, y = x[:limit], y[:limit]
+    idx = split_indices(len(y), split, spec, seed=seed, val_fraction=val_fraction, limit=limit,
+                        subset_seed=subset_seed)
+    x, y = x[idx], y[idx]
     if len(y) == 0 or x.shape[0] == 0:
         raise DataError(f"{spec} ({split}) holds no images")
     if x.shape[0] != len(y):

@@ -21,15 +21,37 @@ TRAIN_WEIGHTS = (0.3, 0.7)  # blend weight w ~ U[lo, hi] in training
 TEST_WEIGHT = 0.5
 
 
-def partners(y: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:
-    """``[n]`` indices into ``y`` of an image of a different class for each image, the class drawn
-    uniformly among the other classes present in ``y`` (all ``num_classes`` in a full split)."""
+PARTNERS = ("paired", "any")  # the partner's class: the own class's fixed pair, or any other class
+
+
+def paired_class(y: Tensor, num_classes: int) -> Tensor:
+    """The fixed partner class of each class: ``(k + K // 2) mod K`` (on Fashion-MNIST T-shirt and
+    sandal, trouser and shirt, pullover and sneaker, dress and bag, coat and ankle boot); never
+    the class itself for ``K >= 2``."""
+    return (y + num_classes // 2) % num_classes
+
+
+def partners(y: Tensor, num_classes: int, generator: torch.Generator, mode: str = "any") -> Tensor:
+    """``[n]`` indices into ``y`` of an image of a different class for each image: with ``mode``
+    ``"any"`` the class drawn uniformly among the other classes present in ``y`` (all
+    ``num_classes`` in a full split), with ``"paired"`` the class :func:`paired_class`, the image
+    drawn uniformly among that class's images."""
+    if mode not in PARTNERS:
+        raise UnsureError(f"unknown partner mode {mode!r}; use one of {', '.join(PARTNERS)}")
     present = y.unique()
     if num_classes < 2 or len(present) < 2:
         raise UnsureError("the aleatoric cause needs images of at least two classes")
-    pos = torch.searchsorted(present, y)  # [n] the own class's place among the present ones
-    shift = torch.randint(1, len(present), (len(y),), generator=generator)
-    want = present[(pos + shift) % len(present)]  # [n] a present class != y, uniform over the others
+    if mode == "paired":
+        want = paired_class(y, num_classes)
+        missing = sorted(set(want.unique().tolist()) - set(present.tolist()))
+        if missing:
+            raise UnsureError(f"paired partners: no image of class {missing[0]} (the pair of class "
+                              f"{int(((torch.tensor(missing[0]) - num_classes // 2) % num_classes))}); "
+                              "use partner 'any' on data with missing classes")
+    else:
+        pos = torch.searchsorted(present, y)  # [n] the own class's place among the present ones
+        shift = torch.randint(1, len(present), (len(y),), generator=generator)
+        want = present[(pos + shift) % len(present)]  # [n] a present class != y, uniform over the others
     out = torch.empty(len(y), dtype=torch.int64)
     for k in present.tolist():
         pool = (y == k).nonzero().squeeze(1)
@@ -61,3 +83,15 @@ def ambiguous_labels(y: Tensor, y_partner: Tensor, weight: Tensor, generator: to
     """``[n]`` labels: the partner's class with probability ``w``, the own class otherwise."""
     flip = torch.rand(len(y), generator=generator) < weight
     return torch.where(flip, y_partner, y)
+
+
+def label_distributions(y: Tensor, num_classes: int, idx: Tensor, y_partner: Tensor, weight: Tensor) -> Tensor:
+    """``[n, K]`` the distributions the labels are drawn from: one-hot on ``y``, and for the
+    blended images ``idx`` ``1 - w`` on the own class and ``w`` on the partner's."""
+    p = torch.nn.functional.one_hot(y, num_classes).to(torch.float32)
+    rows = torch.arange(len(idx))
+    q = torch.zeros(len(idx), num_classes)
+    q[rows, y[idx]] += 1 - weight.to(torch.float32)
+    q[rows, y_partner] += weight.to(torch.float32)
+    p[idx] = q
+    return p

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from .ambiguity import TEST_WEIGHT, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend, partners
+from .ambiguity import (TEST_WEIGHT, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend,
+                        label_distributions, partners, PARTNERS)
 from .epistemic import EPISTEMIC_KINDS, KINDS, paste
 from .regions import ALEATORIC_SHARE, EPISTEMIC_SHARE, box_masks, changed, disjoint_boxes, random_boxes, sides
 
@@ -31,10 +33,13 @@ class Design:
     train_weights: tuple[float, float] = TRAIN_WEIGHTS  # blend weight range in training
     test_weight: float = TEST_WEIGHT  # blend weight of the test images' aleatoric cause
     kinds: tuple[str, ...] = KINDS  # epistemic kinds, by turns over the images
+    partner: str = "any"  # the blend partner's class: "any" other class, or the own class's fixed pair
 
     def check(self) -> "Design":
         for k in self.kinds:
             EPISTEMIC_KINDS.get(k)
+        if self.partner not in PARTNERS:
+            raise UnsureError(f"unknown partner mode {self.partner!r}; use one of {', '.join(PARTNERS)}")
         lo, hi = self.train_weights
         if not (0 <= lo <= hi <= 1 and 0 < self.test_weight <= 1 and 0 <= self.train_share <= 1):
             raise UnsureError(f"blend weights and shares must lie in [0, 1], got {self}")
@@ -78,26 +83,34 @@ def _num_classes(y: Tensor, num_classes: int | None) -> int:
     return int(num_classes) if num_classes is not None else int(y.max()) + 1
 
 
-def training_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
-                 num_classes: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Plant the aleatoric cause in ``design.train_share`` of ``x [N,C,H,W]``.
+class TrainingSet(NamedTuple):
+    """The training split with the aleatoric cause planted."""
 
-    Returns ``(x', y', planted)``: images, labels (drawn between the two classes by the blend
-    weight for the planted images) and ``[N]`` bool, which images were planted.
-    """
+    x: Tensor  # [N,C,H,W] images
+    y: Tensor  # [N] labels, drawn between the two classes by the blend weight for the planted images
+    planted: Tensor  # [N] bool, which images carry a blend
+    probs: Tensor  # [N,K] label distributions: one-hot, or 1 - w / w on the own / partner class
+
+
+def training_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
+                 num_classes: int | None = None) -> TrainingSet:
+    """Plant the aleatoric cause in ``design.train_share`` of ``x [N,C,H,W]`` (see
+    :class:`TrainingSet`). The drawn labels and the distributions they are drawn from come
+    together, so a model can be trained on either (``unsure train --soft-labels``)."""
     design.check()
     K = _num_classes(y, num_classes)
     a, _ = sides(x.shape[-1], design.aleatoric_share, design.epistemic_share)
     planted = torch.rand(len(y), generator=generator) < design.train_share
     idx = planted.nonzero().squeeze(1)
-    part = partners(y, K, generator)[idx]  # [m] indices of the partner images
+    part = partners(y, K, generator, design.partner)[idx]  # [m] indices of the partner images
     lo, hi = design.train_weights
     w = lo + (hi - lo) * torch.rand(len(idx), generator=generator)
     boxes = random_boxes(len(idx), x.shape[-1], a, generator)
     x2, y2 = x.clone(), y.clone()
     x2[idx] = blend(x[idx], x[part], boxes, w)
     y2[idx] = ambiguous_labels(y[idx], y[part], w, generator)
-    return x2, y2, planted
+    probs = label_distributions(y, K, idx, y[part], w)
+    return TrainingSet(x2, y2, planted, probs)
 
 
 def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
@@ -113,7 +126,7 @@ def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
     n, H = len(y), x.shape[-1]
     K = _num_classes(y, num_classes)
     a, e = sides(H, design.aleatoric_share, design.epistemic_share)
-    part = partners(y, K, generator)
+    part = partners(y, K, generator, design.partner)
     box_a = random_boxes(n, H, a, generator, room=e)
     box_e = disjoint_boxes(box_a, H, e, generator)
     kind = torch.arange(n) % len(design.kinds)

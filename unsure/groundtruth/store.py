@@ -3,7 +3,8 @@
 
 ``train.npz`` holds ``x_train``/``y_train`` (the base training split, aleatoric cause planted)
 and ``x_test``/``y_test`` (the base test split, planted the same way, for the run's accuracy),
-as uint8 (a 1/255 rounding, far below the 0.05 mask threshold).
+images as uint8 (a 1/255 rounding, far below the 0.05 mask threshold), and ``p_train``/``p_test``,
+the label distributions the labels were drawn from (``unsure train --soft-labels``).
 """
 from __future__ import annotations
 
@@ -31,15 +32,16 @@ def write_training_data(base: str, folder: Path, design: Design, seed: int = 0) 
     folder.mkdir(parents=True, exist_ok=True)
     tr, te = load(base, "train"), load(base, "test")
     K = int(max(tr.y.max(), te.y.max())) + 1
-    xtr, ytr, ptr = training_set(tr.x, tr.y, design, torch.Generator().manual_seed(seed), K)
-    xte, yte, pte = training_set(te.x, te.y, design, torch.Generator().manual_seed(seed + 1), K)
+    a = training_set(tr.x, tr.y, design, torch.Generator().manual_seed(seed), K)
+    b = training_set(te.x, te.y, design, torch.Generator().manual_seed(seed + 1), K)
     path = folder / "train.npz"
     tmp = folder / "train.tmp.npz"
-    np.savez(tmp, x_train=to_uint8(xtr), y_train=ytr.numpy(), x_test=to_uint8(xte), y_test=yte.numpy())
+    np.savez(tmp, x_train=to_uint8(a.x), y_train=a.y.numpy(), p_train=a.probs.numpy(),
+             x_test=to_uint8(b.x), y_test=b.y.numpy(), p_test=b.probs.numpy())
     tmp.replace(path)
     meta = {"base": base, "seed": seed, "design": asdict(design), "classes": K,
-            "planted": {"train": int(ptr.sum()), "test": int(pte.sum())},
-            "images": {"train": len(ytr), "test": len(yte)}}
+            "planted": {"train": int(a.planted.sum()), "test": int(b.planted.sum())},
+            "images": {"train": len(a.y), "test": len(b.y)}, "label_distributions": True}
     atomic_write(folder / "train.json", json.dumps(meta, indent=2) + "\n")
     return path
 

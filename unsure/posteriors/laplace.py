@@ -219,7 +219,8 @@ class LastLayerLaplace(Posterior):
     # ------------------------------------------------------------------ fitting
     @torch.no_grad()
     def fit_laplace(self, x: Tensor, y: Tensor, batch_size: int = 256, progress: bool = False) -> "LastLayerLaplace":
-        """Accumulate the GGN of the softmax likelihood over ``(x [N,C,H,W], y [N])`` at the
+        """Accumulate the GGN of the softmax likelihood over ``(x [N,C,H,W], y [N])`` (or label
+        distributions ``y [N,K]``) at the
         trained head and decompose it. Does not change the prior precision."""
         if len(x) != len(y) or len(x) == 0:
             raise UnsureError(f"fit_laplace needs as many labels as images, got {len(x)} and {len(y)}")
@@ -235,7 +236,10 @@ class LastLayerLaplace(Posterior):
             h = self.features(xb)  # [n,F]
             z = self.head(h).double()  # [n,K]
             logp = torch.log_softmax(z, -1)
-            log_lik += logp.gather(1, yb[:, None].long()).sum()
+            if yb.dim() == 2:  # label distributions [n,K] (unsure.data.soft): the expected log-likelihood
+                log_lik += (yb.double() * logp).sum()
+            else:
+                log_lik += logp.gather(1, yb[:, None].long()).sum()
             p = logp.exp()  # [n,K]
             phi = self._homogeneous(h.double())  # [n,P]
             if full:
