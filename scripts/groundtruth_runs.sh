@@ -8,7 +8,7 @@ PATHS="expected-gradients,ig"
 R=/work/runs/gt-fmnist
 case "$1" in
   data-fmnist)   # the generated Fashion-MNIST training data (30% of the images with a planted blend)
-    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R'), 'fashion-mnist', Design(), 0)" ;;
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R'), 'fashion-mnist', Design(partner='any'), 0)" ;;
   train-fmnist)  # five one-member trainings in parallel (a shared 2-core CPU), joined into one 5-member ensemble
     for i in 0 1 2 3 4; do
       python -m unsure.cli.main train --data npz:$R/data/train.npz --posterior ensemble --members 1 --epochs 2 \
@@ -33,18 +33,18 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run $R/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 --fractions 0.02 \
       --sigmas $S --out docs/results/groundtruth-val-fmnist ;;
   train-colour)  # the colour variant: 3 members, 3 epochs on 20,000 generated colour images
-    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-colour'), 'colour:fashion-mnist', Design(), 0)"
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-colour'), 'colour:fashion-mnist', Design(partner='any'), 0)"
     python -m unsure.cli.main train --data npz:/work/runs/gt-colour/data/train.npz --posterior ensemble --members 3 \
       --epochs 3 --milestones 2 --limit 20000 --seed 0 --out /work/runs/gt-colour/ens3 --no-progress ;;
   colour)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour/ens3 --n 150 --methods "$CHEAP" --panel-n 0 \
       --out docs/results/groundtruth-colour ;;
   digits)        # digits: the bench's own train-and-cache path
-    python -m unsure.cli.main bench groundtruth --data digits --epochs 30 --milestones "" --n 300 --methods "$CHEAP" \
+    python -m unsure.cli.main bench groundtruth --data digits --labels drawn --partner any --epochs 30 --milestones "" --n 300 --methods "$CHEAP" \
       --panel-n 10 --out docs/results/groundtruth-digits ;;
   digits-posteriors)  # MC dropout and last-layer Laplace, trained and cached by the bench itself
     for P in mc-dropout laplace; do
-      python -m unsure.cli.main bench groundtruth --data digits --posterior $P --epochs 30 --milestones "" --n 150 \
+      python -m unsure.cli.main bench groundtruth --data digits --labels drawn --partner any --posterior $P --epochs 30 --milestones "" --n 150 \
         --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-digits-$P
     done ;;
   train-fmnist2) # issue 24, second session: a better-trained 5-member ensemble on the same generated data (full
@@ -60,7 +60,7 @@ case "$1" in
       --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-fmnist2.json ;;
   design-w05)    # a training-design trial on VALIDATION: blends of weight exactly 0.5 in training (labels 50/50), 3 members
     W=/work/runs/gt-fmnist-w05
-    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$W'), 'fashion-mnist', Design(train_weights=(0.5, 0.5)), 0)"
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$W'), 'fashion-mnist', Design(train_weights=(0.5, 0.5), partner='any'), 0)"
     for i in 0 1 2; do
       python -m unsure.cli.main train --data npz:$W/data/train.npz --posterior ensemble --members 1 --epochs 6 --milestones 5 \
         --limit 50000 --subset-seed $i --seed $i --out $W/member$i --no-progress
@@ -90,7 +90,7 @@ case "$1" in
   train-fmnist3) # issue 24, third session: the same recipe as train-fmnist2 on the blends' label DISTRIBUTIONS
                  # (--soft-labels) instead of one drawn label per image; fresh data with p_train / p_test
     R3=/work/runs/gt-fmnist3
-    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R3'), 'fashion-mnist', Design(), 0, soft_labels=True)"
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R3'), 'fashion-mnist', Design(partner='any'), 0, soft_labels=True)"
     for i in 0 1 2 3 4; do
       python -m unsure.cli.main train --data npz:$R3/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 6 \
         --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $R3/member$i --no-progress
@@ -107,5 +107,47 @@ case "$1" in
     for E in ens5 drawn5; do
       python scripts/groundtruth_design.py --run /work/runs/gt-fmnist3/$E --data fashion-mnist --n 300 --epistemic-shares 0.45 \
         --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-fmnist3-$E.json
+    done ;;
+  train-paired)  # issue 24, third session: blends with the class's FIXED PAIR (T-shirt/sandal, trouser/shirt, ...) and
+                 # label distributions; otherwise the recipe of train-fmnist2 (5 members, 6 epochs, a random 50,000 each)
+    P=/work/runs/gt-paired
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$P'), 'fashion-mnist', Design(partner='paired'), 0, soft_labels=True)"
+    for i in 0 1 2 3 4; do
+      python -m unsure.cli.main train --data npz:$P/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 6 \
+        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $P/member$i --no-progress
+    done
+    python scripts/ensemble_join.py $P/member0 $P/member1 $P/member2 $P/member3 $P/member4 --out $P/ens5 ;;
+  design-paired) # validity of the paired ensemble on the VALIDATION split, and what it makes of the blends
+    python scripts/groundtruth_design.py --run /work/runs/gt-paired/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.45 \
+      --partner paired --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-paired.json
+    for E in gt-fmnist2/ens5 gt-paired/ens5; do
+      python scripts/groundtruth_blend_diagnosis.py --run /work/runs/$E
+    done ;;
+  val-paired)    # the default rule of section 6 on the VALIDATION split of the paired ensemble (before its test split)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 \
+      --fractions 0.02 --sigmas $S --out docs/results/groundtruth-val-paired
+    python scripts/groundtruth_default.py docs/results/groundtruth-val-paired/groundtruth.json ;;
+  paired)        # the test split on the paired ensemble: the ten settings, the Cov peers, the panel on 3 images per target
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 300 \
+      --methods "$CHEAP,cov-gi:form=diag,cov-lrp,cov-lrp:form=diag,uam,uam:complete=true" --panel-n 3 --fractions 0.02 --sigmas $S \
+      --out docs/results/groundtruth-paired ;;
+  paired-paths)  # the path and noise methods (0.1-0.6 s per map each) on 200 base images
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 200 --panel-n 0 \
+      --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
+      --out docs/results/groundtruth-paired-paths ;;
+  paired-slow)   # the methods that cost seconds to a minute per map: 20 base images, epistemic maps only
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 20 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,rise,cov-ig,cov-ig:form=diag,shapley,shapley:background=panel,cov-shapley,random" \
+      --out docs/results/groundtruth-paired-slow ;;
+  paired-clue)   # CLUE and delta-CLUE need a VAE of the generated training images
+    python -m unsure.cli.main train-vae --data npz:/work/runs/gt-paired/data/train.npz --epochs 10 --out /work/runs/vae-gt-paired --no-progress
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 60 --panel-n 0 \
+      --methods "$DEFAULT,clue:vae=/work/runs/vae-gt-paired,delta-clue:vae=/work/runs/vae-gt-paired,random" \
+      --out docs/results/groundtruth-paired-clue ;;
+  paired-posteriors) # MC dropout and last-layer Laplace on the paired data, trained and cached by the bench itself
+    for P in mc-dropout laplace; do
+      python -m unsure.cli.main bench groundtruth --data fashion-mnist --partner paired --labels soft --posterior $P --epochs 6 \
+        --milestones 5 --n 150 \
+        --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-paired-$P
     done ;;
 esac
