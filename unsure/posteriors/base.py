@@ -88,7 +88,7 @@ class Draw:
         """The images' identity and the networks' weights' (storage and in-place version)."""
         roots = {id(r): r for r in self.modules}.values()
         return (_tensor_key(x), tuple((t.data_ptr(), t._version) for r in roots
-                                      for t in [*r.parameters(), *r.buffers()]))
+                                      for t in _state_tensors(r)))
 
     def _forward(self, x: Tensor, call_member, stack_outputs) -> Tensor:
         out = self.fast(x) if self.fast is not None else None
@@ -100,6 +100,25 @@ class Draw:
         check_member_output(outs[0], x, "member 0", probabilities=not getattr(self, "_checked", False))
         self._checked = True  # the probability check runs on a draw's first call only
         return stack_outputs(outs)
+
+
+def _state_tensors(root: nn.Module) -> list[Tensor]:
+    """Every parameter and buffer of ``root`` and its submodules (each module once), read from the
+    modules' own dicts: the tensors of ``[*root.parameters(), *root.buffers()]``, in another order
+    and without dropping a tensor shared by two modules, at a fraction of the cost of torch's
+    generators (which, for a draw's weights key, cost the default 5% of its time at small images)."""
+    out: list[Tensor] = []
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        out.extend(t for t in m._parameters.values() if t is not None)
+        out.extend(t for t in m._buffers.values() if t is not None)
+        stack.extend(c for c in m._modules.values() if c is not None)
+    return out
 
 
 def _tensor_key(x: Tensor) -> tuple:
