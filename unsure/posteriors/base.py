@@ -87,8 +87,7 @@ class Draw:
     def _key(self, x: Tensor) -> tuple:
         """The images' identity and the networks' weights' (storage and in-place version)."""
         roots = {id(r): r for r in self.modules}.values()
-        return (_tensor_key(x), tuple((t.data_ptr(), t._version) for r in roots
-                                      for t in _state_tensors(r)))
+        return (_tensor_key(x), tuple([(t.data_ptr(), t._version) for r in roots for t in _state_tensors(r)]))
 
     def _forward(self, x: Tensor, call_member, stack_outputs) -> Tensor:
         out = self.fast(x) if self.fast is not None else None
@@ -112,12 +111,16 @@ def _state_tensors(root: nn.Module) -> list[Tensor]:
     stack = [root]
     while stack:
         m = stack.pop()
-        if id(m) in seen:
+        if m is None or id(m) in seen:
             continue
         seen.add(id(m))
-        out.extend(t for t in m._parameters.values() if t is not None)
-        out.extend(t for t in m._buffers.values() if t is not None)
-        stack.extend(c for c in m._modules.values() if c is not None)
+        for t in m._parameters.values():
+            if t is not None:
+                out.append(t)
+        for t in m._buffers.values():
+            if t is not None:
+                out.append(t)
+        stack.extend(m._modules.values())
     return out
 
 
