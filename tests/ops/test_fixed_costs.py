@@ -85,3 +85,11 @@ def test_keep_modes_restores_every_mode_also_after_an_error():
     with keep_modes(m):
         pass  # nothing changed: nothing set
     assert [mm.training for mm in m.modules()] == before
+
+
+def test_state_tensors_of_several_roots_visit_a_shared_module_once():
+    m = _Shared()
+    holder = nn.Sequential(m.a, nn.Linear(2, 2))  # holds m.a, as a Laplace member holds the trunk
+    got = _state_tensors(m, holder)
+    want = {id(t) for r in (m, holder) for t in [*r.parameters(), *r.buffers()]}
+    assert {id(t) for t in got} == want and len(got) == len(want)
