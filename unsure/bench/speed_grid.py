@@ -105,9 +105,9 @@ GRIDS["full"] = [f"{a}:{c}x{s}:k{k}:s{m}:b{1 if s == 224 else 4}:n{1 if s == 224
 
 
 def parse_point(text: str) -> GridPoint:
-    """``ARCH:CxSIZE:kK:sS:bB[:nN][:TIER]`` (module docstring) -> :class:`GridPoint`."""
+    """``ARCH:CxSIZE:kK:sS:bB[:nN][:TIER][:post=KIND]`` (module docstring) -> :class:`GridPoint`."""
     parts = [p.strip() for p in text.strip().split(":")]
-    bad = UnsureError(f"grid point {text!r}: expected ARCH:CxSIZE:kK:sS:bB[:nN][:TIER], e.g. "
+    bad = UnsureError(f"grid point {text!r}: expected ARCH:CxSIZE:kK:sS:bB[:nN][:TIER][:post=KIND], e.g. "
                       f"resnet18:3x32:k10:s5:b4:n4:core")
     if len(parts) < 5:
         raise bad
