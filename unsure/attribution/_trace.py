@@ -323,14 +323,34 @@ def row_chunk(draw: Draw, x: Tensor, J: int, members: int = 1) -> int:
     would not fit. All J when they fit (or J is 1)."""
     if J <= 1:
         return J
-    from ..batching import budget, bytes_per_image
+    from ..batching import budget
+
+    per_row = member_bytes(draw, x) * x.shape[0] * members
+    return int(max(1, min(J, budget(x.device) // max(per_row, 1))))
+
+
+def member_bytes(draw: Draw, x: Tensor) -> float:
+    """Bytes of one image's module outputs per member of ``draw`` (``unsure.batching.bytes_per_image``
+    over the members), kept on the draw per image shape."""
+    from ..batching import bytes_per_image
 
     key = (tuple(x.shape[1:]), x.dtype, x.device)
     cache = draw.__dict__.setdefault("_row_bytes", {})
     if key not in cache:  # one image through every member, outputs summed; per member
         cache[key] = bytes_per_image(draw, x[:1]) / max(1, len(draw))
-    per_row = cache[key] * x.shape[0] * members
-    return int(max(1, min(J, budget(x.device) // max(per_row, 1))))
+    return cache[key]
+
+
+def nodes_in_budget(draw: Draw, x: Tensor, most: int) -> int:
+    """Path nodes (or reference draws) per forward/backward pass for images ``x [B,C,H,W]``: at most
+    ``most`` (a method's ``internal_batch // B``), and no more than let every member's module
+    outputs for ``nodes x B`` images fit the attribution memory budget (:mod:`unsure.batching`),
+    at least 1. At ResNet-18 3x64x64 with 5 members, 100 IG nodes of one image at once held
+    about 9 GB (docs/results/speed-scale.md, "Path methods at 64x64")."""
+    from ..batching import budget
+
+    per_node = member_bytes(draw, x) * max(1, len(draw)) * x.shape[0]
+    return int(max(1, min(most, budget(x.device) // max(per_node, 1))))
 
 
 def _zero_if_none(g: Tensor | None, J: int, x: Tensor) -> Tensor:
