@@ -41,12 +41,14 @@ def bytes_per_image(draw, x: Tensor) -> int:
             if isinstance(t, Tensor):
                 total[0] += t.numel() * t.element_size()
 
+    # leaves only, each once: a module reached from several roots (a Laplace draw's members hold
+    # the shared trunk) would otherwise count its output once per root on every call
+    leaves = {id(m): m for root in draw.modules for m in root.modules()
+              if isinstance(m, nn.Module) and not list(m.children())}
     handles = []
     try:
-        for root in {id(m): m for m in draw.modules}.values():
-            for m in root.modules():
-                if isinstance(m, nn.Module) and not list(m.children()):  # leaves only: no double counting
-                    handles.append(m.register_forward_hook(hook))
+        for m in leaves.values():
+            handles.append(m.register_forward_hook(hook))
         draw(x[:1])
     finally:
         for h in handles:

@@ -16,4 +16,5 @@ def keep_modes(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         for m, training in saved:
-            m.training = training
+            if m.training is not training:  # nn.Module.__setattr__ is slow: set what changed only
+                m.training = training

@@ -110,3 +110,36 @@ def test_probe_once_per_draw_and_shape_but_its_guards_hold():
         make_method('default').attribute(ens, x.clone(), draw=draw)
     with pytest.raises(UnsureError, match="NaN/inf"):  # a fresh draw: the probe says so
         unsure.attribute(ens, x.clone())
+
+
+def test_partly_kept_graph_when_only_some_members_fit(monkeypatch):
+    """A budget that holds the graphs of 2 of 3 members: those 2 run once (with grad), the third
+    a no-grad forward and a gradient forward; the maps equal the whole-graph path's and the
+    two-forward path's (which test_two_forward_path_gives_the_same_maps checks against loops)."""
+    from unsure.batching import bytes_per_image
+
+    ens, x = _ens(3), _x()
+    full = unsure.attribute(ens, x, generator=torch.Generator().manual_seed(0))
+    per = bytes_per_image(ens.draw(), x[:1]) * len(x)  # all 3 members' outputs for the chunk
+    monkeypatch.setattr("unsure.batching.budget", lambda device: -(-2 * per // 3))
+    g = _trace.graph_forward(ens.draw(), x)
+    assert g.kept == 2 and g.z.shape[0] == 3
+    draw = ens.draw()
+    make_method('default').attribute(ens, x[:1].clone(), draw=draw)  # probe and memory estimate first
+    for m in ens.members:
+        m.seen = {True: 0, False: 0}
+    part = make_method('default').attribute(ens, x.clone(), draw=draw,
+                                            generator=torch.Generator().manual_seed(0))
+    assert [m.seen for m in ens.members] == [{True: 4, False: 0}] * 2 + [{True: 4, False: 4}]
+    monkeypatch.setattr("unsure.batching.budget", lambda device: 0)
+    two = unsure.attribute(ens, x, generator=torch.Generator().manual_seed(0))
+    for other in (full, two):
+        torch.testing.assert_close(part.maps, other.maps, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(part.raw, other.raw, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(part.meta["uncertainty"], other.meta["uncertainty"], rtol=0, atol=0)
+    # the class variant's K rows through a partly kept graph too
+    monkeypatch.setattr("unsure.batching.budget", lambda device: -(-2 * per // 3))
+    a = make_method("ua-backprop-class").attribute(ens, x)
+    monkeypatch.setattr("unsure.batching.budget", lambda device: 0)
+    b = make_method("ua-backprop-class").attribute(ens, x)
+    torch.testing.assert_close(a.maps, b.maps, rtol=1e-12, atol=1e-15)

@@ -201,3 +201,28 @@ def test_bad_options():
     with pytest.raises(UnsureError, match="unknown baseline"):
         attribute(DeepEnsemble([Linear(4)]), torch.rand(1, 1, 2, 2, dtype=torch.float64), "ig",
                   LOGIT0, reference="grey")
+
+
+@pytest.mark.parametrize("method", ["ig", "idgi-ig", "expected-gradients"])
+def test_nodes_per_pass_follow_the_memory_budget(method, monkeypatch):
+    """A budget that holds 2 nodes of the 5 images: passes of 2 nodes (counted at the integrator),
+    and the same maps as all nodes in one pass (the contract above)."""
+    import unsure.attribution.expected_gradients as eg
+    import unsure.attribution.path_methods as pm
+    from unsure.attribution._trace import member_bytes, nodes_in_budget
+
+    post, x = tiny_ensemble(), images()
+    opts = {"samples": 6} if method == "expected-gradients" else {"steps": 6}
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    full = attribute(post, x, method, "epistemic", generator=g(), **opts)
+    draw = post.draw()
+    per_node = member_bytes(draw, x) * len(draw) * len(x)
+    monkeypatch.setattr("unsure.batching.budget", lambda device: int(2.5 * per_node))
+    assert nodes_in_budget(draw, x, 51) == 2 and nodes_in_budget(draw, x, 1) == 1
+    seen = []
+    owner, name = (eg, "expected_gradients") if method == "expected-gradients" else (pm, "integrate")
+    real = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *a: seen.append(a[-1]) or real(*a))
+    small = attribute(post, x, method, "epistemic", generator=g(), **opts)
+    assert seen == [2]
+    torch.testing.assert_close(small.raw, full.raw, rtol=1e-10, atol=1e-14)

@@ -158,3 +158,62 @@ def test_every_timed_call_gets_fresh_images():
     assert len(seen) == 1 + 2 * 2 + 1 and len(set(ptrs)) == len(ptrs)  # warm-up, 2 x 2 chunks, memory
     assert x.untyped_storage().data_ptr() not in ptrs
     torch.testing.assert_close(torch.cat(seen[1:3]), x)  # same values, new storage
+
+
+def test_posterior_axis_parses_and_round_trips():
+    from unsure.bench.speed_grid import POSTERIOR_KINDS
+
+    for kind in POSTERIOR_KINDS:
+        text = "paper-cnn:1x8:k3:s2:b2:n2:min" + ("" if kind == "ensemble" else f":post={kind}")
+        p = parse_point(text)
+        assert p.posterior == kind and p.label == text and parse_point(p.label) == p
+    with pytest.raises(UnsureError, match="post= must be one of"):
+        parse_point("paper-cnn:1x8:k3:s2:b2:post=vi")
+
+
+@pytest.mark.parametrize("kind", ["mc-dropout", "laplace"])
+def test_posterior_axis_draws_the_same_samples_batched_and_in_a_loop(kind):
+    """MC dropout's batched draw and Laplace's shared trunk against the member loop (each member
+    called alone): the same logits and the same floor gradient."""
+    from unsure.bench.speed_grid import grid_draw
+    from unsure.posteriors import LastLayerLaplace, MCDropout
+
+    p = parse_point(f"paper-cnn:1x8:k4:s3:b3:n3:min:post={kind}")
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    one = random_posterior(p, x, 4.0, seed=0, one_pass=True)
+    loop = random_posterior(p, x, 4.0, seed=0, one_pass=False)
+    assert isinstance(one, MCDropout if kind == "mc-dropout" else LastLayerLaplace)
+    assert one.num_samples == 3
+    d1, d0 = grid_draw(one, p, 0, True), grid_draw(loop, p, 0, False)
+    if kind == "mc-dropout":  # --one-pass reaches MCDropout's batched=
+        assert one.batched is True and loop.batched is False
+    else:  # the shared trunk, or a plain Draw calling the members one by one
+        from unsure.posteriors.base import Draw
+        from unsure.posteriors.laplace import LastLayerDraw
+        assert isinstance(d1, LastLayerDraw) and type(d0) is Draw
+    with torch.no_grad():
+        z1, z0 = d1(x), d0(x)
+        ref = torch.stack([m(x) for m in d0.members])  # each member alone: independent of batching
+    assert z1.shape == (3, 3, 4) and z1.std(0).max() > 0  # the samples differ
+    torch.testing.assert_close(z1, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(z0, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gradient_floor(d1, "epistemic")(x), gradient_floor(d0, "epistemic")(x),
+                               rtol=1e-4, atol=1e-7)
+
+
+def test_mc_dropout_point_on_a_net_without_dropout_adds_one():
+    from unsure.bench.speed_grid import HeadDropout
+    from unsure.posteriors.mc_dropout import dropout_modules
+
+    p = parse_point("resnet18:3x8:k5:s2:b1:n1:min:post=mc-dropout")
+    post = random_posterior(p, torch.rand(2, 3, 8, 8), 4.0, seed=0)
+    assert isinstance(post.net, HeadDropout) and len(dropout_modules(post.net)) == 1
+
+
+def test_grid_cli_runs_a_posterior_point(tmp_path):
+    out = tmp_path / "post"
+    pt = "paper-cnn:1x8:k3:s2:b2:n2:min:post=laplace"
+    assert main(["bench", "speed", "--grid", pt, "--methods", "default", "--repeats", "1", "--device", "cpu",
+                 "--no-captum", "--out", str(out), "--no-progress"]) == 0
+    d = json.loads((out / "speed-grid.json").read_text())
+    assert d["results"]["points"][pt]["methods"]["default"]["ratio_to_floor"] > 0

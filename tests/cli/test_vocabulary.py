@@ -98,3 +98,27 @@ def test_methods_json_and_options_have_descriptions(capsys):
         assert main([listing_cmd, "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert rows and all(set(r) == {"name", "summary"} for r in rows)
+
+
+def test_bytes_per_image_counts_a_shared_trunk_once():
+    """A last-layer Laplace draw runs its trunk once (its members hold that trunk as a submodule):
+    counted once, whatever S. Explicit count: input 64 floats; conv 256 + relu 256 + flatten 256."""
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten())
+            self.head = nn.Linear(4 * 64, 10)
+
+        def features(self, x):
+            return self.body(x)
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+    x = torch.rand(3, 1, 8, 8)
+    for S in (1, 5):
+        post = unsure.LastLayerLaplace(Net(), samples=S)
+        post.fit_laplace(x, torch.tensor([0, 1, 2]))
+        assert batching.bytes_per_image(post.draw(), x) == 4 * (64 + 3 * 256)

@@ -211,6 +211,9 @@ class GraphForward:
     x: Tensor
     z: Tensor
     used: bool = False
+    #: members whose graph is kept (the first ``kept``; the rest ran without grad, their logits
+    #: are in ``z`` without a graph); ``None``: all
+    kept: int | None = None
 
 
 #: per-member bytes of one image's module outputs (``unsure.batching.bytes_per_image``), per first
@@ -224,9 +227,16 @@ def graph_forward(draw: Draw, x: Tensor) -> GraphForward | None:
     every member for the chunk, an upper bound of what the graph holds (at the speed grid's
     ResNet-18 points the floor, which holds the same graph, peaks at 0.6x it:
     docs/results/speed-scale.md); ``None`` otherwise (the caller then runs a no-grad forward and
-    :func:`draw_gradients` its own forward, one member's graph at a time)."""
+    :func:`draw_gradients` its own forward, one member's graph at a time).
+
+    Partly kept: when the whole graph does not fit but the graphs of the first ``m`` members do
+    (``1 <= m < S``, a plain :class:`Draw` whose members are called one by one), those ``m`` run
+    with their graph kept and the rest without grad; :func:`draw_gradients` then backpropagates
+    the kept members at once and runs the rest one at a time (a second forward for ``S - m``
+    members instead of all ``S``)."""
     from ..batching import budget, bytes_per_image
 
+    kept = None
     if draw.modules:
         root = draw.modules[0]
         key = (len(draw), len(draw.modules), tuple(x.shape[1:]), x.dtype, x.device)
@@ -234,11 +244,20 @@ def graph_forward(draw: Draw, x: Tensor) -> GraphForward | None:
         if key not in cache:
             cache[key] = bytes_per_image(draw, x[:1])
         if cache[key] * x.shape[0] > budget(x.device):
-            return None
+            per_member = cache[key] * x.shape[0] / max(1, len(draw))
+            kept = int(budget(x.device) // max(per_member, 1))
+            if type(draw) is not Draw or not 1 <= kept < len(draw):
+                return None
     xr = x.detach().requires_grad_(True)
+    if kept is None:
+        with torch.enable_grad():
+            z = draw(xr)  # [S,B,K] with its graph
+        return GraphForward(xr, z)
     with torch.enable_grad():
-        z = draw(xr)  # [S,B,K] with its graph
-    return GraphForward(xr, z)
+        zk = Draw(draw.members[:kept], draw.modules)(xr)  # [m,B,K] with its graph
+    with torch.no_grad():
+        zr = Draw(draw.members[kept:], draw.modules)(xr.detach())  # [S-m,B,K]
+    return GraphForward(xr, torch.cat([zk, zr]), kept=kept)
 
 
 def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor, graph: GraphForward | None = None) -> Tensor:
@@ -274,7 +293,16 @@ def draw_gradients(draw: Draw, x: Tensor, cotangents: Tensor, graph: GraphForwar
     with torch.enable_grad():
         if not fresh:  # the kept graph of every member: one backward (it frees the graph)
             graph.used = True
-            return rows_of(graph.z, cot, row_chunk(draw, x, len(cot), members=len(draw)))
+            g = rows_of(graph.z, cot, row_chunk(draw, x, len(cot), members=len(draw)))
+            if graph.kept is None:
+                return g
+            # partly kept: the rows above reach the kept members only (the rest of z has no
+            # graph); the others one at a time, as below
+            rows = row_chunk(draw, x, len(cot), members=1)
+            for m in range(graph.kept, len(draw)):
+                zm = Draw([draw.members[m]], draw.modules)(x)[0]  # [B,K]
+                g = g + rows_of(zm, cot[:, m], rows)
+            return g
         z = draw.fast(x) if draw.fast is not None else None  # [S,B,K], or None: the loop
         if z is not None:  # every member's row gradients at once
             return rows_of(z, cot, row_chunk(draw, x, len(cot), members=len(draw)))
@@ -295,14 +323,35 @@ def row_chunk(draw: Draw, x: Tensor, J: int, members: int = 1) -> int:
     would not fit. All J when they fit (or J is 1)."""
     if J <= 1:
         return J
-    from ..batching import budget, bytes_per_image
+    from ..batching import budget
+
+    per_row = member_bytes(draw, x) * x.shape[0] * members
+    return int(max(1, min(J, budget(x.device) // max(per_row, 1))))
+
+
+def member_bytes(draw: Draw, x: Tensor) -> float:
+    """Bytes of one image's module outputs per member of ``draw`` (``unsure.batching.bytes_per_image``
+    over the members), kept on the draw per image shape."""
+    from ..batching import bytes_per_image
 
     key = (tuple(x.shape[1:]), x.dtype, x.device)
     cache = draw.__dict__.setdefault("_row_bytes", {})
     if key not in cache:  # one image through every member, outputs summed; per member
         cache[key] = bytes_per_image(draw, x[:1]) / max(1, len(draw))
-    per_row = cache[key] * x.shape[0] * members
-    return int(max(1, min(J, budget(x.device) // max(per_row, 1))))
+    return cache[key]
+
+
+def nodes_in_budget(draw: Draw, x: Tensor, most: int) -> int:
+    """Path nodes (or reference draws) per forward/backward pass for images ``x [B,C,H,W]``: at most
+    ``most`` (a method's ``internal_batch // B``), and no more than let every member's module
+    outputs for ``nodes x B`` images fit the attribution memory budget (:mod:`unsure.batching`),
+    at least 1. At ResNet-18 3x64x64 with 5 members, 50 Expected-Gradients draws of one image at
+    once peaked at 4.48e+03 MiB, and IG's 100 nodes took ~173 floors instead of 70
+    (docs/results/speed-scale.md, "Path methods at 64x64")."""
+    from ..batching import budget
+
+    per_node = member_bytes(draw, x) * max(1, len(draw)) * x.shape[0]
+    return int(max(1, min(most, budget(x.device) // max(per_node, 1))))
 
 
 def _zero_if_none(g: Tensor | None, J: int, x: Tensor) -> Tensor:

@@ -158,7 +158,10 @@ class Method(abc.ABC):
             bs = resolve_batch_size(batch_size, ctx.draw, x) or x.shape[0]
             starts = range(0, x.shape[0], bs)
             parts = []
-            for s in tqdm(starts, desc=self.name, disable=not progress or len(starts) == 1, leave=False):
+            # a progress bar only when asked and there is more than one chunk (a disabled tqdm
+            # still costs a small call as much as its arithmetic)
+            bar = (tqdm(starts, desc=self.name, leave=False) if progress and len(starts) > 1 else starts)
+            for s in bar:
                 # a per-image class target [B] is cut with its images
                 t = tgt.chunk(s, s + bs) if isinstance(tgt, ClassScore) else tgt
                 parts.append(_no_graph_is_input_error(self.name, self._attribute, x[s:s + bs].detach(), t, ctx))

@@ -18,6 +18,7 @@ from ..measures.targets import Target
 from .base import METHODS, Attribution, Context, Method
 from .baselines import parse_baseline, sample_baselines
 from .integrators import value_and_grad
+from ._trace import nodes_in_budget
 from .path_methods import BaselineOptions, finish, path_target
 
 
@@ -63,7 +64,8 @@ class ExpectedGradients(BaselineOptions, Method):
         ``training-data`` (needs ``data=Tensor[N,C,H,W]``, or a data spec such as
         ``"fashion-mnist"`` whose training split is loaded)
     samples : number of (baseline, alpha) draws per image
-    internal_batch : images x draws per forward/backward pass
+    internal_batch : images x draws per forward/backward pass (fewer where their module outputs
+        would not fit the attribution memory budget: ``_trace.nodes_in_budget``)
     absolute : ``maps = sum_c |raw|`` instead of the signed ``sum_c raw``
     (and :class:`~unsure.attribution.path_methods.BaselineOptions`)
 
@@ -106,7 +108,8 @@ class ExpectedGradients(BaselineOptions, Method):
     def _attribute(self, x: Tensor, target: Target, ctx: Context) -> Attribution:
         fn = path_target(target, ctx.draw, x)
         refs, alphas = self.draws(x, ctx.generator)
-        attr, f_ref = expected_gradients(fn, x, refs, alphas, max(1, self.internal_batch // x.shape[0]))
+        chunk = nodes_in_budget(ctx.draw, x, max(1, self.internal_batch // x.shape[0]))  # memory budget
+        attr, f_ref = expected_gradients(fn, x, refs, alphas, chunk)
         with torch.no_grad():
             f_x = fn(x)
         delta = (attr.flatten(1).sum(1) - (f_x - f_ref)).abs()

@@ -23,6 +23,7 @@ from ..measures.targets import ClassScore, Target
 from ..posteriors.base import Draw
 from .base import METHODS, Attribution, Context, Method
 from .baselines import make_reference
+from ._trace import nodes_in_budget
 from .integrators import integrate
 from .paths import BlurPath, GuidedPath, Path, StraightLine
 
@@ -77,7 +78,8 @@ class PathMethod(Method):
     tol : relative completeness tolerance of ``steps="auto"``
     max_steps : cap of ``steps="auto"``
     internal_batch : images x nodes per forward/backward pass (the Riemann sum streams over
-        chunks of ``max(1, internal_batch // B)`` nodes)
+        chunks of ``max(1, internal_batch // B)`` nodes, fewer where their module outputs would
+        not fit the attribution memory budget: ``_trace.nodes_in_budget``)
     absolute : ``maps = sum_c |raw|`` instead of the signed ``sum_c raw``
 
     Meta
@@ -114,7 +116,7 @@ class PathMethod(Method):
         return None
 
     def _run(self, x: Tensor, ref: Tensor | None, target: Target, ctx: Context, steps: int):
-        chunk = max(1, self.internal_batch // x.shape[0])
+        chunk = nodes_in_budget(ctx.draw, x, max(1, self.internal_batch // x.shape[0]))
         return integrate(self.make_path(ref), x, path_target(target, ctx.draw, x), steps,
                          self.integrator, chunk)
 

@@ -49,6 +49,18 @@ def reference_image(x: Tensor, reference: str, blur_sigma: float) -> Tensor:
     return gaussian_blur_many(x, [blur_sigma])[0]  # [1,B,C,H,W] -> [B,C,H,W]
 
 
+def reference_images(x: Tensor, items: list[str], blur_sigma: float) -> list[Tensor]:
+    """:func:`reference_image` of every item, the blurred ones from one
+    :func:`~unsure.ops.blur.gaussian_blur_many` call over all their sigmas (the same numbers as one
+    call per sigma: each sigma keeps its own kernel radius, tests/attribution/test_ua_mixture_refs.py;
+    at small images one call per sigma cost the default 14% of its time)."""
+    sig = [float(t[5:]) if t.startswith("blur@") else float(blur_sigma) for t in items
+           if t == "blur" or t.startswith("blur@")]
+    blurred = iter(gaussian_blur_many(x, sig) if len(sig) > 1 else [])  # [G,B,C,H,W]
+    return [next(blurred) if len(sig) > 1 and (t == "blur" or t.startswith("blur@"))
+            else reference_image(x, t, blur_sigma) for t in items]
+
+
 def pixel_distribution(r: Tensor, T2: float, floor: bool = True) -> Tensor:
     """Spec step 3 post-processing: ``softmax over pixels of (r / max r) / T2``: ``[J,B,H,W]``.
 
@@ -130,7 +142,7 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
         raise UnsureError("ua-backprop: a reference mixture or grouping='joint' needs normalise=True")
     items = reference_items(st["reference"])
     noise = [float(t[6:]) for t in items if t.startswith("noise@")]
-    refs = [reference_image(x, t, st["blur_sigma"]) for t in items if not t.startswith("noise@")]
+    refs = reference_images(x, [t for t in items if not t.startswith("noise@")], st["blur_sigma"])
     if noise and path == "ig":
         raise UnsureError("ua-backprop: 'noise@SIGMA' references need path='inputgrad'")
     if path == "ig":  # IG of U from every reference (midpoint rule, ``steps`` points)
@@ -140,28 +152,43 @@ def mixture_maps(method, x: Tensor, z: Tensor, a_k: Tensor, D: Tensor, draw: Dra
         g_all = draw_gradients(draw, x, dU_dz[None], graph=graph)  # [1,B,C,H,W], all members at once
     else:  # exact d a_k / dx through every member: rows k with cotangents D[k] = d a_k / d z
         g_all = draw_gradients(draw, x, D, graph=graph)  # [K,B,C,H,W]
+    stacked = None  # the image references' terms in one tensor [R,K,B,C,H,W] (fewer small ops)
     if path != "ig":
         with torch.no_grad():
-            ts = [g_all * (x - ref).unsqueeze(0) for ref in refs]  # each [K,B,C,H,W] ([1,...] joint)
+            if refs:  # term j = g * (x - ref_j), each [K,B,C,H,W] ([1,...] joint)
+                stacked = g_all.unsqueeze(0) * (x.unsqueeze(0) - torch.stack(refs)).unsqueeze(1)
+            ts = [] if stacked is None else list(stacked.unbind(0))
             # E relu(-g eps) = |g| sigma / sqrt(2 pi); its signed mean E(-g eps) is 0
             ts += [_NoiseTerm(g_all.abs() * (s / math.sqrt(2 * math.pi))) for s in noise]
     with torch.no_grad():
         if method.combine == "relu-of-mean":
-            ts = [sum(t.signed() if isinstance(t, _NoiseTerm) else t for t in ts) / len(ts)]
-        pos = [t.relu() if isinstance(t, _NoiseTerm) else t.clamp_min(0) for t in ts]
-        if method.combine == "mean-of-scaled-relu":  # each reference's term / its max over the image
-            pos = [p / p.flatten(2).amax(-1)[..., None, None, None].clamp_min(torch.finfo(p.dtype).tiny)
-                   for p in pos]
+            ts, stacked = [sum(t.signed() if isinstance(t, _NoiseTerm) else t for t in ts) / len(ts)], None
+        scaled = method.combine == "mean-of-scaled-relu"  # each reference's term / its max over the image
+        tiny = torch.finfo(x.dtype).tiny
+        if stacked is not None:  # the same numbers as the per-term lines below, in one tensor
+            ps = stacked.clamp_min(0)
+            if scaled:
+                ps = ps / ps.flatten(3).amax(-1)[..., None, None, None].clamp_min(tiny)
+            pos, rest = list(ps.unbind(0)), ts[len(refs):]  # rest: the noise terms
+        else:
+            pos, rest = [], ts
+        more = [t.relu() if isinstance(t, _NoiseTerm) else t.clamp_min(0) for t in rest]
+        if scaled:
+            more = [p / p.flatten(2).amax(-1)[..., None, None, None].clamp_min(tiny) for p in more]
+        pos += more
         rc = sum(pos) / len(pos)
         r = rc.mean(2)  # [K,B,H,W]
         none = r.flatten(2).amax(-1) <= 0  # [K,B] a group whose term nothing raises: |T|
-        absc = sum(t.relu() if isinstance(t, _NoiseTerm) else t.abs() for t in ts) / len(ts)
-        r = torch.where(none[..., None, None], absc.mean(2), r)
-        rc = torch.where(none[..., None, None, None], absc, rc)
+        if bool(none.any()):
+            absc = sum(t.relu() if isinstance(t, _NoiseTerm) else t.abs() for t in ts) / len(ts)
+            r = torch.where(none[..., None, None], absc.mean(2), r)
+            rc = torch.where(none[..., None, None, None], absc, rc)
         rt = pixel_distribution(r, st["T2"], floor=False)  # [K,B,H,W] ([1,B,H,W] joint)
         w = a_k.sum(1, keepdim=True) if joint else a_k  # [B,K], or [B,1] = U
         maps = torch.einsum("bk,kbhw->bhw", w, rt)
-        raw = torch.einsum("bk,kbhw,kbchw->bchw", w, rt, _channel_share(rc))
+        # = einsum("bk,kbhw,kbchw->bchw", w, rt, share) to the bit (the contraction order
+        # opt_einsum picks), without finding that order again on every call
+        raw = torch.einsum("kbhw,kbchw->bchw", w.T[:, :, None, None] * rt, _channel_share(rc))
     return maps, raw, torch.full((x.shape[0],), z.shape[-1] * len(draw), device=x.device)
 
 

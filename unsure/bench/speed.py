@@ -77,7 +77,7 @@ class SpeedBench(Bench):
         p.add_argument("--grid", default=None,
                        help=f"no run needed: time over a grid of random-weight ensembles, one of "
                             f"{', '.join(GRIDS)} (default: about 25 CPU minutes) or comma-separated "
-                            f"points ARCH:CxSIZE:kK:sS:bB[:nN][:TIER]")
+                            f"points ARCH:CxSIZE:kK:sS:bB[:nN][:TIER][:post=mc-dropout|laplace]")
         p.add_argument("--quick", action="store_true", help="--grid quick (about a minute)")
         p.add_argument("--logit-std", type=float, default=10.0,
                        help="with --grid: std of each random member's logits on the images")
@@ -87,6 +87,7 @@ class SpeedBench(Bench):
                             "longer is timed on that one call (marked ~); 0: no cap")
         p.add_argument("--one-pass", default=None, help="with --grid: auto, true or false: the ensembles' "
                                                         "member loop (false) or one torch.func pass (true); "
+                                                        "MC dropout's batched draw, Laplace's shared trunk; "
                                                         "default: the library's")
         p.add_argument("--n", type=int, default=20, help="test images timed")
         batch_size_argument(p)

@@ -14,6 +14,15 @@ N images timed, and the methods of ``TIER`` (:data:`TIERS`) unless ``--methods``
 Each member's last layer is rescaled so its logits on the images have standard deviation
 ``--logit-std``: a random initialisation predicts nearly uniformly, unlike a trained network,
 which matters to methods that prune class terms (``large_k``).
+
+A ``:post=NAME`` item picks another posterior of S samples (:data:`POSTERIOR_KINDS`), one random
+network instead of S: ``mc-dropout`` (:class:`~unsure.posteriors.MCDropout`; a network without
+dropout, such as ResNet-18, gets an ``nn.Dropout(0.5)`` on its head's input, as MCDropout's own
+error message advises) or ``laplace`` (:class:`~unsure.posteriors.LastLayerLaplace`, its curvature
+fitted on 64 random images with random labels: the cost of a draw does not depend on the
+covariance's values). ``--one-pass true|false|auto`` then switches MC dropout's batched draw
+(``batched=``) and, for Laplace, ``false`` runs the members one by one (each with its own trunk
+forward) instead of the shared trunk and one batched head product.
 """
 from __future__ import annotations
 
@@ -26,10 +35,15 @@ import torch
 from ..errors import UnsureError
 from ..measures import resolve_target
 from ..models import ARCHS
-from ..posteriors import DeepEnsemble
+from torch import nn
+
+from ..posteriors import DeepEnsemble, Draw, LastLayerLaplace, MCDropout
 from .measure import sync, peak_bytes
 
 FLOOR = "floor"
+
+#: ``:post=NAME`` of a grid point (module docstring); ``ensemble`` is the default and is not written
+POSTERIOR_KINDS = ("ensemble", "mc-dropout", "laplace")
 
 #: Methods per tier. ``all``: every complete method and the main baselines (issue 28), at their
 #: registered defaults (IG, IDGI and Expected Gradients: 100 steps / 50 draws; SmoothGrad 50
@@ -55,11 +69,13 @@ class GridPoint:
     batch: int
     n: int
     tier: str = "core"
+    posterior: str = "ensemble"
 
     @property
     def label(self) -> str:
+        post = "" if self.posterior == "ensemble" else f":post={self.posterior}"
         return (f"{self.arch}:{self.channels}x{self.size}:k{self.classes}:s{self.samples}:"
-                f"b{self.batch}:n{self.n}:{self.tier}")
+                f"b{self.batch}:n{self.n}:{self.tier}{post}")
 
 
 #: The named grids. ``default`` takes about 25 minutes on one thread of a loaded 2-core CPU with
@@ -89,9 +105,9 @@ GRIDS["full"] = [f"{a}:{c}x{s}:k{k}:s{m}:b{1 if s == 224 else 4}:n{1 if s == 224
 
 
 def parse_point(text: str) -> GridPoint:
-    """``ARCH:CxSIZE:kK:sS:bB[:nN][:TIER]`` (module docstring) -> :class:`GridPoint`."""
+    """``ARCH:CxSIZE:kK:sS:bB[:nN][:TIER][:post=KIND]`` (module docstring) -> :class:`GridPoint`."""
     parts = [p.strip() for p in text.strip().split(":")]
-    bad = UnsureError(f"grid point {text!r}: expected ARCH:CxSIZE:kK:sS:bB[:nN][:TIER], e.g. "
+    bad = UnsureError(f"grid point {text!r}: expected ARCH:CxSIZE:kK:sS:bB[:nN][:TIER][:post=KIND], e.g. "
                       f"resnet18:3x32:k10:s5:b4:n4:core")
     if len(parts) < 5:
         raise bad
@@ -103,17 +119,22 @@ def parse_point(text: str) -> GridPoint:
         c, s = (int(v) for v in parts[1].lower().split("x"))
     except ValueError:
         raise bad from None
-    vals, tier = {}, "core"
+    vals, tier, post = {}, "core", "ensemble"
     for p in parts[2:]:
         if p in TIERS:
             tier = p
+        elif p.startswith("post="):
+            post = p[5:]
+            if post not in POSTERIOR_KINDS:
+                raise UnsureError(f"grid point {text!r}: post= must be one of {', '.join(POSTERIOR_KINDS)}, "
+                                  f"got {post!r}")
         elif p[:1] in "ksbn" and p[1:].isdigit():
             vals[p[0]] = int(p[1:])
         else:
             raise bad
     if not {"k", "s", "b"} <= set(vals) or min([c, s, *vals.values()]) < 1 or vals["k"] < 2:
         raise bad
-    return GridPoint(arch, c, s, vals["k"], vals["s"], vals["b"], vals.get("n", vals["b"]), tier)
+    return GridPoint(arch, c, s, vals["k"], vals["s"], vals["b"], vals.get("n", vals["b"]), tier, post)
 
 
 def parse_grid(text: str) -> list[GridPoint]:
@@ -129,7 +150,10 @@ def random_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int,
                      one_pass: str | bool | None = None) -> DeepEnsemble:
     """S seeded random members of ``p.arch``, each head scaled so its logits on ``x`` have std
     ``logit_std``; ``one_pass``: :class:`DeepEnsemble`'s switch between the member loop and one
-    ``torch.func`` pass (``None``: its default)."""
+    ``torch.func`` pass (``None``: its default). ``p.posterior`` ``mc-dropout`` / ``laplace``: one
+    such network under that posterior (module docstring; ``one_pass``: MC dropout's ``batched``)."""
+    if p.posterior != "ensemble":
+        return _one_net_posterior(p, x, logit_std, seed, one_pass)
     nets = []
     with torch.random.fork_rng(devices=[]):
         for i in range(p.samples):
@@ -146,6 +170,64 @@ def random_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int,
     if "one_pass" not in inspect.signature(DeepEnsemble).parameters:
         raise UnsureError("--one-pass: this version of unsure has no one-pass ensembles")
     return DeepEnsemble(nets, one_pass=one_pass).to(x.device).eval()
+
+
+class HeadDropout(nn.Module):
+    """``head(dropout(features(x)))``: a network of ``unsure archs`` with an ``nn.Dropout(p)`` on its
+    head's input, for MC dropout on an architecture that has none (ResNet-18)."""
+
+    def __init__(self, net: nn.Module, p: float = 0.5):
+        super().__init__()
+        self.net, self.drop = net, nn.Dropout(p)
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.net.head
+
+    @property
+    def feature_layer(self):
+        return getattr(self.net, "feature_layer", None)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.net.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.head(self.features(x))
+
+
+def _one_net_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int, one_pass):
+    """One seeded random network of ``p.arch`` (head scaled to ``logit_std``) under MC dropout or
+    last-layer Laplace with ``p.samples`` samples (module docstring)."""
+    from ..posteriors.mc_dropout import dropout_modules
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed * 1000 % 2**63)
+        net = ARCHS.get(p.arch)(in_channels=p.channels, num_classes=p.classes, image_size=p.size)
+        net = net.to(x.device).eval()
+        with torch.no_grad():
+            scale = logit_std / net(x[:8]).std().clamp_min(1e-12)
+            net.head.weight.mul_(scale)
+            net.head.bias.mul_(scale)
+        if p.posterior == "mc-dropout":
+            if not dropout_modules(net):
+                net = HeadDropout(net).to(x.device).eval()
+            return MCDropout(net, samples=p.samples, batched="auto" if one_pass is None else one_pass)
+        post = LastLayerLaplace(net, samples=p.samples)
+        g = torch.Generator().manual_seed(seed)
+        xf = torch.rand(64, p.channels, p.size, p.size, generator=g).to(x.device)
+        yf = torch.randint(0, p.classes, (64,), generator=g).to(x.device)
+        post.fit_laplace(xf, yf, batch_size=16)
+    return post
+
+
+def grid_draw(post, p: GridPoint, seed: int, one_pass=None):
+    """The posterior's draw for grid point ``p``; Laplace with ``one_pass=False`` gets a plain
+    :class:`Draw` of the same members, called one by one (each with its own trunk forward)."""
+    draw = post.draw(torch.Generator().manual_seed(seed))
+    if p.posterior == "laplace" and one_pass is False:
+        return Draw(members=list(draw.members), modules=list(draw.modules),
+                    feature_layers=list(draw.feature_layers))
+    return draw
 
 
 def gradient_floor(draw, target):
@@ -208,9 +290,12 @@ def run_point(p: GridPoint, methods, target: str, logit_std: float, repeats: int
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(p.n, p.channels, p.size, p.size, generator=gen).to(device)  # [N,C,H,W] in [0,1]
     post = random_posterior(p, x, logit_std, seed, one_pass)
-    draw = post.draw(torch.Generator().manual_seed(seed))
+    draw = grid_draw(post, p, seed, one_pass)
     with torch.no_grad():
-        top = torch.stack([m(x[:8]) for m in post.members]).softmax(-1).amax(-1).mean().item()
+        if p.posterior == "ensemble":
+            top = torch.stack([m(x[:8]) for m in post.members]).softmax(-1).amax(-1).mean().item()
+        else:
+            top = torch.stack([m(x[:8]) for m in draw.members]).softmax(-1).amax(-1).mean().item()
     basis = "cpu_seconds_per_image" if device.type == "cpu" else "seconds_per_image"
     floor = measure(gradient_floor(draw, target), x, p.batch, device, repeats, memory)
     out = {"floor": floor, "mean_top_probability": top, "ratio_basis": basis, "target": target, "methods": {}}

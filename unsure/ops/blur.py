@@ -15,6 +15,7 @@ weights ``exp(-i^2 / (2 sigma^2))`` normalised to sum 1, zero padding, ``sigma =
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -96,6 +97,14 @@ def gaussian_kernels(sigmas: Sequence[float] | Tensor, radius: int, dtype=torch.
     return (k / k.sum(1, keepdim=True)).to(dtype)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_kernels(sigmas: tuple[float, ...], radius: int, dtype, device) -> Tensor:
+    """:func:`gaussian_kernels` kept per (sigmas, radius, dtype, device): a benchmark or a dataset
+    job blurs images of one size at the same sigmas on every call, and building the kernels (in
+    float64, then cast) costs more than blurring a small batch. Read only: never modified in place."""
+    return gaussian_kernels(sigmas, radius, dtype, device)
+
+
 def gaussian_blur_many(x: Tensor, sigmas: Sequence[float] | Tensor | float) -> Tensor:
     """Blur images at every sigma: ``x [B,C,H,W] -> [G,B,C,H,W]`` (``G = len(sigmas)``).
 
@@ -109,8 +118,9 @@ def gaussian_blur_many(x: Tensor, sigmas: Sequence[float] | Tensor | float) -> T
     G = sig.numel()
     r_big = int(math.ceil(3 * float(sig.max())))
     rh, rw = min(r_big, H - 1), min(r_big, W - 1)
-    kh = gaussian_kernels(sig, rh, x.dtype, x.device)  # [G,2rh+1]
-    kw = gaussian_kernels(sig, rw, x.dtype, x.device)  # [G,2rw+1]
+    key = tuple(sig.tolist())
+    kh = _cached_kernels(key, rh, x.dtype, x.device)  # [G,2rh+1]
+    kw = _cached_kernels(key, rw, x.dtype, x.device)  # [G,2rw+1]
     flat = x.reshape(B * C, 1, H, W)  # [B,C,H,W] -> [B*C,1,H,W]
     # rows: G output channels, one kernel each
     h = F.conv2d(F.pad(flat, (0, 0, rh, rh), mode="reflect"), kh.reshape(G, 1, -1, 1))  # [BC,G,H,W]

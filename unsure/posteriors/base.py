@@ -86,9 +86,7 @@ class Draw:
 
     def _key(self, x: Tensor) -> tuple:
         """The images' identity and the networks' weights' (storage and in-place version)."""
-        roots = {id(r): r for r in self.modules}.values()
-        return (_tensor_key(x), tuple((t.data_ptr(), t._version) for r in roots
-                                      for t in [*r.parameters(), *r.buffers()]))
+        return (_tensor_key(x), tuple([(t.data_ptr(), t._version) for t in _state_tensors(*self.modules)]))
 
     def _forward(self, x: Tensor, call_member, stack_outputs) -> Tensor:
         out = self.fast(x) if self.fast is not None else None
@@ -100,6 +98,31 @@ class Draw:
         check_member_output(outs[0], x, "member 0", probabilities=not getattr(self, "_checked", False))
         self._checked = True  # the probability check runs on a draw's first call only
         return stack_outputs(outs)
+
+
+def _state_tensors(*roots: nn.Module) -> list[Tensor]:
+    """Every parameter and buffer of the ``roots`` and their submodules (each module once, also
+    when several roots hold it, as a Laplace draw's members hold the shared trunk), read from the
+    modules' own dicts: the tensors of ``[*root.parameters(), *root.buffers()]`` over the roots, in
+    another order and without dropping a tensor shared by two modules, at a fraction of the cost
+    of torch's generators (which, for a draw's weights key, cost the default 5% of its time at
+    small images)."""
+    out: list[Tensor] = []
+    seen: set[int] = set()
+    stack = list(roots)[::-1]
+    while stack:
+        m = stack.pop()
+        if m is None or id(m) in seen:
+            continue
+        seen.add(id(m))
+        for t in m._parameters.values():
+            if t is not None:
+                out.append(t)
+        for t in m._buffers.values():
+            if t is not None:
+                out.append(t)
+        stack.extend(m._modules.values())
+    return out
 
 
 def _tensor_key(x: Tensor) -> tuple:
