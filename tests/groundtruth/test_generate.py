@@ -205,3 +205,25 @@ def test_paired_partners():
         partners(torch.tensor([0, 1, 2, 3, 2]), 10, torch.Generator().manual_seed(0), "paired")
     with pytest.raises(UnsureError, match="unknown partner mode"):
         Design(partner="random").check()
+
+
+def test_paired_partners_from_extra_images():
+    from unsure.groundtruth.images import pair_images
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(40, 1, 12, 12, generator=g), torch.arange(40) % 10
+    pick = torch.tensor([0, 1, 2, 11, 12])  # classes 0, 1, 2: their pairs 5, 6, 7 are not picked
+    ex, ey = pair_images(x, y, pick, 10, per_class=2)
+    assert sorted(set(ey.tolist())) == [5, 6, 7] and len(ey) == 6
+    cs = cause_set(x[pick], y[pick], Design(kinds=("texture",)), torch.Generator().manual_seed(1), None, 10, (ex, ey))
+    assert torch.equal(cs.partner_y, (y[pick] + 5) % 10)
+    from unsure.groundtruth.regions import box_masks
+
+    inside = box_masks(cs.box_aleatoric, 12)[:, None]
+    # the blended pixels are the mean of the image and one of the extra images of the pair class
+    for i in range(len(pick)):
+        cands = ex[ey == cs.partner_y[i]]
+        hit = [(torch.where(inside[i], (x[pick][i] + c) / 2, x[pick][i]) - cs.aleatoric[i]).abs().max() < 1e-6 for c in cands]
+        assert any(hit)
+    with pytest.raises(UnsureError, match="no image of class 5"):
+        cause_set(x[pick], y[pick], Design(kinds=("texture",)), torch.Generator().manual_seed(1), None, 10)

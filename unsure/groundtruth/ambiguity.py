@@ -31,18 +31,24 @@ def paired_class(y: Tensor, num_classes: int) -> Tensor:
     return (y + num_classes // 2) % num_classes
 
 
-def partners(y: Tensor, num_classes: int, generator: torch.Generator, mode: str = "any") -> Tensor:
-    """``[n]`` indices into ``y`` of an image of a different class for each image: with ``mode``
-    ``"any"`` the class drawn uniformly among the other classes present in ``y`` (all
-    ``num_classes`` in a full split), with ``"paired"`` the class :func:`paired_class`, the image
-    drawn uniformly among that class's images."""
+def partners(y: Tensor, num_classes: int, generator: torch.Generator, mode: str = "any",
+             pool: Tensor | None = None) -> Tensor:
+    """``[n]`` indices of an image of a different class for each image: with ``mode`` ``"any"``
+    the class drawn uniformly among the other classes present in ``y`` (all ``num_classes`` in a
+    full split), with ``"paired"`` the class :func:`paired_class`, the image drawn uniformly among
+    that class's images. Indices into ``y``, or with ``pool`` (``"paired"`` only: labels of the
+    images to draw from, e.g. ``y`` and more images of classes it lacks) into ``pool``."""
     if mode not in PARTNERS:
         raise UnsureError(f"unknown partner mode {mode!r}; use one of {', '.join(PARTNERS)}")
+    if pool is not None and mode != "paired":
+        raise UnsureError("a partner pool is for paired partners only")
     present = y.unique()
     if num_classes < 2 or len(present) < 2:
         raise UnsureError("the aleatoric cause needs images of at least two classes")
     if mode == "paired":
         want = paired_class(y, num_classes)
+        if pool is not None:
+            y, present = pool, pool.unique()  # draw from the pool's images
         missing = sorted(set(want.unique().tolist()) - set(present.tolist()))
         if missing:
             raise UnsureError(f"paired partners: no image of class {missing[0]} (the pair of class "
@@ -52,7 +58,7 @@ def partners(y: Tensor, num_classes: int, generator: torch.Generator, mode: str 
         pos = torch.searchsorted(present, y)  # [n] the own class's place among the present ones
         shift = torch.randint(1, len(present), (len(y),), generator=generator)
         want = present[(pos + shift) % len(present)]  # [n] a present class != y, uniform over the others
-    out = torch.empty(len(y), dtype=torch.int64)
+    out = torch.empty(len(want), dtype=torch.int64)
     for k in present.tolist():
         pool = (y == k).nonzero().squeeze(1)
         sel = (want == k).nonzero().squeeze(1)

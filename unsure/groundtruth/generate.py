@@ -33,7 +33,7 @@ class Design:
     train_weights: tuple[float, float] = TRAIN_WEIGHTS  # blend weight range in training
     test_weight: float = TEST_WEIGHT  # blend weight of the test images' aleatoric cause
     kinds: tuple[str, ...] = KINDS  # epistemic kinds, by turns over the images
-    partner: str = "any"  # the blend partner's class: "any" other class, or the own class's fixed pair
+    partner: str = "paired"  # the blend partner's class: the own class's fixed pair (default, section 5), or "any" other class
 
     def check(self) -> "Design":
         for k in self.kinds:
@@ -114,11 +114,13 @@ def training_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generato
 
 
 def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
-              other: Tensor | None = None, num_classes: int | None = None) -> CauseSet:
+              other: Tensor | None = None, num_classes: int | None = None,
+              extra: tuple[Tensor, Tensor] | None = None) -> CauseSet:
     """Clean, aleatoric, epistemic and both-cause versions of ``x [n,C,H,W]`` (see module doc).
 
-    The partner images come from ``x`` itself (another class); ``other`` ``[M,C',h,w]`` feeds
-    the ``other-data`` kind.
+    The partner images come from ``x`` itself (another class); with paired partners, ``extra``
+    ``(x [m,C,H,W], y [m])`` adds images of the pair classes ``y`` lacks (a few base images
+    rarely hold every class). ``other`` ``[M,C',h,w]`` feeds the ``other-data`` kind.
     """
     design.check()
     if x.shape[-1] != x.shape[-2]:
@@ -126,17 +128,20 @@ def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
     n, H = len(y), x.shape[-1]
     K = _num_classes(y, num_classes)
     a, e = sides(H, design.aleatoric_share, design.epistemic_share)
-    part = partners(y, K, generator, design.partner)
+    pool_x, pool_y = x, None
+    if extra is not None and len(extra[1]) and design.partner == "paired":
+        pool_x, pool_y = torch.cat([x, extra[0]]), torch.cat([y, extra[1]])
+    part = partners(y, K, generator, design.partner, pool_y)
     box_a = random_boxes(n, H, a, generator, room=e)
     box_e = disjoint_boxes(box_a, H, e, generator)
     kind = torch.arange(n) % len(design.kinds)
     kind = kind[torch.randperm(n, generator=generator)]
     names = [design.kinds[int(k)] for k in kind]
     w = torch.full((n,), float(design.test_weight))
-    xa = blend(x, x[part], box_a, w)
+    xa = blend(x, pool_x[part], box_a, w)
     xe = paste(x, box_e, names, generator, other)
     # the both-image carries the very same patch (kinds that read the region read clean content,
     # which the aleatoric blend left alone: the boxes are disjoint)
     xb = torch.where(box_masks(box_e, H)[:, None], xe, xa)
-    return CauseSet(x, xa, xe, xb, y, y[part], changed(xa, x), changed(xe, x), box_a, box_e, kind,
+    return CauseSet(x, xa, xe, xb, y, (y if pool_y is None else pool_y)[part], changed(xa, x), changed(xe, x), box_a, box_e, kind,
                     tuple(design.kinds))

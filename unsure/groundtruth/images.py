@@ -30,6 +30,20 @@ def num_classes(posterior, y: Tensor) -> int:
     return int(y.max()) + 1
 
 
+def pair_images(x: Tensor, y: Tensor, pick: Tensor, num_classes: int, per_class: int = 4):
+    """Images of the split (outside ``pick``) of the pair classes the picked images lack, the
+    first ``per_class`` of each: the paired blend partners a small ``--n`` needs."""
+    from .ambiguity import paired_class
+
+    have = set(y[pick].tolist())
+    lack = sorted(set(paired_class(y[pick], num_classes).tolist()) - have)
+    rest = torch.ones(len(y), dtype=torch.bool)
+    rest[pick] = False
+    idx = torch.cat([(rest & (y == k)).nonzero().squeeze(1)[:per_class] for k in lack]) if lack else \
+        torch.zeros(0, dtype=torch.int64)
+    return x[idx], y[idx]
+
+
 @dataclass
 class CauseImages:
     """``cs``: the cause set; ``validity``: its check; ``pick [n]``: the base images' indices in
@@ -49,6 +63,7 @@ def cause_images(posterior, draw, base: str, split: str, n: int, seed: int, desi
     pick = torch.randperm(len(d.y), generator=torch.Generator().manual_seed(seed))[:n]
     other = other or default_other(base)
     o = load(other, "train").x[:2000] if "other-data" in design.kinds else None
-    cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(seed + 1), o,
-                   num_classes(posterior, d.y))
+    K = num_classes(posterior, d.y)
+    cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(seed + 1), o, K,
+                   pair_images(d.x, d.y, pick, K) if design.partner == "paired" else None)
     return CauseImages(cs, check_validity(draw, cs, min_rise, near, compare=compare), pick, other)
