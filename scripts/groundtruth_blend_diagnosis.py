@@ -1,7 +1,8 @@
 """What a ground-truth ensemble makes of the test blends (the aleatoric cause), on the VALIDATION
 split: the members' mean probability of the image's own class, of the blended-in partner's class
 and of the other classes, how much the members differ on each, and how often they agree on the
-top class. Shows whether the model learned "between these two classes" (the planted ambiguity)
+top class; and the share of the single-cause images meeting each part of the validity rule.
+Shows whether the model learned "between these two classes" (the planted ambiguity)
 or "some other class" (which members then disagree on). docs/results/groundtruth.md section 5.
 
     python scripts/groundtruth_blend_diagnosis.py --run RUN [--partner any|paired] [--n 300]
@@ -39,7 +40,8 @@ def main() -> None:
     design = replace(Design(), epistemic_share=0.45, partner=partner)
     cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(a.seed + 1), other, K)
     draw = post.draw(torch.Generator().manual_seed(a.seed))
-    valid = decide(check_validity(draw, cs).u, 0.005, NEAR, "ratio").aleatoric  # [n] bool
+    u = check_validity(draw, cs).u
+    valid = decide(u, 0.005, NEAR, "ratio").aleatoric  # [n] bool
     with torch.no_grad():
         pa = draw(cs.aleatoric).softmax(-1)  # [S,n,K]
     i = torch.arange(len(cs.y))
@@ -56,8 +58,17 @@ def main() -> None:
                                "other": round(float(rest[:, sel].std(0).mean()), 3)},
                 "members_agree_on_top": round(float((top[:, sel] == top[0:1, sel]).all(0).float().mean()), 3)}
 
+    criteria = {}  # the share of single-cause images meeting each part of the validity rule
+    for cause, other in (("aleatoric", "epistemic"), ("epistemic", "aleatoric")):
+        x, r, c = u[cause], u[f"{cause}_restored"], u["clean"]
+        back = (r["total"] - c["total"]).abs() <= NEAR * (x["total"] - c["total"])
+        rise = x[cause] - r[cause] >= 0.005
+        ratio = x[cause] * r[other] > x[other] * r[cause]
+        criteria[cause] = {k: round(float(v.float().mean()), 3) for k, v in
+                           (("restored_near_clean", back), ("own_rise_0.005", rise), ("ratio_towards_own", ratio),
+                            ("all_three", back & rise & ratio))}
     print(json.dumps({"run": a.run, "partner": partner, "n": len(cs.y), "all": row(torch.ones_like(valid)),
-                      "valid": row(valid), "not_valid": row(~valid)}, indent=1))
+                      "valid": row(valid), "not_valid": row(~valid), "criteria": criteria}, indent=1))
 
 
 if __name__ == "__main__":

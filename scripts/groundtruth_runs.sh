@@ -120,9 +120,8 @@ case "$1" in
   design-paired) # validity of the paired ensemble on the VALIDATION split, and what it makes of the blends
     python scripts/groundtruth_design.py --run /work/runs/gt-paired/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.45 \
       --partner paired --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-paired.json
-    for E in gt-fmnist2/ens5 gt-paired/ens5; do
-      python scripts/groundtruth_blend_diagnosis.py --run /work/runs/$E
-    done ;;
+    python scripts/groundtruth_blend_diagnosis.py --run /work/runs/gt-fmnist2/ens5 > docs/results/groundtruth-blends-fmnist2.json
+    python scripts/groundtruth_blend_diagnosis.py --run /work/runs/gt-paired/ens5 > docs/results/groundtruth-blends-paired.json ;;
   val-paired)    # the default rule of section 6 on the VALIDATION split of the paired ensemble (before its test split)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --split val --n 150 --methods "$CHEAP" --panel-n 5 \
       --fractions 0.02 --sigmas $S --out docs/results/groundtruth-val-paired
