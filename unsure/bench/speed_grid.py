@@ -154,22 +154,26 @@ def random_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int,
     such network under that posterior (module docstring; ``one_pass``: MC dropout's ``batched``)."""
     if p.posterior != "ensemble":
         return _one_net_posterior(p, x, logit_std, seed, one_pass)
-    nets = []
-    with torch.random.fork_rng(devices=[]):
-        for i in range(p.samples):
-            torch.manual_seed((seed * 1000 + i) % 2**63)
-            net = ARCHS.get(p.arch)(in_channels=p.channels, num_classes=p.classes, image_size=p.size)
-            net = net.to(x.device).eval()
-            with torch.no_grad():
-                scale = logit_std / net(x[:8]).std().clamp_min(1e-12)
-                net.head.weight.mul_(scale)
-                net.head.bias.mul_(scale)
-            nets.append(net)
+    nets = [_random_net(p, x, logit_std, (seed * 1000 + i) % 2**63) for i in range(p.samples)]
     if one_pass is None:
         return DeepEnsemble(nets).to(x.device).eval()
     if "one_pass" not in inspect.signature(DeepEnsemble).parameters:
         raise UnsureError("--one-pass: this version of unsure has no one-pass ensembles")
     return DeepEnsemble(nets, one_pass=one_pass).to(x.device).eval()
+
+
+def _random_net(p: GridPoint, x: torch.Tensor, logit_std: float, seed: int) -> nn.Module:
+    """A network of ``p.arch`` with seeded random weights (the global RNG left as it was), its
+    head rescaled so its logits on ``x[:8]`` have standard deviation ``logit_std``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ARCHS.get(p.arch)(in_channels=p.channels, num_classes=p.classes, image_size=p.size)
+        net = net.to(x.device).eval()
+        with torch.no_grad():
+            scale = logit_std / net(x[:8]).std().clamp_min(1e-12)
+            net.head.weight.mul_(scale)
+            net.head.bias.mul_(scale)
+    return net
 
 
 class HeadDropout(nn.Module):
@@ -200,14 +204,8 @@ def _one_net_posterior(p: GridPoint, x: torch.Tensor, logit_std: float, seed: in
     last-layer Laplace with ``p.samples`` samples (module docstring)."""
     from ..posteriors.mc_dropout import dropout_modules
 
+    net = _random_net(p, x, logit_std, seed * 1000 % 2**63)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed * 1000 % 2**63)
-        net = ARCHS.get(p.arch)(in_channels=p.channels, num_classes=p.classes, image_size=p.size)
-        net = net.to(x.device).eval()
-        with torch.no_grad():
-            scale = logit_std / net(x[:8]).std().clamp_min(1e-12)
-            net.head.weight.mul_(scale)
-            net.head.bias.mul_(scale)
         if p.posterior == "mc-dropout":
             if not dropout_modules(net):
                 net = HeadDropout(net).to(x.device).eval()
