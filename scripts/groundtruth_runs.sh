@@ -6,6 +6,15 @@ DEFAULT="ua-backprop:grouping=joint:reference=mix+noise@0.3:combine=mean-of-scal
 CHEAP="$DEFAULT,ua-backprop,ua-backprop:variant=paper,inputgrad,grad,inputgrad:reference=blur:blur_sigma=2,fullgrad,gradcam,cov-gi,random"
 PATHS="expected-gradients,ig"
 R=/work/runs/gt-fmnist
+# five one-member trainings of the second-session recipe (6 epochs, drop at 5, each member on its own seeded
+# random 50,000 images), one after another, joined: members5 DATA.npz DIR PREFIX ENSEMBLE [train flags]
+members5() {
+  for i in 0 1 2 3 4; do
+    python -m unsure.cli.main train --data npz:$1 $5 --posterior ensemble --members 1 --epochs 6 --milestones 5 \
+      --limit 50000 --subset-seed $i --seed $i --out $2/$3$i --no-progress
+  done
+  python scripts/ensemble_join.py $2/${3}0 $2/${3}1 $2/${3}2 $2/${3}3 $2/${3}4 --out $2/$4
+}
 case "$1" in
   data-fmnist)   # the generated Fashion-MNIST training data (30% of the images with a planted blend)
     python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R'), 'fashion-mnist', Design(partner='any'), 0)" ;;
@@ -49,12 +58,7 @@ case "$1" in
     done ;;
   train-fmnist2) # issue 24, second session: a better-trained 5-member ensemble on the same generated data (full
                  # 6 epochs, drop at 5; each member on its own seeded random 50,000 of the 55,000 images), members one after another
-    for i in 0 1 2 3 4; do
-      python -m unsure.cli.main train --data npz:$R/data/train.npz --posterior ensemble --members 1 --epochs 6 --milestones 5 \
-        --limit 50000 --subset-seed $i --seed $i --out /work/runs/gt-fmnist2/member$i --no-progress
-    done
-    python scripts/ensemble_join.py /work/runs/gt-fmnist2/member0 /work/runs/gt-fmnist2/member1 /work/runs/gt-fmnist2/member2 \
-      /work/runs/gt-fmnist2/member3 /work/runs/gt-fmnist2/member4 --out /work/runs/gt-fmnist2/ens5 ;;
+    members5 $R/data/train.npz /work/runs/gt-fmnist2 member ens5 ;;
   design-fmnist2) # validity of the better-trained ensemble on the VALIDATION split, both rules
     python scripts/groundtruth_design.py --run /work/runs/gt-fmnist2/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.45 \
       --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-fmnist2.json ;;
@@ -91,18 +95,10 @@ case "$1" in
                  # (--soft-labels) instead of one drawn label per image; fresh data with p_train / p_test
     R3=/work/runs/gt-fmnist3
     python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$R3'), 'fashion-mnist', Design(partner='any'), 0, soft_labels=True)"
-    for i in 0 1 2 3 4; do
-      python -m unsure.cli.main train --data npz:$R3/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 6 \
-        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $R3/member$i --no-progress
-    done
-    python scripts/ensemble_join.py $R3/member0 $R3/member1 $R3/member2 $R3/member3 $R3/member4 --out $R3/ens5 ;;
+    members5 $R3/data/train.npz $R3 member ens5 --soft-labels ;;
   train-fmnist3-drawn) # the control: the very same fresh data and recipe with the drawn labels
     R3=/work/runs/gt-fmnist3
-    for i in 0 1 2 3 4; do
-      python -m unsure.cli.main train --data npz:$R3/data/train.npz --posterior ensemble --members 1 --epochs 6 \
-        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $R3/drawn$i --no-progress
-    done
-    python scripts/ensemble_join.py $R3/drawn0 $R3/drawn1 $R3/drawn2 $R3/drawn3 $R3/drawn4 --out $R3/drawn5 ;;
+    members5 $R3/data/train.npz $R3 drawn drawn5 ;;
   design-fmnist3) # validity on the VALIDATION split: label distributions against drawn labels, same data and recipe
     for E in ens5 drawn5; do
       python scripts/groundtruth_design.py --run /work/runs/gt-fmnist3/$E --data fashion-mnist --n 300 --epistemic-shares 0.45 \
@@ -112,11 +108,7 @@ case "$1" in
                  # label distributions; otherwise the recipe of train-fmnist2 (5 members, 6 epochs, a random 50,000 each)
     P=/work/runs/gt-paired
     python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$P'), 'fashion-mnist', Design(partner='paired'), 0, soft_labels=True)"
-    for i in 0 1 2 3 4; do
-      python -m unsure.cli.main train --data npz:$P/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 6 \
-        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $P/member$i --no-progress
-    done
-    python scripts/ensemble_join.py $P/member0 $P/member1 $P/member2 $P/member3 $P/member4 --out $P/ens5 ;;
+    members5 $P/data/train.npz $P member ens5 --soft-labels ;;
   design-paired) # validity of the paired ensemble on the VALIDATION split, and what it makes of the blends
     python scripts/groundtruth_design.py --run /work/runs/gt-paired/ens5 --data fashion-mnist --n 300 --epistemic-shares 0.45 \
       --partner paired --min-rises 0.005 --compares nats,ratio --json docs/results/groundtruth-design-paired.json
@@ -149,4 +141,7 @@ case "$1" in
         --milestones 5 --n 150 \
         --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-paired-$P
     done ;;
+  colour-panel)  # the colour variant (the first-session colour ensemble: any partner, drawn labels) with the panel
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour/ens3 --n 150 --methods "$CHEAP" --panel-n 3 \
+      --fractions 0.02 --sigmas $S --out docs/results/groundtruth-colour-panel ;;
 esac
