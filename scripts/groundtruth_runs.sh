@@ -141,7 +141,19 @@ case "$1" in
         --milestones 5 --n 150 \
         --methods "$CHEAP" --panel-n 0 --out docs/results/groundtruth-paired-$P
     done ;;
-  colour-panel)  # the colour variant (the first-session colour ensemble: any partner, drawn labels) with the panel
-    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour/ens3 --n 150 --methods "$CHEAP" --panel-n 3 \
-      --fractions 0.02 --sigmas $S --out docs/results/groundtruth-colour-panel ;;
+  train-colour-paired) # the colour variant with the third-session design (fixed pairs, label distributions): 3 members,
+                 # 4 epochs (drop at 3), each on its own seeded random 30,000 of the generated training images
+    C=/work/runs/gt-colour-paired
+    python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$C'), 'colour:fashion-mnist', Design(), 0, soft_labels=True)"
+    for i in 0 1 2; do
+      python -m unsure.cli.main train --data npz:$C/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 4 \
+        --milestones 3 --limit 30000 --subset-seed $i --seed $i --out $C/member$i --no-progress
+    done
+    python scripts/ensemble_join.py $C/member0 $C/member1 $C/member2 --out $C/ens3 ;;
+  colour-paired) # its validity on VALIDATION, then the test split with the ten settings, the Cov peers and the panel
+    python scripts/groundtruth_design.py --run /work/runs/gt-colour-paired/ens3 --data colour:fashion-mnist --n 300 \
+      --epistemic-shares 0.45 --partner paired --min-rises 0.005 --compares ratio --json docs/results/groundtruth-design-colour-paired.json
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 150 \
+      --methods "$CHEAP,cov-lrp,cov-lrp:form=diag,uam" --panel-n 3 --fractions 0.02 --sigmas $S \
+      --out docs/results/groundtruth-colour-paired ;;
 esac
