@@ -169,3 +169,17 @@ def _(env):
     spec = env.npz(x_train=env.images(40, 8), y_train=env.labels(), x_test=env.images(10, 10),
                    y_test=env.labels(10))
     env.train_refused(spec, match="same size")
+
+
+@case(S, "soft-labels-missing", "`train --soft-labels` on data without label distributions",
+      "one-line error before training, naming the arrays it needs (`p_train` / `p`)")
+def _(env):
+    env.train_refused(env.npz(x=env.images(), y=env.labels()), "--soft-labels", match="no label distributions")
+
+
+@case(S, "soft-labels-bad-rows", "`train --soft-labels` on label distributions whose row does not sum to 1",
+      "one-line error before training, naming the row and its sum")
+def _(env):
+    p = np.full((40, 3), 1 / 3, np.float32)
+    p[7] = [0.5, 0.5, 0.5]
+    env.train_refused(env.npz(x=env.images(), y=env.labels(), p=p), "--soft-labels", match="row 7 sums to 1.5")
