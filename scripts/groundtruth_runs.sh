@@ -151,4 +151,15 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 150 \
       --methods "$CHEAP,cov-lrp,cov-lrp:form=diag,uam" --panel-n 3 --fractions 0.02 --sigmas $S \
       --out docs/results/groundtruth-colour-paired ;;
+  paired-10)     # does a larger ensemble pass more? five more members of the same recipe (seeds 5-9), joined with the
+                 # first five into ten, validity on the same 300 VALIDATION images
+    P=/work/runs/gt-paired
+    for i in 5 6 7 8 9; do
+      python -m unsure.cli.main train --data npz:$P/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 6 \
+        --milestones 5 --limit 50000 --subset-seed $i --seed $i --out $P/member$i --no-progress
+    done
+    python scripts/ensemble_join.py $P/member0 $P/member1 $P/member2 $P/member3 $P/member4 $P/member5 $P/member6 $P/member7 \
+      $P/member8 $P/member9 --out $P/ens10
+    python scripts/groundtruth_design.py --run $P/ens10 --data fashion-mnist --n 300 --epistemic-shares 0.45 --partner paired \
+      --min-rises 0.005 --compares ratio --json docs/results/groundtruth-design-paired-10.json ;;
 esac
