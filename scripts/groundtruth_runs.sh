@@ -129,7 +129,9 @@ case "$1" in
     python -m unsure.cli.main train-vae --data npz:/work/runs/gt-paired/data/train.npz --epochs 10 --out /work/runs/vae-gt-paired --no-progress
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 60 --panel-n 0 \
       --methods "$DEFAULT,clue:vae=/work/runs/vae-gt-paired,delta-clue:vae=/work/runs/vae-gt-paired,random" \
-      --out docs/results/groundtruth-paired-clue ;;
+      --out docs/results/groundtruth-paired-clue
+    python scripts/groundtruth_recon_baseline.py --run /work/runs/gt-paired/ens5 --vae /work/runs/vae-gt-paired --n 60 \
+      --json docs/results/groundtruth-paired-clue/reconstruction-error.json ;;
   paired-posteriors) # MC dropout and last-layer Laplace on the paired data, trained and cached by the bench itself
     for P in mc-dropout laplace; do
       python -m unsure.cli.main bench groundtruth --data fashion-mnist --partner paired --labels soft --posterior $P --epochs 6 \
