@@ -1,12 +1,15 @@
 """The aleatoric cause: a region whose content is genuinely ambiguous between two classes.
 
 In training, a share of the images gets a square region replaced by a blend of its own content
-and the same region of an image of another (random) class,
-``x[R] = (1 - w) x[R] + w x_partner[R]``, and its label is drawn between the two classes in
-proportion: the partner's class with probability ``w``, its own otherwise. A model that fits
-these labels learns that a blended region means the class is genuinely uncertain (aleatoric: no
-amount of data removes it), while the rest of the image keeps the usual, learnable look.
-Test images get the same blend with ``w = 0.5``, the most ambiguous.
+and the same region of an image of its class's fixed pair (:func:`paired_class`; or of any other
+class, ``partner="any"``, the first design), ``x[R] = (1 - w) x[R] + w x_partner[R]``, and its
+label is drawn between the two classes in proportion: the partner's class with probability
+``w``, its own otherwise (:func:`ambiguous_labels`); :func:`label_distributions` gives the
+distributions themselves, which ``unsure train --soft-labels`` trains on. A model that fits
+them learns that a blended region means the class is genuinely uncertain (aleatoric: no amount
+of data removes it), while the rest of the image keeps the usual, learnable look. Test images
+get the same blend with ``w = 0.5``, the most ambiguous. Why the fixed pair and the
+distributions: docs/results/groundtruth.md sections 1 and 5.
 """
 from __future__ import annotations
 
@@ -60,10 +63,10 @@ def partners(y: Tensor, num_classes: int, generator: torch.Generator, mode: str 
         want = present[(pos + shift) % len(present)]  # [n] a present class != y, uniform over the others
     out = torch.empty(len(want), dtype=torch.int64)
     for k in present.tolist():
-        pool = (y == k).nonzero().squeeze(1)
+        of_k = (y == k).nonzero().squeeze(1)
         sel = (want == k).nonzero().squeeze(1)
         if len(sel):
-            out[sel] = pool[torch.randint(0, len(pool), (len(sel),), generator=generator)]
+            out[sel] = of_k[torch.randint(0, len(of_k), (len(sel),), generator=generator)]
     return out
 
 
