@@ -16,6 +16,7 @@ import torch
 from unsure.bench.groundtruth import default_other
 from unsure.data import load
 from unsure.groundtruth import Design, cause_set
+from unsure.groundtruth.cache import partner_for
 from unsure.groundtruth.validity import NEAR, check_validity, decide
 from unsure.run import load_run
 
@@ -30,10 +31,12 @@ def main() -> None:
     p.add_argument("--test-weights", default="0.5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compares", default="nats,ratio")
-    p.add_argument("--partner", default="any", help="blend partners: any other class, or the fixed pair (as trained)")
+    p.add_argument("--partner", default=None, help="blend partners: 'any' other class or the fixed pair 'paired' "
+                                                  "(default: as the run was trained)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     post = load_run(a.run)
+    a.partner = partner_for(post.run_config, a.partner)
     d = load(a.data, "val")
     pick = torch.randperm(len(d.y), generator=torch.Generator().manual_seed(a.seed))[:a.n]
     other = load(default_other(a.data), "train").x[:2000]
@@ -59,4 +62,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from unsure.errors import UnsureError
+
+    try:
+        main()
+    except UnsureError as e:
+        raise SystemExit(f"groundtruth_design: {e}") from None
