@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 
 import torch
 
-from unsure.bench.groundtruth import default_other
-from unsure.data import load
-from unsure.groundtruth import Design, cause_set
+from unsure.groundtruth import Design
 from unsure.groundtruth.cache import partner_for
-from unsure.groundtruth.validity import NEAR, check_validity, decide
+from unsure.groundtruth.images import cause_images
+from unsure.groundtruth.validity import NEAR, decide
+from unsure.groundtruth.validity import criteria as validity_criteria
 from unsure.run import load_run
 
 
@@ -33,14 +32,9 @@ def main() -> None:
     a = p.parse_args()
     post = load_run(a.run)
     partner = partner_for(post.run_config, a.partner)
-    d = load(a.data, "val")
-    pick = torch.randperm(len(d.y), generator=torch.Generator().manual_seed(a.seed))[:a.n]
-    other = load(default_other(a.data), "train").x[:2000]
-    K = int(post.run_config["arch_options"]["num_classes"])
-    design = replace(Design(), epistemic_share=0.45, partner=partner)
-    cs = cause_set(d.x[pick], d.y[pick], design, torch.Generator().manual_seed(a.seed + 1), other, K)
     draw = post.draw(torch.Generator().manual_seed(a.seed))
-    u = check_validity(draw, cs).u
+    ci = cause_images(post, draw, a.data, "val", a.n, a.seed, Design(partner=partner))  # as the bench makes them
+    cs, u = ci.cs, ci.validity.u
     valid = decide(u, 0.005, NEAR, "ratio").aleatoric  # [n] bool
     with torch.no_grad():
         pa = draw(cs.aleatoric).softmax(-1)  # [S,n,K]
@@ -60,13 +54,10 @@ def main() -> None:
 
     criteria = {}  # the share of single-cause images meeting each part of the validity rule
     for cause, other in (("aleatoric", "epistemic"), ("epistemic", "aleatoric")):
-        x, r, c = u[cause], u[f"{cause}_restored"], u["clean"]
-        back = (r["total"] - c["total"]).abs() <= NEAR * (x["total"] - c["total"])
-        rise = x[cause] - r[cause] >= 0.005
-        ratio = x[cause] * r[other] > x[other] * r[cause]
+        c = validity_criteria(u, cause, f"{cause}_restored", "clean", cause, other, 0.005, NEAR, "ratio")
         criteria[cause] = {k: round(float(v.float().mean()), 3) for k, v in
-                           (("restored_near_clean", back), ("own_rise_0.005", rise), ("ratio_towards_own", ratio),
-                            ("all_three", back & rise & ratio))}
+                           (("restored_near_clean", c["restored"]), ("own_rise_0.005", c["rise"]),
+                            ("ratio_towards_own", c["more"]), ("all_three", c["restored"] & c["rise"] & c["more"]))}
     print(json.dumps({"run": a.run, "partner": partner, "n": len(cs.y), "all": row(torch.ones_like(valid)),
                       "valid": row(valid), "not_valid": row(~valid), "criteria": criteria}, indent=1))
 

@@ -66,27 +66,28 @@ def cached_posterior(out: Path, base: str, design: Design, posterior: str, membe
     return load_run(run_dir, device), run_dir
 
 
-def base_of_run(run_config: dict) -> str | None:
-    """The base data set of a run trained on generated data (``npz:.../train.npz`` next to a
-    ``train.json``), else ``None``."""
+def generated_meta(run_config: dict) -> dict | None:
+    """The ``train.json`` of the generated data a run was trained on (next to its
+    ``npz:.../train.npz``), else ``None``."""
     data = str(run_config.get("data", ""))
     if data.startswith("npz:"):
         meta = Path(data[4:]).with_name("train.json")
         if meta.is_file():
-            return json.loads(meta.read_text()).get("base")
+            return json.loads(meta.read_text())
     return None
+
+
+def base_of_run(run_config: dict) -> str | None:
+    """The base data set of a run trained on generated data, else ``None``."""
+    return (generated_meta(run_config) or {}).get("base")
 
 
 def trained_design(run_config: dict) -> dict | None:
-    """The training fields (:data:`TRAINING_FIELDS`) of the generated data a run was trained on
-    (the ``train.json`` next to its ``npz:`` file), else ``None``: the test causes must be planted
-    as the training ones were (the blend partners above all)."""
-    data = str(run_config.get("data", ""))
-    if data.startswith("npz:"):
-        meta = Path(data[4:]).with_name("train.json")
-        if meta.is_file():
-            return training_fields(json.loads(meta.read_text()).get("design", {}))
-    return None
+    """The training fields (:data:`TRAINING_FIELDS`) of the generated data a run was trained on,
+    else ``None``: the test causes must be planted as the training ones were (the blend partners
+    above all)."""
+    meta = generated_meta(run_config)
+    return None if meta is None else training_fields(meta.get("design", {}))
 
 
 def partner_for(run_config: dict, asked: str | None) -> str:

@@ -79,8 +79,11 @@ class Validity:
 COMPARE = ("nats", "ratio")
 
 
-def _valid(u: dict, version: str, restored: str, reference: str, own: str, other: str,
-           min_rise: float, near: float, compare: str = "nats") -> Tensor:
+def criteria(u: dict, version: str, restored: str, reference: str, own: str, other: str,
+             min_rise: float, near: float, compare: str = "nats") -> dict[str, Tensor]:
+    """The three parts of the rule (module docstring), each ``[n]`` bool: ``restored`` (putting
+    the clean pixels back brings the total near ``reference``), ``rise`` (the own kind rises by
+    ``min_rise``), ``more`` (it rises more than the other kind, by ``compare``)."""
     rise_total = u[version]["total"] - u[reference]["total"]
     back = (u[restored]["total"] - u[reference]["total"]).abs() <= near * rise_total
     rise_own = u[version][own] - u[restored][own]
@@ -88,7 +91,13 @@ def _valid(u: dict, version: str, restored: str, reference: str, own: str, other
         more = rise_own > u[version][other] - u[restored][other]
     else:  # own(x) / own(x_r) > other(x) / other(x_r), cross-multiplied (levels are >= 0)
         more = u[version][own] * u[restored][other] > u[version][other] * u[restored][own]
-    return back & (rise_own >= min_rise) & more
+    return {"restored": back, "rise": rise_own >= min_rise, "more": more}
+
+
+def _valid(u: dict, version: str, restored: str, reference: str, own: str, other: str,
+           min_rise: float, near: float, compare: str = "nats") -> Tensor:
+    c = criteria(u, version, restored, reference, own, other, min_rise, near, compare)
+    return c["restored"] & c["rise"] & c["more"]
 
 
 def check_validity(draw, cs: CauseSet, min_rise: float = MIN_RISE, near: float = NEAR,

@@ -54,6 +54,14 @@ class Draw:
     def __len__(self) -> int:
         return len(self.members)
 
+    @classmethod
+    def of_one_net(cls, net: nn.Module, members: list, **kwargs) -> "Draw":
+        """Members that all run the one network ``net`` (masked, noised or resampled copies: MC
+        dropout, DropConnect, weight noise, sampled heads): ``net`` and its feature layer once
+        per member."""
+        n = len(members)
+        return cls(members=members, modules=[net] * n, feature_layers=[find_feature_layer(net)] * n, **kwargs)
+
     def prepare(self, x: Tensor) -> None:
         """Called once with the images before a method uses the draw (a joint callable learns
         its S here); a no-op for draws whose members are known."""

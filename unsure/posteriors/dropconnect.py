@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..errors import UnsureError
-from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
+from .base import POSTERIORS, Draw, ModelFactory, Posterior
 from .mc_dropout import _eval_mode
 
 _MASKABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -177,8 +177,7 @@ class DropConnect(Posterior):
         self.net.eval()
         seeds = torch.randint(0, 2**62, (self.samples,), generator=generator).tolist()
         members = [DropConnectMember(self.net, self.layers, self.p, s) for s in seeds]
-        return Draw(members=members, modules=[self.net] * self.samples,
-                    feature_layers=[find_feature_layer(self.net)] * self.samples)
+        return Draw.of_one_net(self.net, members)
 
     def config(self) -> dict:
         return {"posterior": self.name, "samples": self.samples, "p": self.p, "layers": list(self.layers)}

@@ -162,8 +162,7 @@ class LaplaceTorch(Posterior):
             head = self.la.model.last_layer
             return LastLayerSamplesDraw(self.net, head, self._head_name, thetas, self._names, self.preprocess)
         members = [_FunctionalMember(self.net, dict(zip(self._names, t)), self.preprocess) for t in thetas]
-        return Draw(members=members, modules=[self.net] * self.samples,
-                    feature_layers=[find_feature_layer(self.net)] * self.samples)
+        return Draw.of_one_net(self.net, members)
 
     def config(self) -> dict:
         return {"posterior": self.name, "samples": self.samples, "last_layer": self.last_layer,

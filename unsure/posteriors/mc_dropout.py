@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UnsureError
-from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
+from .base import POSTERIORS, Draw, ModelFactory, Posterior
 
 _ELEMENTWISE = (nn.Dropout,)
 _CHANNELWISE = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
@@ -206,9 +206,7 @@ class MCDropout(Posterior):
         dropouts = dropout_modules(self.net)
         seeds = torch.randint(0, 2**62, (self.samples,), generator=generator).tolist()
         members = [DropoutMember(self.net, dropouts, s) for s in seeds]
-        return Draw(members=members, modules=[self.net] * self.samples,
-                    feature_layers=[find_feature_layer(self.net)] * self.samples,
-                    fast=BatchedMembers(self, members))
+        return Draw.of_one_net(self.net, members, fast=BatchedMembers(self, members))
 
     def config(self) -> dict:
         return {"posterior": self.name, "samples": self.samples}

@@ -12,7 +12,7 @@ from torch.func import functional_call
 
 from ..errors import UnsureError
 from ._noise import _check_sigma, noise_factors, perturbed_parameters
-from .base import POSTERIORS, Draw, ModelFactory, Posterior, find_feature_layer
+from .base import POSTERIORS, Draw, ModelFactory, Posterior
 
 
 
@@ -71,8 +71,7 @@ class WeightNoise(Posterior):
         self.net.eval()
         members = [NoisyMember(self.net, noise_factors(self.net, self.sigma, generator))
                    for _ in range(self.samples)]
-        return Draw(members=members, modules=[self.net] * self.samples,
-                    feature_layers=[find_feature_layer(self.net)] * self.samples)
+        return Draw.of_one_net(self.net, members)
 
     def config(self) -> dict:
         return {"posterior": self.name, "sigma": self.sigma, "samples": self.samples}
