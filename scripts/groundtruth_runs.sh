@@ -164,4 +164,42 @@ case "$1" in
       $P/member8 $P/member9 --out $P/ens10
     python scripts/groundtruth_design.py --run $P/ens10 --data fashion-mnist --n 300 --epistemic-shares 0.45 --partner paired \
       --min-rises 0.005 --compares ratio --json docs/results/groundtruth-design-paired-10.json ;;
+  paired-cov)    # fourth session: the Cov family's slow members at 200+ scored images per cause (epistemic maps
+                 # only: they explain epistemic uncertainty), 180 base images
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,cov-ig,cov-ig:form=diag,cov-shapley,random" --out docs/results/groundtruth-paired-cov ;;
+  paired-clue180) # fourth session: CLUE and delta-CLUE at 200+ scored images per cause (180 base images), and the
+                 # VAE's reconstruction error alone on the same images
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --panel-n 0 \
+      --methods "$DEFAULT,clue:vae=/work/runs/vae-gt-paired,delta-clue:vae=/work/runs/vae-gt-paired,random" \
+      --out docs/results/groundtruth-paired-clue180
+    python scripts/groundtruth_recon_baseline.py --run /work/runs/gt-paired/ens5 --vae /work/runs/vae-gt-paired --n 180 \
+      --json docs/results/groundtruth-paired-clue180/reconstruction-error.json ;;
+  colour-paths)  # fourth session: the path and noise methods on the colour variant (test split)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 100 --panel-n 0 \
+      --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
+      --out docs/results/groundtruth-colour-paths ;;
+  colour-slow)   # fourth session: the slow methods on the colour variant, epistemic maps only
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 30 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,rise,cov-ig,cov-ig:form=diag,shapley,shapley:background=panel,cov-shapley,random" \
+      --out docs/results/groundtruth-colour-slow ;;
+  colour-clue)   # fourth session: CLUE and delta-CLUE on the colour variant, with a conv VAE of its generated training images
+    python -m unsure.cli.main train-vae --data npz:/work/runs/gt-colour-paired/data/train.npz --kind conv --epochs 10 \
+      --out /work/runs/vae-gt-colour-paired --no-progress
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 60 --panel-n 0 \
+      --methods "$DEFAULT,clue:vae=/work/runs/vae-gt-colour-paired,delta-clue:vae=/work/runs/vae-gt-colour-paired,random" \
+      --out docs/results/groundtruth-colour-clue
+    python scripts/groundtruth_recon_baseline.py --run /work/runs/gt-colour-paired/ens3 --vae /work/runs/vae-gt-colour-paired \
+      --n 60 --json docs/results/groundtruth-colour-clue/reconstruction-error.json ;;
+  breakdown)     # fourth session: where validity fails (class, clean uncertainty, right / wrong), 300 VALIDATION images
+    python scripts/groundtruth_validity_breakdown.py --run /work/runs/gt-paired/ens5 --n 300 \
+      --json docs/results/groundtruth-validity-breakdown.json ;;
+  prior-trial)   # fourth session: randomized prior functions (Osband et al. 2018) against plain members, same short
+                 # recipe (3 members, 3 epochs, a random 30,000 each), validity on 300 VALIDATION images
+    for s in 0 3; do
+      python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-paired/data/train.npz --prior-scale $s --members 3 \
+        --epochs 3 --limit 30000 --json docs/results/groundtruth-prior-trial-$s.json
+    done   # and the same plain members without dropout (the paper CNN's 0.5):
+    python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-paired/data/train.npz --prior-scale 0 --dropout 0 \
+      --members 3 --epochs 3 --limit 30000 --json docs/results/groundtruth-prior-trial-0-dropout0.json ;;
 esac

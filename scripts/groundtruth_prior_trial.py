@@ -1,0 +1,97 @@
+"""Trial (issue 24, fourth session): do randomized prior functions (Osband et al. 2018) make more
+planted causes valid? Each member is ``net(x) + beta * prior(x)`` with ``prior`` a frozen, randomly
+initialised copy of the architecture, ``beta`` set so the prior's logits have standard deviation
+``--prior-scale`` on the training images (0: a plain member); ``--dropout`` sets the paper CNN's
+dropout rate (its default 0.5). Trains ``--members`` members on the
+generated data's label distributions and prints the validity shares on the VALIDATION split, with
+the bench's design and rule. Usage:
+
+    python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-paired/data/train.npz \
+        --prior-scale 3 --members 3 --epochs 3 --limit 30000 [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+from unsure.bench.groundtruth import default_other
+from unsure.data import load
+from unsure.data.soft import label_distribution
+from unsure.groundtruth import Design, cause_set
+from unsure.groundtruth.validity import check_validity
+from unsure.models.registry import ARCHS
+from unsure.posteriors import DeepEnsemble
+from unsure.training.classifier import TrainConfig, fit
+
+
+class WithPrior(nn.Module):
+    def __init__(self, net: nn.Module, prior: nn.Module, beta: float):
+        super().__init__()
+        self.net, self.prior, self.beta = net, prior, beta
+        for p in self.prior.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.prior.eval()
+            bias = self.prior(x)
+        return self.net(x) + self.beta * bias
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--base", default="fashion-mnist", help="the base data set whose validation split is scored")
+    p.add_argument("--prior-scale", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.5, help="the paper CNN's dropout rate (its default 0.5)")
+    p.add_argument("--members", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--limit", type=int, default=30000)
+    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    t0 = time.perf_counter()
+    nets = []
+    for i in range(a.members):
+        tr = load(a.data, "train", seed=0, limit=a.limit, subset_seed=a.seed + i)
+        target = label_distribution(a.data, "train", seed=0, limit=a.limit, subset_seed=a.seed + i)
+        opts = {"in_channels": tr.x.shape[1], "num_classes": target.shape[1], "image_size": tr.x.shape[-1],
+                "dropout": a.dropout}
+        torch.manual_seed(1000 * (a.seed + i) + 1)
+        net = ARCHS.get("paper-cnn")(**opts)
+        if a.prior_scale > 0:
+            prior = ARCHS.get("paper-cnn")(**opts).eval()
+            with torch.no_grad():
+                std = float(prior(tr.x[:2000]).std())
+            net = WithPrior(net, prior, a.prior_scale / std)
+        cfg = TrainConfig(epochs=a.epochs, milestones=(a.epochs - 1,) if a.epochs > 2 else (), progress=False)
+        fit(net, tr.x, target, cfg, generator=torch.Generator().manual_seed(a.seed + i))
+        nets.append(net.eval())
+    post = DeepEnsemble(nets)
+    d = load(a.base, "val")
+    pick = torch.randperm(len(d.y), generator=torch.Generator().manual_seed(0))[:a.n]
+    other = load(default_other(a.base), "train").x[:2000]
+    K = int(target.shape[1])
+    cs = cause_set(d.x[pick], d.y[pick], Design(partner="paired"), torch.Generator().manual_seed(1), other, K)
+    v = check_validity(post.draw(torch.Generator().manual_seed(0)), cs)
+    te = load(a.data, "test")
+    with torch.no_grad():
+        acc = float((post.draw(torch.Generator().manual_seed(0))(te.x[:5000]).softmax(-1).mean(0).argmax(-1)
+                     == te.y[:5000]).double().mean())
+    out = {"prior_scale": a.prior_scale, "dropout": a.dropout, "members": a.members, "epochs": a.epochs, "limit": a.limit,
+           "test_accuracy_5000": round(acc, 4), "seconds": round(time.perf_counter() - t0),
+           "validity": {k: round(e["share"], 3) for k, e in v.shares(cs.kind, cs.kinds).items()},
+           "mean_uncertainty": {k: {m: round(float(x.mean()), 3) for m, x in uu.items()} for k, uu in v.u.items()}}
+    print(json.dumps(out))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
