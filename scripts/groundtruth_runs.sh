@@ -174,6 +174,11 @@ case "$1" in
   paired-shapley) # fourth session: patch Shapley values at 200+ scored epistemic maps (180 base images, epistemic only)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley ;;
+  paired-slow-at) # fourth session: RISE and Shapley on total and aleatoric maps too (the same 180 base images)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target total,aleatoric --panel-n 0 \
+      --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley-ta
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target total,aleatoric --panel-n 0 \
+      --methods "$DEFAULT,rise,random" --out docs/results/groundtruth-paired-rise-ta ;;
   paired-clue180) # fourth session: CLUE and delta-CLUE at 200+ scored images per cause (180 base images), and the
                  # VAE's reconstruction error alone on the same images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --panel-n 0 \
@@ -197,6 +202,16 @@ case "$1" in
       --out docs/results/groundtruth-colour-clue
     python scripts/groundtruth_recon_baseline.py --run /work/runs/gt-colour-paired/ens3 --vae /work/runs/vae-gt-colour-paired \
       --n 60 --json docs/results/groundtruth-colour-clue/reconstruction-error.json ;;
+  train-paired-long) # fourth session: does longer training pass more? the train-paired recipe with 12 epochs (drop at
+                 # 10) instead of 6, the same data, subsets and seeds; then validity on the same 300 VALIDATION images
+    P=/work/runs/gt-paired
+    for i in 0 1 2 3 4; do
+      python -m unsure.cli.main train --data npz:$P/data/train.npz --soft-labels --posterior ensemble --members 1 --epochs 12 \
+        --milestones 10 --limit 50000 --subset-seed $i --seed $i --out $P/long$i --no-progress
+    done
+    python scripts/ensemble_join.py $P/long0 $P/long1 $P/long2 $P/long3 $P/long4 --out $P/long-ens5
+    python scripts/groundtruth_design.py --run $P/long-ens5 --data fashion-mnist --n 300 --epistemic-shares 0.45 --partner paired \
+      --min-rises 0.005 --compares ratio --json docs/results/groundtruth-design-paired-long.json ;;
   breakdown)     # fourth session: where validity fails (class, clean uncertainty, right / wrong), 300 VALIDATION images
     python scripts/groundtruth_validity_breakdown.py --run /work/runs/gt-paired/ens5 --n 300 \
       --json docs/results/groundtruth-validity-breakdown.json ;;
