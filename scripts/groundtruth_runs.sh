@@ -168,7 +168,7 @@ case "$1" in
                  # only: they explain epistemic uncertainty), 180 base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,cov-ig,cov-ig:form=diag,cov-shapley,random" --out docs/results/groundtruth-paired-cov ;;
-  paired-rise)   # fourth session: RISE at 200+ scored epistemic maps (180 base images; epistemic maps only, 13 s a map)
+  paired-rise)   # fourth session: RISE at 200+ scored epistemic maps (180 base images; epistemic maps only, about 4 CPU s a map)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,rise,random" --out docs/results/groundtruth-paired-rise ;;
   paired-shapley) # fourth session: patch Shapley values at 200+ scored epistemic maps (180 base images, epistemic only)
@@ -179,6 +179,9 @@ case "$1" in
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley-ta
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target total,aleatoric --panel-n 0 \
       --methods "$DEFAULT,rise,random" --out docs/results/groundtruth-paired-rise-ta ;;
+  paired-bgshapley) # fourth session: Shapley with the panel's background set on more images (90 base images, epistemic maps)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 90 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,shapley:background=panel,random" --out docs/results/groundtruth-paired-bgshapley ;;
   paired-clue180) # fourth session: CLUE and delta-CLUE at 200+ scored images per cause (180 base images), and the
                  # VAE's reconstruction error alone on the same images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --panel-n 0 \
