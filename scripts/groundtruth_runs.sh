@@ -179,9 +179,6 @@ case "$1" in
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley-ta
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target total,aleatoric --panel-n 0 \
       --methods "$DEFAULT,rise,random" --out docs/results/groundtruth-paired-rise-ta ;;
-  paired-bgshapley) # fourth session: Shapley with the panel's background set on more images (90 base images, epistemic maps)
-    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 90 --target epistemic --panel-n 0 \
-      --methods "$DEFAULT,shapley:background=panel,random" --out docs/results/groundtruth-paired-bgshapley ;;
   paired-clue180) # fourth session: CLUE and delta-CLUE at 200+ scored images per cause (180 base images), and the
                  # VAE's reconstruction error alone on the same images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --panel-n 0 \
@@ -197,6 +194,9 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 30 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,rise,cov-ig,cov-ig:form=diag,shapley,shapley:background=panel,cov-shapley,random" \
       --out docs/results/groundtruth-colour-slow ;;
+  colour-slow100) # fourth session: the slow methods that lead or follow the default on colour, on 100 base images
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 100 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,rise,shapley,cov-shapley,random" --out docs/results/groundtruth-colour-slow100 ;;
   colour-clue)   # fourth session: CLUE and delta-CLUE on the colour variant, with a conv VAE of its generated training images
     python -m unsure.cli.main train-vae --data npz:/work/runs/gt-colour-paired/data/train.npz --kind conv --epochs 10 \
       --out /work/runs/vae-gt-colour-paired --no-progress
