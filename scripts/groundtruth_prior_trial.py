@@ -18,11 +18,10 @@ import time
 import torch
 from torch import nn
 
-from unsure.bench.groundtruth import default_other
 from unsure.data import load
 from unsure.data.soft import label_distribution
-from unsure.groundtruth import Design, cause_set
-from unsure.groundtruth.validity import check_validity
+from unsure.groundtruth import Design
+from unsure.groundtruth.images import cause_images
 from unsure.models.registry import ARCHS
 from unsure.posteriors import DeepEnsemble
 from unsure.training.classifier import TrainConfig, fit
@@ -73,16 +72,12 @@ def main() -> None:
         fit(net, tr.x, target, cfg, generator=torch.Generator().manual_seed(a.seed + i))
         nets.append(net.eval())
     post = DeepEnsemble(nets)
-    d = load(a.base, "val")
-    pick = torch.randperm(len(d.y), generator=torch.Generator().manual_seed(0))[:a.n]
-    other = load(default_other(a.base), "train").x[:2000]
-    K = int(target.shape[1])
-    cs = cause_set(d.x[pick], d.y[pick], Design(partner="paired"), torch.Generator().manual_seed(1), other, K)
-    v = check_validity(post.draw(torch.Generator().manual_seed(0)), cs)
+    draw = post.draw(torch.Generator().manual_seed(0))
+    ci = cause_images(post, draw, a.base, "val", a.n, 0, Design(partner="paired"))  # as the bench makes them
+    cs, v = ci.cs, ci.validity
     te = load(a.data, "test")
     with torch.no_grad():
-        acc = float((post.draw(torch.Generator().manual_seed(0))(te.x[:5000]).softmax(-1).mean(0).argmax(-1)
-                     == te.y[:5000]).double().mean())
+        acc = float((draw(te.x[:5000]).softmax(-1).mean(0).argmax(-1) == te.y[:5000]).double().mean())
     out = {"prior_scale": a.prior_scale, "dropout": a.dropout, "members": a.members, "epochs": a.epochs, "limit": a.limit,
            "test_accuracy_5000": round(acc, 4), "seconds": round(time.perf_counter() - t0),
            "validity": {k: round(e["share"], 3) for k, e in v.shares(cs.kind, cs.kinds).items()},
