@@ -13,7 +13,8 @@ import torch
 
 from unsure.errors import UnsureError
 from unsure.groundtruth import Design, cause_set, training_set
-from unsure.groundtruth.ambiguity import ambiguous_labels
+from unsure.groundtruth.ambiguity import ambiguous_labels, paired_class
+from unsure.groundtruth.controls import control_partners
 from unsure.groundtruth.epistemic import EPISTEMIC_KINDS
 from unsure.groundtruth.store import load_causes, save_causes
 from unsure.groundtruth.validity import check_validity
@@ -97,12 +98,12 @@ def test_training_labels_follow_the_blend_weight():
         assert abs(float((lab[sel] == 1).double().mean()) - (lo + 0.125)) < 0.03
     x = torch.rand(400, 1, 10, 10, generator=g)
     yy = torch.arange(400) % 5
-    x2, y2, planted, _ = training_set(x, yy, Design(train_share=0.4), torch.Generator().manual_seed(6))
+    x2, y2, planted, *_ = training_set(x, yy, Design(train_share=0.4), torch.Generator().manual_seed(6))
     assert abs(float(planted.double().mean()) - 0.4) < 0.08
     assert torch.equal(x2[~planted], x[~planted]) and torch.equal(y2[~planted], yy[~planted])
     assert (x2[planted] != x[planted]).flatten(1).any(1).all()
-    a, b, _, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
-    c, d, _, _ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
+    a, b, *_ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
+    c, d, *_ = training_set(x, yy, Design(), torch.Generator().manual_seed(7))
     assert torch.equal(a, c) and torch.equal(b, d)  # seeded
 
 
@@ -227,3 +228,90 @@ def test_paired_partners_from_extra_images():
         assert any(hit)
     with pytest.raises(UnsureError, match="no image of class 5"):
         cause_set(x[pick], y[pick], Design(kinds=("texture",)), torch.Generator().manual_seed(1), None, 10)
+
+
+@pytest.mark.parametrize("mode", ["same", "third", "cutout"])
+def test_control_blends(mode):
+    # an image of class k is 1 in channel k and 0 elsewhere, so a blended pixel names the partner's
+    # class (its channel holds w) and the weight
+    K, n = 10, 1000
+    yy = torch.arange(n) % K
+    x = torch.nn.functional.one_hot(yy, K).float()[:, :, None, None].expand(n, K, 12, 12).clone()
+    d0, d1 = Design(train_share=0.3), Design(train_share=0.3, control_share=0.4, control=mode)
+    t0 = training_set(x, yy, d0, torch.Generator().manual_seed(5), K)
+    t1 = training_set(x, yy, d1, torch.Generator().manual_seed(5), K)
+    # the aleatoric blends and every label are those without controls
+    assert torch.equal(t0.planted, t1.planted) and torch.equal(t0.probs, t1.probs) and torch.equal(t0.y, t1.y)
+    assert torch.equal(t0.x[t0.planted], t1.x[t1.planted])
+    assert not (t1.controls & t1.planted).any() and not t0.controls.any()
+    assert abs(float(t1.controls.double().mean()) - 0.4) < 0.06
+    untouched = ~t1.controls & ~t1.planted
+    assert torch.equal(t1.x[untouched], x[untouched])
+    side = 6  # half of the 12-px side, as the aleatoric region
+    for i in t1.controls.nonzero().squeeze(1).tolist():
+        own = int(yy[i])
+        assert torch.equal(t1.probs[i], torch.nn.functional.one_hot(torch.tensor(own), K).float())
+        ch = (t1.x[i] - x[i]).abs().amax(0) > 1e-6  # [H,W]
+        if mode == "same":  # another image of the own class: nothing changes
+            assert not ch.any()
+            continue
+        rows, cols = ch.any(1).nonzero().squeeze(1), ch.any(0).nonzero().squeeze(1)
+        if mode == "cutout":  # one flat random fill per channel over one box (a fill may equal a pixel)
+            box = t1.x[i][:, rows[0]:rows[0] + side, cols[0]:cols[0] + side]
+            assert int(rows[-1] - rows[0]) < side and int(cols[-1] - cols[0]) < side
+            assert torch.equal(box, box[:, :1, :1].expand_as(box))
+            continue
+        assert len(rows) == side and len(cols) == side and int(ch.sum()) == side * side
+        px = t1.x[i][:, ch][:, 0]  # [K] one blended pixel
+        partner = [c for c in range(K) if c != own and px[c] > 0]
+        assert len(partner) == 1 and partner[0] != int(paired_class(torch.tensor(own), K))
+        assert 0.3 - 1e-6 <= float(px[partner[0]]) <= 0.7 + 1e-6
+        assert abs(float(px[own] + px[partner[0]]) - 1) < 1e-6
+
+
+def test_control_partners_by_class():
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4, 4, 5, 5])
+    s = control_partners(y, 6, g, "same")
+    assert torch.equal(y[s], y)
+    assert (s != torch.arange(len(y)))[y != 2].all() and int(s[5]) == 5  # never itself, unless alone
+    t = control_partners(y, 6, g, "third")
+    assert (y[t] != y).all() and (y[t] != paired_class(y, 6)).all()
+    with pytest.raises(UnsureError, match="control"):
+        control_partners(y, 6, g, "other")
+    with pytest.raises(UnsureError, match="no partners"):
+        control_partners(y, 6, g, "cutout")
+    with pytest.raises(UnsureError, match="third class"):
+        control_partners(torch.tensor([0, 1, 0, 1]), 2, g, "third")
+    with pytest.raises(UnsureError, match="shares"):
+        Design(train_share=0.7, control_share=0.4).check()
+    with pytest.raises(UnsureError, match="control"):
+        Design(control="other").check()
+
+
+def test_training_set_borrows_missing_pair_classes_and_refuses_non_square():
+    # a split with classes 0 and 1 only (of 4): their pairs 2 and 3 come from the extra images,
+    # whose class k is the constant (k + 1) / 8, so a blended pixel tells the partner's class
+    K = 4
+    y = torch.tensor([0, 1] * 50)
+    x = ((y.float() + 1) / 8)[:, None, None, None].expand(100, 1, 8, 8).clone()
+    ye = torch.tensor([2, 3] * 5)
+    xe = ((ye.float() + 1) / 8)[:, None, None, None].expand(10, 1, 8, 8).clone()
+    d = Design(partner="paired", train_share=0.6)
+    with pytest.raises(UnsureError, match="no image of class"):
+        training_set(x, y, d, torch.Generator().manual_seed(0), K)
+    ts = training_set(x, y, d, torch.Generator().manual_seed(0), K, extra=(xe, ye))
+    for i in ts.planted.nonzero().squeeze(1).tolist():
+        pair = (int(y[i]) + 2) % K
+        assert ts.probs[i, pair] > 0 and ts.probs[i].nonzero().numel() == 2
+        v = float(ts.x[i][(ts.x[i] - x[i]).abs() > 1e-6][0])
+        w = float(ts.probs[i, pair])
+        assert abs(v - ((1 - w) * (int(y[i]) + 1) / 8 + w * (pair + 1) / 8)) < 1e-5
+    # a split holding every pair class ignores the extra images: the same data as without them
+    y4 = torch.arange(100) % K
+    x4 = torch.rand(100, 1, 8, 8)
+    a = training_set(x4, y4, d, torch.Generator().manual_seed(1), K)
+    b = training_set(x4, y4, d, torch.Generator().manual_seed(1), K, extra=(xe, ye))
+    assert torch.equal(a.x, b.x) and torch.equal(a.probs, b.probs)
+    with pytest.raises(UnsureError, match="square images, got 8x12"):
+        training_set(torch.rand(10, 1, 8, 12), torch.arange(10) % 2, Design(), torch.Generator())

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from .ambiguity import (TEST_WEIGHT, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend,
+from .ambiguity import (TEST_WEIGHT, paired_class, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend,
                         label_distributions, partners, PARTNERS)
+from .controls import CONTROLS, control_partners
 from .epistemic import EPISTEMIC_KINDS, KINDS, paste
 from .regions import ALEATORIC_SHARE, EPISTEMIC_SHARE, box_masks, changed, disjoint_boxes, random_boxes, sides
 
@@ -34,15 +35,21 @@ class Design:
     test_weight: float = TEST_WEIGHT  # blend weight of the test images' aleatoric cause
     kinds: tuple[str, ...] = KINDS  # epistemic kinds, by turns over the images
     partner: str = "paired"  # the blend partner's class: the own class's fixed pair (default, section 5), or "any" other class
+    control_share: float = 0.0  # training images with a control blend that leaves the label alone (controls.py)
+    control: str = "same"  # the control partner: another image of the own class, or of a "third" class
 
     def check(self) -> "Design":
         for k in self.kinds:
             EPISTEMIC_KINDS.get(k)
         if self.partner not in PARTNERS:
             raise UnsureError(f"unknown partner mode {self.partner!r}; use one of {', '.join(PARTNERS)}")
+        if self.control not in CONTROLS:
+            raise UnsureError(f"unknown control mode {self.control!r}; use one of {', '.join(CONTROLS)}")
         lo, hi = self.train_weights
-        if not (0 <= lo <= hi <= 1 and 0 < self.test_weight <= 1 and 0 <= self.train_share <= 1):
-            raise UnsureError(f"blend weights and shares must lie in [0, 1], got {self}")
+        if not (0 <= lo <= hi <= 1 and 0 < self.test_weight <= 1 and 0 <= self.train_share <= 1
+                and 0 <= self.control_share <= 1 - self.train_share):
+            raise UnsureError(f"blend weights and shares must lie in [0, 1] (the two training shares "
+                              f"together too), got {self}")
         return self
 
 
@@ -90,27 +97,58 @@ class TrainingSet(NamedTuple):
     y: Tensor  # [N] labels, drawn between the two classes by the blend weight for the planted images
     planted: Tensor  # [N] bool, which images carry a blend
     probs: Tensor  # [N,K] label distributions: one-hot, or 1 - w / w on the own / partner class
+    controls: Tensor | None = None  # [N] bool, which images carry a control blend (label unchanged)
+
+
+def check_square(x: Tensor) -> None:
+    if x.shape[-1] != x.shape[-2]:
+        raise UnsureError(f"the ground-truth benchmark needs square images, got "
+                          f"{x.shape[-2]}x{x.shape[-1]}; crop or pad them to a square")
 
 
 def training_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
-                 num_classes: int | None = None) -> TrainingSet:
+                 num_classes: int | None = None, extra: tuple[Tensor, Tensor] | None = None) -> TrainingSet:
     """Plant the aleatoric cause in ``design.train_share`` of ``x [N,C,H,W]`` (see
     :class:`TrainingSet`). The drawn labels and the distributions they are drawn from come
-    together, so a model can be trained on either (``unsure train --soft-labels``)."""
+    together, so a model can be trained on either (``unsure train --soft-labels``). With paired
+    partners, ``extra`` ``(x [m,C,H,W], y [m])`` lends partner images of classes ``y`` lacks
+    (a small test split of many classes)."""
     design.check()
+    check_square(x)
     K = _num_classes(y, num_classes)
     a, _ = sides(x.shape[-1], design.aleatoric_share, design.epistemic_share)
     planted = torch.rand(len(y), generator=generator) < design.train_share
     idx = planted.nonzero().squeeze(1)
-    part = partners(y, K, generator, design.partner)[idx]  # [m] indices of the partner images
+    pool_x, pool_y = x, y
+    if extra is not None and design.partner == "paired":
+        lack = set(paired_class(y, K).unique().tolist()) - set(y.unique().tolist())
+        if lack:  # only then: data whose split holds every pair class stays as it was
+            pool_x, pool_y = torch.cat([x, extra[0]]), torch.cat([y, extra[1]])
+    part = partners(y, K, generator, design.partner, None if pool_y is y else pool_y)[idx]  # [m] partner indices
+    x_part = pool_x[part]
+    y_part = pool_y[part]
     lo, hi = design.train_weights
     w = lo + (hi - lo) * torch.rand(len(idx), generator=generator)
     boxes = random_boxes(len(idx), x.shape[-1], a, generator)
     x2, y2 = x.clone(), y.clone()
-    x2[idx] = blend(x[idx], x[part], boxes, w)
-    y2[idx] = ambiguous_labels(y[idx], y[part], w, generator)
-    probs = label_distributions(y, K, idx, y[part], w)
-    return TrainingSet(x2, y2, planted, probs)
+    x2[idx] = blend(x[idx], x_part, boxes, w)
+    y2[idx] = ambiguous_labels(y[idx], y_part, w, generator)
+    probs = label_distributions(y, K, idx, y_part, w)
+    ctrl = torch.zeros(len(y), dtype=torch.bool)
+    if design.control_share > 0:  # drawn after everything above, so the blends stay as without controls
+        u = torch.rand(len(y), generator=generator)
+        ctrl = ~planted & (u < design.control_share / (1 - design.train_share))
+        cidx = ctrl.nonzero().squeeze(1)
+        if design.control == "cutout":  # a flat random fill, w = 1
+            C = x.shape[1]
+            fill = torch.rand(len(cidx), C, 1, 1, generator=generator).to(x.dtype).expand(-1, -1, *x.shape[-2:])
+            cw = torch.ones(len(cidx))
+        else:
+            fill = x[control_partners(y, K, generator, design.control)[cidx]]
+            cw = lo + (hi - lo) * torch.rand(len(cidx), generator=generator)
+        cboxes = random_boxes(len(cidx), x.shape[-1], a, generator)
+        x2[cidx] = blend(x[cidx], fill, cboxes, cw)
+    return TrainingSet(x2, y2, planted, probs, ctrl)
 
 
 def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
@@ -123,8 +161,7 @@ def cause_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generator,
     rarely hold every class). ``other`` ``[M,C',h,w]`` feeds the ``other-data`` kind.
     """
     design.check()
-    if x.shape[-1] != x.shape[-2]:
-        raise UnsureError(f"the ground-truth benchmark needs square images, got {tuple(x.shape[-2:])}")
+    check_square(x)
     n, H = len(y), x.shape[-1]
     K = _num_classes(y, num_classes)
     a, e = sides(H, design.aleatoric_share, design.epistemic_share)

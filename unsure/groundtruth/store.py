@@ -33,7 +33,7 @@ def write_training_data(base: str, folder: Path, design: Design, seed: int = 0) 
     tr, te = load(base, "train"), load(base, "test")
     K = int(max(tr.y.max(), te.y.max())) + 1
     a = training_set(tr.x, tr.y, design, torch.Generator().manual_seed(seed), K)
-    b = training_set(te.x, te.y, design, torch.Generator().manual_seed(seed + 1), K)
+    b = training_set(te.x, te.y, design, torch.Generator().manual_seed(seed + 1), K, extra=(tr.x, tr.y))
     path = folder / "train.npz"
     tmp = folder / "train.tmp.npz"
     np.savez(tmp, x_train=to_uint8(a.x), y_train=a.y.numpy(), p_train=a.probs.numpy(),
@@ -41,6 +41,7 @@ def write_training_data(base: str, folder: Path, design: Design, seed: int = 0) 
     tmp.replace(path)
     meta = {"base": base, "seed": seed, "design": asdict(design), "classes": K,
             "planted": {"train": int(a.planted.sum()), "test": int(b.planted.sum())},
+            "controls": {"train": int(a.controls.sum()), "test": int(b.controls.sum())},
             "images": {"train": len(a.y), "test": len(b.y)}, "label_distributions": True}
     atomic_write(folder / "train.json", json.dumps(meta, indent=2) + "\n")
     return path
