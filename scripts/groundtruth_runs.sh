@@ -174,6 +174,10 @@ case "$1" in
   paired-shapley) # fourth session: patch Shapley values at 200+ scored epistemic maps (180 base images, epistemic only)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley ;;
+  paired-shapley-bg) # fifth session: Shapley values against a background set (shapley:background=panel; about 20 CPU s
+                 # a map) at 200+ scored epistemic maps, 180 base images
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
+      --methods "$DEFAULT,shapley:background=panel,random" --out docs/results/groundtruth-paired-shapley-bg ;;
   paired-slow-at) # fourth session: RISE and Shapley on total and aleatoric maps too (the same 180 base images)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target total,aleatoric --panel-n 0 \
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley-ta
@@ -226,4 +230,38 @@ case "$1" in
     done   # and the same plain members without dropout (the paper CNN's 0.5):
     python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-paired/data/train.npz --prior-scale 0 --dropout 0 \
       --members 3 --epochs 3 --limit 30000 --json docs/results/groundtruth-prior-trial-0-dropout0.json ;;
+  control-trial) # fifth session: control blends in training (a ghost that leaves the label alone: another image of the
+                 # own class, of a third class, or a flat Cutout fill), same short recipe, validity on 300 VALIDATION images
+    for m in same:0.3 third:0.3 cutout:0.3 cutout:0.5; do
+      mode=${m%%:*}; share=${m#*:}; D=/work/runs/gt-ctrl-$mode; [ $mode = cutout ] && D=$D$share
+      python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$D'), 'fashion-mnist', Design(partner='paired', control_share=$share, control='$mode'), 0, soft_labels=True)"
+      out=docs/results/groundtruth-control-trial-$mode.json; [ $mode = cutout ] && out=docs/results/groundtruth-control-trial-cutout$share.json
+      python scripts/groundtruth_prior_trial.py --data npz:$D/data/train.npz --members 3 --epochs 3 --limit 30000 --json $out
+    done ;;
+  region-trial)  # fifth session: a smaller aleatoric region (0.35 and 0.25 of the side; patches up to 0.65), and one fixed
+                 # training blend weight w = 0.5 (with 30% and 50% of the images blended); same short recipe, VALIDATION
+    for as in 0.35 0.25; do
+      python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-al$as'), 'fashion-mnist', Design(partner='paired', aleatoric_share=$as), 0, soft_labels=True)"
+      python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-al$as/data/train.npz --members 3 --epochs 3 --limit 30000 \
+        --epistemic-shares 0.35,0.45,0.55,0.65 --json docs/results/groundtruth-region-trial-al$as.json
+    done
+    for cfg in "w05:train_weights=(0.5,0.5)" "w05s5:train_weights=(0.5,0.5),train_share=0.5"; do
+      n=${cfg%%:*}; kw=${cfg#*:}
+      python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-$n'), 'fashion-mnist', Design(partner='paired', $kw), 0, soft_labels=True)"
+      python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-$n/data/train.npz --members 3 --epochs 3 --limit 30000 \
+        --epistemic-shares 0.45,0.5 --json docs/results/groundtruth-region-trial-$n.json
+    done ;;
+  arch-trial)    # fifth session: members of three architectures, and of the mitigation CNN alone; short recipe, VALIDATION
+    P=/work/runs/gt-paired/data/train.npz
+    python scripts/groundtruth_prior_trial.py --data npz:$P --members 3 --epochs 3 --limit 30000 \
+      --archs paper-cnn,lenet,mitigation-cnn --json docs/results/groundtruth-arch-trial-mixed.json
+    python scripts/groundtruth_prior_trial.py --data npz:$P --members 3 --epochs 3 --limit 30000 \
+      --archs mitigation-cnn --json docs/results/groundtruth-arch-trial-mitigation-cnn.json ;;
+  design-paired-grid) # fifth session: patch size x test blend weight on the adopted ensemble (test-time only, VALIDATION)
+    python scripts/groundtruth_design.py --run /work/runs/gt-paired/ens5 --data fashion-mnist --n 300 \
+      --epistemic-shares 0.25,0.3,0.35,0.4,0.45 --test-weights 0.4,0.5,0.6 --min-rises 0.005 --compares ratio \
+      --json docs/results/groundtruth-design-paired-grid.json ;;
+  patch-trial)   # fifth session: each epistemic kind alone (and four trial kinds), the patch's placement, and where the
+                 # probability goes, on the adopted ensemble (forward passes only, VALIDATION)
+    python scripts/groundtruth_patch_trial.py --run /work/runs/gt-paired/ens5 --json docs/results/groundtruth-patch-trial.json ;;
 esac

@@ -1,8 +1,9 @@
 """Where the validity check fails, on the VALIDATION split (docs/results/groundtruth.md section 5):
 the share of valid causes per class of the base image, by how uncertain the model already is about
 the clean image (its aleatoric uncertainty), and for base images it classifies right or wrong;
-and for each cause of the both-cause images, the share meeting each part of the rule. Forward
-passes only. Usage:
+and for each cause of the both-cause images, the share meeting each part of the rule, and how
+the blend's validity on a both-cause image falls with the aleatoric uncertainty the patch has
+already caused (fifth session). Forward passes only. Usage:
 
     python scripts/groundtruth_validity_breakdown.py --run RUN [--data fashion-mnist] [--n 300] [--json FILE]
 """
@@ -21,6 +22,7 @@ from unsure.groundtruth.validity import criteria as validity_criteria
 from unsure.run import load_run
 
 LEVELS = (0.1, 0.3, 0.5)  # clean aleatoric uncertainty (nats) below which a base image counts as confident
+PATCH_BINS = (0.0, 0.3, 0.6, 0.9, 1.2, float("inf"))  # aleatoric uncertainty (nats) of the epistemic-only image
 
 
 def share(v: torch.Tensor) -> float | None:
@@ -63,6 +65,16 @@ def main() -> None:
         c = validity_criteria(v.u, *args, MIN_RISE, NEAR, "ratio")
         out["both_criteria"][name] = {"restored": share(c["restored"]), "rise": share(c["rise"]), "more": share(c["more"]),
                                       "all_three": share(c["restored"] & c["rise"] & c["more"])}
+    # saturation: the blend of a both-cause image against the aleatoric uncertainty the patch already caused
+    a_patch = v.u["epistemic"]["aleatoric"]  # [n]
+    rise_alone = v.u["aleatoric"]["total"] - v.u["clean"]["total"]  # [n] the blend's rise on the clean image
+    rise_on_patch = v.u["both"]["total"] - v.u["epistemic"]["total"]  # [n] ... on the patched image
+    out["both_aleatoric_by_patch_aleatoric"] = [
+        {"from": lo, "to": None if hi == float("inf") else hi, "images": int(sel.sum()),
+         "blend_valid": share(v.both_aleatoric[sel]),
+         "blend_total_rise_alone": round(float(rise_alone[sel].mean()), 3),
+         "blend_total_rise_on_patch": round(float(rise_on_patch[sel].mean()), 3)}
+        for lo, hi in zip(PATCH_BINS[:-1], PATCH_BINS[1:]) if bool((sel := (a_patch >= lo) & (a_patch < hi)).any())]
     text = json.dumps(out, indent=1)
     print(text)
     if a.json:
