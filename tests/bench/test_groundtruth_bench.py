@@ -76,6 +76,7 @@ def test_partner_follows_the_run(tmp_path, capsys):
     assert "trained on blends with partner 'any'" in capsys.readouterr().err
     # and without --partner takes the one it was trained with
     assert main(["bench", "groundtruth", *args, "--run", str(run), "--out", str(tmp_path / "same")]) == 0
+    assert "not trained on data this bench generated" not in capsys.readouterr().err
     again = json.loads((tmp_path / "same" / "groundtruth.json").read_text())
     assert again["config"]["design"]["partner"] == "any"
     # generated data of the other partner mode is not reused from the same --out
@@ -90,3 +91,21 @@ def test_errors(tmp_path, capsys):
     assert "unknown target" in capsys.readouterr().err
     assert main(["bench", "groundtruth", *ARGS, "--kinds", "plaid", "--out", str(tmp_path / "c")]) == 2
     assert "plaid" in capsys.readouterr().err
+
+
+def test_a_run_not_trained_on_generated_data_is_warned_about(tmp_path, capsys, run):
+    args = [a if a != "12" else "4" for a in ARGS]
+    assert main(["bench", "groundtruth", *args, "--run", str(run), "--out", str(tmp_path / "w")]) == 0
+    err = capsys.readouterr().err
+    assert "unsure: warning: the model was not trained on data this bench generated" in err
+    assert "UserWarning" not in err  # one line, not Python's two
+
+
+def test_non_square_images_are_refused_before_training(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rect.npz", x=rng.random((60, 8, 12)).astype(np.float32), y=np.arange(60) % 3)
+    args = [a for a in ARGS]
+    args[args.index("digits")] = f"npz:{tmp_path / 'rect.npz'}"
+    assert main(["bench", "groundtruth", *args, "--out", str(tmp_path / "r")]) == 2
+    assert "needs square images, got 8x12" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "runs").exists()  # nothing trained

@@ -28,7 +28,7 @@ import torch
 
 from ..attribution.spec import parse_methods
 from ..engine import engine_from_args
-from ..errors import UnsureError
+from ..errors import UnsureError, UnsureWarning
 from ..flags import (COMMAND_METHODS, batch_size_argument, deprecated_alias, invocation, methods_argument,
                      split_argument)
 from ..groundtruth.cache import TRAIN_LABELS, base_of_run, cached_posterior, partner_for
@@ -62,11 +62,16 @@ def posterior_and_base(args: argparse.Namespace, out: Path):
     device = resolve_device(args.device)
     if args.run or args.model:
         post = posterior_from_args(args, device)
-        base = args.data or base_of_run(getattr(post, "run_config", {}) or {})
+        generated = base_of_run(getattr(post, "run_config", {}) or {})
+        base = args.data or generated
         args.partner = partner_for(getattr(post, "run_config", {}) or {}, args.partner)
         if not base:
             raise UnsureError("name the base data set with --data (the run was not trained on data "
                               "that 'unsure bench groundtruth' generated)")
+        if not generated:
+            warnings.warn("the model was not trained on data this bench generated: it never learned the blends "
+                          "as ambiguity, so few aleatoric causes will pass (train one with --data alone)",
+                          UnsureWarning, stacklevel=2)
         return post, base, args.run or args.model
     if not args.data:
         raise UnsureError("give --data SPEC (the base data set) to generate and train on, or --run/--model")
@@ -97,7 +102,7 @@ def usable(post, specs, x1, target: str, draw) -> list:
                                                              generator=torch.Generator().manual_seed(0))
             keep.append(spec)
         except UnsureError as e:
-            warnings.warn(f"method {spec.label!r} skipped for {target}: {e}", stacklevel=2)
+            warnings.warn(f"method {spec.label!r} skipped for {target}: {e}", UnsureWarning, stacklevel=2)
     if not keep:
         raise UnsureError(f"no method accepts the target {target!r}")
     return keep
