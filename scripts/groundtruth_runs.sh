@@ -251,6 +251,15 @@ case "$1" in
       python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-$n/data/train.npz --members 3 --epochs 3 --limit 30000 \
         --epistemic-shares 0.45,0.5 --json docs/results/groundtruth-region-trial-$n.json
     done ;;
+  share-trial)   # fifth session: fewer blended training images (10% and 15% instead of 30%): sharper members?
+    for ts in 0.1 0.15; do
+      python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('/work/runs/gt-ts$ts'), 'fashion-mnist', Design(partner='paired', train_share=$ts), 0, soft_labels=True)"
+      python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-ts$ts/data/train.npz --members 3 --epochs 3 --limit 30000 \
+        --json docs/results/groundtruth-region-trial-share$ts.json
+    done ;;
+  plain-run)     # fifth session: the ensemble trained on plain Fashion-MNIST (no blends) on 300 validation base images
+    python -m unsure.cli.main bench groundtruth --run /work/runs/fmnist-ens5 --data fashion-mnist --split val --n 300 \
+      --methods random --panel-n 0 --out docs/results/groundtruth-plain-fmnist-ens5 ;;
   arch-trial)    # fifth session: members of three architectures, and of the mitigation CNN alone; short recipe, VALIDATION
     P=/work/runs/gt-paired/data/train.npz
     python scripts/groundtruth_prior_trial.py --data npz:$P --members 3 --epochs 3 --limit 30000 \
