@@ -4,7 +4,7 @@ checks validity with (1) each epistemic kind alone, the four of the benchmark an
 kinds registered here only (uniform noise, a 1-px checkerboard, 2-px block noise, a white
 square); (2) the patch placed where the clean image has the least object (mean intensity), the
 most, or closest to 30% (the generator places it uniformly); and (3) where the ensemble's mean
-probability goes on the patched images, per kind. Forward passes only. Usage:
+probability goes on the patched images, per kind and per member. Forward passes only. Usage:
 
     python scripts/groundtruth_patch_trial.py --run /work/runs/gt-paired/ens5 --json FILE
 """
@@ -99,7 +99,10 @@ def main() -> None:
     _state["placement"] = "uniform"
     ci = cause_images(post, draw, a.data, "val", a.n, 0, Design(partner="paired"))
     with torch.no_grad():
+        per_member = {v: draw(getattr(ci.cs, v)).softmax(-1).mean(1) for v in ("clean", "epistemic")}  # [S,K] each
         mass = {v: draw(getattr(ci.cs, v)).softmax(-1).mean(0) for v in ("clean", "epistemic")}  # [n,K] each
+    out["mean_probability_by_member"] = {v: [[round(float(m), 3) for m in row] for row in p_]
+                                         for v, p_ in per_member.items()}
     out["mean_probability"] = {v: [round(float(m), 3) for m in p_.mean(0)] for v, p_ in mass.items()}
     out["mean_probability_by_kind"] = {k: [round(float(m), 3) for m in mass["epistemic"][ci.cs.kind == i].mean(0)]
                                        for i, k in enumerate(ci.cs.kinds)}
