@@ -260,6 +260,15 @@ case "$1" in
   plain-run)     # fifth session: the ensemble trained on plain Fashion-MNIST (no blends) on 300 validation base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/fmnist-ens5 --data fashion-mnist --split val --n 300 \
       --methods random --panel-n 0 --out docs/results/groundtruth-plain-fmnist-ens5 ;;
+  diversity-trial) # fifth session: three members trained together on one random 30,000, with an input-gradient diversity
+                 # penalty (local independence training, Ross et al. 2020) of weight 0 (none), 1, 3, 10 and 30, and 10 on the
+                 # images with a one-hot target only; VALIDATION
+    for l in 0 1 3 10 30; do
+      python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-paired/data/train.npz --members 3 --epochs 3 \
+        --limit 30000 --diversity $l --json docs/results/groundtruth-diversity-trial-$l.json
+    done
+    python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-paired/data/train.npz --members 3 --epochs 3 \
+      --limit 30000 --diversity 10 --diversity-on clean --json docs/results/groundtruth-diversity-trial-10-clean.json ;;
   arch-trial)    # fifth session: members of three architectures, and of the mitigation CNN alone; short recipe, VALIDATION
     P=/work/runs/gt-paired/data/train.npz
     python scripts/groundtruth_prior_trial.py --data npz:$P --members 3 --epochs 3 --limit 30000 \
