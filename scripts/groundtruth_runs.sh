@@ -174,8 +174,8 @@ case "$1" in
   paired-shapley) # fourth session: patch Shapley values at 200+ scored epistemic maps (180 base images, epistemic only)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley ;;
-  paired-shapley-bg) # fifth session: Shapley values against a background set (shapley:background=panel; about 20 CPU s
-                 # a map) at 200+ scored epistemic maps, 180 base images
+  paired-shapley-bg) # fifth session: Shapley values against a background set (shapley:background=panel) at 200+ scored
+                 # epistemic maps, 180 base images: stopped unfinished after 103 CPU minutes (over 25 CPU s a map); no result
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,shapley:background=panel,random" --out docs/results/groundtruth-paired-shapley-bg ;;
   paired-slow-at) # fourth session: RISE and Shapley on total and aleatoric maps too (the same 180 base images)
