@@ -1,13 +1,15 @@
-"""Control blends: ghosts in the training data that do NOT make the label ambiguous.
+"""Control blends: ghosts in the training data that do NOT make the label ambiguous (a trial).
 
-With only the aleatoric blends (:mod:`unsure.groundtruth.ambiguity`) in training, *any* odd
-region is a sign of ambiguity to the model, so the epistemic patches (content training never
-holds) raise mostly aleatoric uncertainty: every member agrees the image has become ambiguous.
-Control blends teach the difference: a share of the training images gets the very same kind of
-blend, ``(1 - w) x + w x_partner`` over a region of the same size and ``w`` from the same range,
-but with a partner whose class leaves the label alone, and the label stays one-hot on the own
-class. What makes a blend ambiguous is then the partner's *content* (the fixed pair's look), not
-the ghost itself.
+The idea tested: with only the aleatoric blends (:mod:`unsure.groundtruth.ambiguity`) in
+training, any odd region might become a sign of ambiguity to the model, so that the epistemic
+patches (content training never holds) raise mostly aleatoric uncertainty. Control blends would
+teach the difference: a share of the training images gets the very same kind of blend,
+``(1 - w) x + w x_partner`` over a region of the same size and ``w`` from the same range, but
+with a partner whose class leaves the label alone, and the label stays one-hot on the own
+class. What makes a blend ambiguous would then be the partner's *content*, not the ghost.
+Measured on validation data, it does not help: the patches' effect is unchanged, and an ensemble
+trained on data without any blend treats them the same way (docs/results/groundtruth.md section
+5). The default share is therefore 0.
 
 Modes (``Design.control``):
 
@@ -17,8 +19,6 @@ Modes (``Design.control``):
 - ``"cutout"``: no partner; the region is filled with one random grey (a random colour on colour
   images), ``w = 1``: Cutout (DeVries and Taylor 2017). A region that hides part of the object
   does not make the class ambiguous either. (A flat fill is none of the epistemic kinds.)
-
-Why a mode and the share: docs/results/groundtruth.md section 5.
 """
 from __future__ import annotations
 

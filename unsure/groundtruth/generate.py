@@ -35,8 +35,8 @@ class Design:
     test_weight: float = TEST_WEIGHT  # blend weight of the test images' aleatoric cause
     kinds: tuple[str, ...] = KINDS  # epistemic kinds, by turns over the images
     partner: str = "paired"  # the blend partner's class: the own class's fixed pair (default, section 5), or "any" other class
-    control_share: float = 0.0  # training images with a control blend that leaves the label alone (controls.py)
-    control: str = "same"  # the control partner: another image of the own class, or of a "third" class
+    control_share: float = 0.0  # training images with a control blend that leaves the label alone (controls.py; a trial)
+    control: str = "same"  # the control: a blend with another image of the own class, of a "third" class, or a "cutout"
 
     def check(self) -> "Design":
         for k in self.kinds:
