@@ -99,8 +99,9 @@ def main() -> None:
     _state["placement"] = "uniform"
     ci = cause_images(post, draw, a.data, "val", a.n, 0, Design(partner="paired"))
     with torch.no_grad():
-        per_member = {v: draw(getattr(ci.cs, v)).softmax(-1).mean(1) for v in ("clean", "epistemic")}  # [S,K] each
-        mass = {v: draw(getattr(ci.cs, v)).softmax(-1).mean(0) for v in ("clean", "epistemic")}  # [n,K] each
+        probs = {v: draw(getattr(ci.cs, v)).softmax(-1) for v in ("clean", "epistemic")}  # [S,n,K] each
+    per_member = {v: p_.mean(1) for v, p_ in probs.items()}  # [S,K] each
+    mass = {v: p_.mean(0) for v, p_ in probs.items()}  # [n,K] each
     out["mean_probability_by_member"] = {v: [[round(float(m), 3) for m in row] for row in p_]
                                          for v, p_ in per_member.items()}
     out["mean_probability"] = {v: [round(float(m), 3) for m in p_.mean(0)] for v, p_ in mass.items()}

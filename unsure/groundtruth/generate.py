@@ -97,7 +97,7 @@ class TrainingSet(NamedTuple):
     y: Tensor  # [N] labels, drawn between the two classes by the blend weight for the planted images
     planted: Tensor  # [N] bool, which images carry a blend
     probs: Tensor  # [N,K] label distributions: one-hot, or 1 - w / w on the own / partner class
-    controls: Tensor | None = None  # [N] bool, which images carry a control blend (label unchanged)
+    controls: Tensor  # [N] bool, which images carry a control blend (label unchanged)
 
 
 def check_square(x: Tensor) -> None:
