@@ -48,6 +48,30 @@ def test_bench_end_to_end(tmp_path, capsys):
     assert (run_dirs[0] / "config.json").stat().st_mtime_ns == stamp
     again = json.loads((out / "groundtruth.json").read_text())
     assert again["results"] == got["results"]  # seeded
+    assert got["config"]["notes"] == [] or all("valid" in n for n in got["config"]["notes"])
+    # a rule no cause can pass: every section is missing, and the bench says so (warning and report)
+    capsys.readouterr()
+    assert main(["bench", "groundtruth", *ARGS, "--min-rise", "100", "--out", str(out), "--force"]) == 0
+    err = capsys.readouterr().err
+    none = json.loads((out / "groundtruth.json").read_text())
+    assert none["results"] == {} and none["disentanglement"] == {}
+    assert "unsure: warning: none of the 36 cause images" in err and "nothing is scored" in err
+    assert "maps not scored" not in err and "disentanglement not scored" in err  # one line says it for all
+    assert "**Note:** none of the 36 cause images" in (out / "groundtruth.md").read_text()
+
+
+def test_validity_notes():
+    from unsure.bench.groundtruth import validity_notes
+    from unsure.groundtruth.tasks import Task
+
+    def task(m):
+        return Task("t", torch.zeros(m, 1, 4, 4), torch.zeros(m, 4, 4, dtype=torch.bool), ["aleatoric"] * m,
+                    torch.arange(m))
+    good = {"all": {"share": 0.8, "valid": 24, "images": 30}}
+    assert validity_notes(good, {"total": task(3), "epistemic": task(2)}, 10) == []
+    low = validity_notes({"all": {"share": 0.3, "valid": 9, "images": 30}}, {"total": task(3), "epistemic": task(0)}, 10)
+    assert len(low) == 2 and low[0].startswith("only 9 of 30 cause images (30%")
+    assert low[1] == "epistemic maps not scored: no epistemic cause of the 10 base images is valid for this posterior"
 
 
 def test_kept_maps_equal_a_direct_attribution(run):

@@ -108,6 +108,30 @@ def usable(post, specs, x1, target: str, draw) -> list:
     return keep
 
 
+LOW_VALIDITY = 0.5  # below this share of valid causes the bench says the scores rest on few images
+
+
+def validity_notes(validity: dict, ts: dict, n: int) -> list[str]:
+    """One line per thing a reader of the scores must know: few valid causes, or a target with none
+    (its maps are not scored, so its section is missing from the report)."""
+    notes = []
+    a = validity["all"]
+    if a["valid"] == 0:
+        notes.append(f"none of the {a['images']} cause images (aleatoric, epistemic and both) pass the validity "
+                     "check for this posterior (an undertrained model, or --min-rise / --near too strict?): "
+                     "nothing is scored")
+        return notes
+    if a["share"] < LOW_VALIDITY:
+        notes.append(f"only {a['valid']} of {a['images']} cause images ({a['share']:.0%}; aleatoric, epistemic "
+                     "and both) pass the validity check for this posterior: its uncertainty does not react to the "
+                     "planted causes as designed (an undertrained model?), so the scores rest on the valid few")
+    for t, task in ts.items():
+        if len(task) == 0:
+            cause = "planted" if t == "total" else t
+            notes.append(f"{t} maps not scored: no {cause} cause of the {n} base images is valid for this posterior")
+    return notes
+
+
 def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, out: Path) -> BenchResult:
     """Steps 2-4 of the module docstring on a loaded posterior."""
     specs = parse_methods(methods)
@@ -123,6 +147,9 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
     validity = v.shares(cs.kind, cs.kinds)
     levels = {ver: {k: float(x.mean()) for k, x in u.items()} for ver, u in v.u.items()}
     ts = {t: task for t, task in tasks(cs, v).items() if t in args.targets}
+    notes = validity_notes(validity, ts, len(cs))
+    for line in notes:
+        warnings.warn(line, UnsureWarning, stacklevel=2)
     engine = engine_from_args(args)
     source = source_of(args, base) if engine.name != "local" else None
     fractions = parse_floats(args.fractions, "fractions")
@@ -146,7 +173,11 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
             agreement[t] = score.rank_agreement({m: r["rank"] for m, r in results[t].items()},
                                                 {m: -panel[t][m][str(fractions[0])]["mean_rank"] for m in results[t]})
     dis = score.disentangle(maps, ts, (cs.mask_aleatoric, cs.mask_epistemic)) if {"aleatoric", "epistemic"} <= set(maps) else {}
+    if not dis and {"aleatoric", "epistemic"} <= set(args.targets):
+        notes.append("disentanglement not scored: no both-cause image has both causes valid and scored")
+        warnings.warn(notes[-1], UnsureWarning, stacklevel=2)
     config = {"base": base, "split": args.split, "n": len(cs), "other": other, "design": vars(design),
+              "notes": notes,
               "min_rise": args.min_rise, "near": args.near, "compare": args.compare, "methods": [s.label for s in specs],
               "seed": args.seed, "seconds_per_image": seconds, "panel_n": args.panel_n,
               "fractions": fractions, "replacements": args.replacements, "sigmas": args.sigmas,

@@ -25,6 +25,7 @@ def markdown(base, results, by_cause, dis, validity, levels, panel, agreement, p
           f"{config['near']:.0%} of the rise in total uncertainty.\n\n### Validity\n\n")
     md += markdown_table(["cause", "share valid", "valid", "images"],
                          [[c, e["share"], e["valid"], e["images"]] for c, e in validity.items()])
+    md += "".join(f"\n**Note:** {line}.\n" for line in config.get("notes", []))
     md += "\n### Mean uncertainty of each version (nats)\n\n" + markdown_table(
         ["version", "total", "aleatoric", "epistemic"],
         [[ver, u["total"], u["aleatoric"], u["epistemic"]] for ver, u in levels.items()])
