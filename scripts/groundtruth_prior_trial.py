@@ -27,6 +27,7 @@ from torch import nn
 from unsure.data import load
 from unsure.data.soft import label_distribution
 from unsure.groundtruth import Design
+from unsure.groundtruth.cache import training_fields
 from unsure.groundtruth.images import cause_images
 from unsure.models.registry import ARCHS
 from unsure.posteriors import DeepEnsemble
@@ -133,7 +134,8 @@ def main() -> None:
     rows = []
     for share in (float(e) for e in a.epistemic_shares.split(",")):
         # as the bench makes them, with the aleatoric region the model was trained on
-        design = Design(partner="paired", aleatoric_share=trained["aleatoric_share"], epistemic_share=share)
+        design = Design(partner=training_fields(trained)["partner"], aleatoric_share=trained["aleatoric_share"],
+                        epistemic_share=share)
         ci = cause_images(post, draw, a.base, "val", a.n, 0, design)
         cs, v = ci.cs, ci.validity
         rows.append({"epistemic_share": share,

@@ -174,10 +174,12 @@ case "$1" in
   paired-shapley) # fourth session: patch Shapley values at 200+ scored epistemic maps (180 base images, epistemic only)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley ;;
-  paired-shapley-bg) # fifth session: Shapley values against a background set (shapley:background=panel) at 200+ scored
-                 # epistemic maps, 180 base images: stopped unfinished after 103 CPU minutes (over 25 CPU s a map); no result
+  paired-shapley-bg) # Shapley values against a background set (shapley:background=panel) at 200+ scored epistemic
+                 # maps, 180 base images. The fifth session's run on one core was stopped unfinished after 103 CPU
+                 # minutes (over 25 CPU s a map); the sixth runs it on both cores with the Ray engine
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target epistemic --panel-n 0 \
-      --methods "$DEFAULT,shapley:background=panel,random" --out docs/results/groundtruth-paired-shapley-bg ;;
+      --methods "$DEFAULT,shapley:background=panel,random" --engine ray --workers 2 --chunk-size 20 \
+      --out docs/results/groundtruth-paired-shapley-bg ;;
   paired-slow-at) # fourth session: RISE and Shapley on total and aleatoric maps too (the same 180 base images)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 180 --target total,aleatoric --panel-n 0 \
       --methods "$DEFAULT,shapley,random" --out docs/results/groundtruth-paired-shapley-ta
@@ -257,6 +259,17 @@ case "$1" in
       python scripts/groundtruth_prior_trial.py --data npz:/work/runs/gt-ts$ts/data/train.npz --members 3 --epochs 3 --limit 30000 \
         --json docs/results/groundtruth-region-trial-share$ts.json
     done ;;
+  spread-trial)  # sixth session: the blend's label mass spread evenly over all other classes (Design.ambiguity="spread"),
+                 # with ghosts of any class and of the fixed pair; the short recipe, VALIDATION
+    for P in any paired; do
+      D=/work/runs/gt-spread-$P
+      python -c "from pathlib import Path; from unsure.groundtruth.cache import training_data; from unsure.groundtruth import Design; training_data(Path('$D'), 'fashion-mnist', Design(partner='$P', ambiguity='spread'), 0, soft_labels=True)"
+      python scripts/groundtruth_prior_trial.py --data npz:$D/data/train.npz --members 3 --epochs 3 --limit 30000 \
+        --json docs/results/groundtruth-spread-trial-$P.json
+    done ;;
+  temperature-trial) # sixth session: each member of the adopted ensemble sharpened (logits / T), VALIDATION, forwards only
+    python scripts/groundtruth_temperature_trial.py --run /work/runs/gt-paired/ens5 --temperatures 1,0.75,0.5,0.35 \
+      --json docs/results/groundtruth-temperature-trial.json ;;
   plain-run)     # fifth session: the ensemble trained on plain Fashion-MNIST (no blends) on 300 validation base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/fmnist-ens5 --data fashion-mnist --split val --n 300 \
       --methods random --panel-n 0 --out docs/results/groundtruth-plain-fmnist-ens5 ;;

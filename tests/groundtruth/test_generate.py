@@ -132,6 +132,36 @@ def test_label_distributions_match_the_blend():
     assert abs(int(part.sum()) - expected) < 4 * expected ** 0.5
 
 
+def test_spread_ambiguity_labels():
+    # "spread": the blend's mass w goes evenly to the K - 1 other classes; the pixels are blended
+    # exactly as with "pair" (the same draws), only the labels differ
+    K, n = 5, 3000
+    g = torch.Generator().manual_seed(11)
+    yy = torch.arange(n) % K
+    x = torch.rand(n, 1, 10, 10, generator=g)
+    pair = training_set(x, yy, Design(train_share=0.5), torch.Generator().manual_seed(4), K)
+    ts = training_set(x, yy, Design(train_share=0.5, ambiguity="spread"), torch.Generator().manual_seed(4), K)
+    assert torch.equal(ts.x, pair.x) and torch.equal(ts.planted, pair.planted)
+    assert torch.allclose(ts.probs.sum(1), torch.ones(n))
+    idx = ts.planted.nonzero().squeeze(1)
+    own = ts.probs[idx, yy[idx]]  # [m] 1 - w, as the pair design's own-class mass
+    assert torch.allclose(own, pair.probs[idx, yy[idx]])
+    rest = ts.probs[idx].clone()
+    rest[torch.arange(len(idx)), yy[idx]] = float("nan")
+    for i in range(len(idx)):  # every other class gets (1 - own) / (K - 1)
+        r = rest[i][~rest[i].isnan()]
+        assert torch.allclose(r, torch.full((K - 1,), float(1 - own[i]) / (K - 1)))
+    # the drawn labels: another class in about sum(w) of the blended images, each equally often
+    moved = ts.y[idx] != yy[idx]
+    expect = float((1 - own).sum())
+    assert abs(int(moved.sum()) - expect) < 4 * expect ** 0.5
+    shift = (ts.y[idx][moved] - yy[idx][moved]) % K  # 1..K-1, uniform
+    counts = torch.bincount(shift, minlength=K)[1:].double()
+    assert counts.min() > 0.8 * counts.mean()
+    with pytest.raises(UnsureError, match="unknown ambiguity"):
+        Design(ambiguity="smear").check()
+
+
 def test_save_load_and_bad_designs(tmp_path):
     x = torch.rand(8, 1, 10, 10)
     cs = cause_set(x, torch.arange(8) % 2, Design(kinds=("inverted", "texture")), torch.Generator().manual_seed(0))

@@ -25,6 +25,9 @@ TEST_WEIGHT = 0.5
 
 
 PARTNERS = ("paired", "any")  # the partner's class: the own class's fixed pair, or any other class
+# where the blend's label mass w goes: to the partner's class ("pair"), or evenly to every other
+# class ("spread": the label is noisy, not two-way; a trial, docs/results/groundtruth.md section 5)
+AMBIGUITIES = ("pair", "spread")
 
 
 def paired_class(y: Tensor, num_classes: int) -> Tensor:
@@ -88,19 +91,40 @@ def blend(x: Tensor, partner: Tensor, boxes: Tensor, weight: Tensor) -> Tensor:
     return torch.where(inside, (1 - w) * x + w * partner, x)
 
 
-def ambiguous_labels(y: Tensor, y_partner: Tensor, weight: Tensor, generator: torch.Generator) -> Tensor:
-    """``[n]`` labels: the partner's class with probability ``w``, the own class otherwise."""
+def ambiguous_labels(y: Tensor, y_partner: Tensor, weight: Tensor, generator: torch.Generator,
+                     ambiguity: str = "pair", num_classes: int | None = None) -> Tensor:
+    """``[n]`` labels: with probability ``w`` the partner's class (``"pair"``) or a class drawn
+    uniformly among the ``K - 1`` others (``"spread"``, needs ``num_classes``), the own class
+    otherwise."""
     flip = torch.rand(len(y), generator=generator) < weight
-    return torch.where(flip, y_partner, y)
+    if ambiguity == "pair":
+        return torch.where(flip, y_partner, y)
+    _check_ambiguity(ambiguity)
+    other = (y + torch.randint(1, num_classes, (len(y),), generator=generator)) % num_classes
+    return torch.where(flip, other, y)
 
 
-def label_distributions(y: Tensor, num_classes: int, idx: Tensor, y_partner: Tensor, weight: Tensor) -> Tensor:
+def _check_ambiguity(ambiguity: str) -> None:
+    if ambiguity not in AMBIGUITIES:
+        raise UnsureError(f"unknown ambiguity {ambiguity!r}; use one of {', '.join(AMBIGUITIES)}")
+
+
+def label_distributions(y: Tensor, num_classes: int, idx: Tensor, y_partner: Tensor, weight: Tensor,
+                        ambiguity: str = "pair") -> Tensor:
     """``[n, K]`` the distributions the labels are drawn from: one-hot on ``y``, and for the
-    blended images ``idx`` ``1 - w`` on the own class and ``w`` on the partner's."""
+    blended images ``idx`` ``1 - w`` on the own class and ``w`` on the partner's (``"pair"``) or
+    ``w / (K - 1)`` on each other class (``"spread"``)."""
+    _check_ambiguity(ambiguity)
     p = torch.nn.functional.one_hot(y, num_classes).to(torch.float32)
     rows = torch.arange(len(idx))
+    w = weight.to(torch.float32)
+    if ambiguity == "spread":
+        q = (w / (num_classes - 1))[:, None].expand(len(idx), num_classes).clone()
+        q[rows, y[idx]] = 1 - w
+        p[idx] = q
+        return p
     q = torch.zeros(len(idx), num_classes)
-    q[rows, y[idx]] += 1 - weight.to(torch.float32)
-    q[rows, y_partner] += weight.to(torch.float32)
+    q[rows, y[idx]] += 1 - w
+    q[rows, y_partner] += w
     p[idx] = q
     return p

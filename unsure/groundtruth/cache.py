@@ -16,8 +16,9 @@ from .generate import Design
 from .store import write_training_data
 
 
-TRAINING_FIELDS = ("aleatoric_share", "train_share", "train_weights", "partner", "control_share", "control")  # the rest only shapes the test images
-LEGACY = {"partner": "any", "control_share": 0.0, "control": "same"}  # what data generated before a field existed was made with
+TRAINING_FIELDS = ("aleatoric_share", "train_share", "train_weights", "partner", "control_share", "control",
+                   "ambiguity")  # the rest only shapes the test images
+LEGACY = {"partner": "any", "control_share": 0.0, "control": "same", "ambiguity": "pair"}  # what data generated before a field existed was made with
 TRAIN_LABELS = ("soft", "drawn")  # train on the blends' label distributions, or one drawn label per image
 
 

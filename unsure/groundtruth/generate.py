@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from .ambiguity import (TEST_WEIGHT, paired_class, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend,
-                        label_distributions, partners, PARTNERS)
+from .ambiguity import (AMBIGUITIES, TEST_WEIGHT, paired_class, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels,
+                        blend, label_distributions, partners, PARTNERS)
 from .controls import CONTROLS, control_partners
 from .epistemic import EPISTEMIC_KINDS, KINDS, paste
 from .regions import ALEATORIC_SHARE, EPISTEMIC_SHARE, box_masks, changed, disjoint_boxes, random_boxes, sides
@@ -37,12 +37,15 @@ class Design:
     partner: str = "paired"  # the blend partner's class: the own class's fixed pair (default, section 5), or "any" other class
     control_share: float = 0.0  # training images with a control blend that leaves the label alone (controls.py; a trial)
     control: str = "same"  # the control: a blend with another image of the own class, of a "third" class, or a "cutout"
+    ambiguity: str = "pair"  # the blend's label mass w: on the partner's class, or "spread" over all others (a trial)
 
     def check(self) -> "Design":
         for k in self.kinds:
             EPISTEMIC_KINDS.get(k)
         if self.partner not in PARTNERS:
             raise UnsureError(f"unknown partner mode {self.partner!r}; use one of {', '.join(PARTNERS)}")
+        if self.ambiguity not in AMBIGUITIES:
+            raise UnsureError(f"unknown ambiguity {self.ambiguity!r}; use one of {', '.join(AMBIGUITIES)}")
         if self.control not in CONTROLS:
             raise UnsureError(f"unknown control mode {self.control!r}; use one of {', '.join(CONTROLS)}")
         lo, hi = self.train_weights
@@ -132,8 +135,8 @@ def training_set(x: Tensor, y: Tensor, design: Design, generator: torch.Generato
     boxes = random_boxes(len(idx), x.shape[-1], a, generator)
     x2, y2 = x.clone(), y.clone()
     x2[idx] = blend(x[idx], x_part, boxes, w)
-    y2[idx] = ambiguous_labels(y[idx], y_part, w, generator)
-    probs = label_distributions(y, K, idx, y_part, w)
+    y2[idx] = ambiguous_labels(y[idx], y_part, w, generator, design.ambiguity, K)
+    probs = label_distributions(y, K, idx, y_part, w, design.ambiguity)
     ctrl = torch.zeros(len(y), dtype=torch.bool)
     if design.control_share > 0:  # drawn after everything above, so the blends stay as without controls
         u = torch.rand(len(y), generator=generator)
