@@ -133,3 +133,18 @@ def test_non_square_images_are_refused_before_training(tmp_path, capsys):
     assert main(["bench", "groundtruth", *args, "--out", str(tmp_path / "r")]) == 2
     assert "needs square images, got 8x12" in capsys.readouterr().err
     assert not (tmp_path / "r" / "runs").exists()  # nothing trained
+
+
+def test_report_states_the_models_own_split():
+    from unsure.bench.groundtruth_report import markdown
+
+    config = {"split": "test", "n": 3, "other": "digits", "min_rise": 0.005, "compare": "ratio", "near": 0.5}
+    validity = {"all": {"share": 1.0, "valid": 9, "images": 9}}
+    dis = {"grad": {"aleatoric_on_epistemic": 0.2, "epistemic_on_aleatoric": 0.3, "mean": 0.25, "mean_mean": 0.26,
+                    "aleatoric_on_epistemic_of_causes": 0.4, "epistemic_on_aleatoric_of_causes": 0.5, "images": 3}}
+    md = markdown("digits", {}, {}, dis, validity, {}, {}, {}, {}, [0.02], config,
+                  {"aleatoric_on_epistemic": 0.45, "epistemic_on_aleatoric": 0.125})
+    row = next(line for line in md.splitlines() if line.startswith("| grad"))
+    assert row == "| grad | 0.200 | 0.300 | 0.250 | 0.260 | 0.400 | 0.500 | 3 |"
+    assert "the epistemic patch raises 0.450 of the aleatoric rise, the blend 0.125 of the epistemic rise" in md
+    assert "The model itself" not in markdown("digits", {}, {}, dis, validity, {}, {}, {}, {}, [0.02], config, {})

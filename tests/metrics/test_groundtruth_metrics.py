@@ -69,6 +69,17 @@ def test_known_cases_and_errors():
     d = disentanglement(m, m, g, ~g)
     assert d["aleatoric_on_epistemic"].item() == pytest.approx(0.4)
     assert d["epistemic_on_aleatoric"].item() == pytest.approx(0.6)
+    # of the mass on the two causes: here they cover the image, so the same shares
+    assert d["aleatoric_on_epistemic_of_causes"].item() == pytest.approx(0.4)
+    h = torch.zeros_like(g)
+    h[0, 2, 2] = True  # an epistemic cause the map leaves alone: 0 of the two causes' mass
+    d = disentanglement(m, m, g, h)
+    assert d["aleatoric_on_epistemic"].item() == 0 and d["aleatoric_on_epistemic_of_causes"].item() == 0
+    assert d["epistemic_on_aleatoric"].item() == pytest.approx(0.6)
+    assert d["epistemic_on_aleatoric_of_causes"].item() == pytest.approx(1.0)  # all of it on the aleatoric cause
+    off = torch.zeros_like(m)
+    off[0, 1, 1] = 1.0  # mass on neither cause: no share
+    assert disentanglement(off, off, g, h)["aleatoric_on_epistemic_of_causes"].isnan().all()
     with pytest.raises(UnsureError, match="at least one pixel"):
         rank_accuracy(m, torch.zeros_like(g))
     with pytest.raises(UnsureError, match="shape"):

@@ -14,7 +14,9 @@ aleatoric and epistemic apart (issue 24; design and results in docs/results/grou
 
 Writes ``groundtruth.json`` = ``{"results": {TARGET: {METHOD: {"rank", "mass", "auroc",
 "pointing", ..._mean, "images"}}}, "by_cause": {TARGET: {CAUSE: {METHOD: {...}}}},
-"disentanglement": {METHOD: {...}}, "validity": {CAUSE: {"share", "valid", "images"}},
+"disentanglement": {METHOD: {...}}, "entanglement": {"aleatoric_on_epistemic", "epistemic_on_aleatoric",
+...}`` (the model's own split, :mod:`unsure.groundtruth.entanglement`), ``"validity": {CAUSE: {"share",
+"valid", "images"}},
 "panel": {TARGET: {METHOD: {"0.02": {...}}}}, "agreement": {TARGET: {...}}, "uncertainty":
 {VERSION: {MEASURE: mean}}, "config": ...}``, ``groundtruth.md`` and ``groundtruth.png``.
 """
@@ -39,7 +41,7 @@ from ..groundtruth.epistemic import KINDS
 from ..groundtruth.store import save_causes
 from ..groundtruth.tasks import TARGETS, tasks
 from ..groundtruth.validity import COMPARE, MIN_RISE, NEAR
-from ..groundtruth import score
+from ..groundtruth import entanglement, score
 from .base import BENCHES, Bench, BenchResult, common_arguments, output_dir, write_result
 from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
 from .common import parse_floats
@@ -173,6 +175,7 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
             agreement[t] = score.rank_agreement({m: r["rank"] for m, r in results[t].items()},
                                                 {m: -panel[t][m][str(fractions[0])]["mean_rank"] for m in results[t]})
     dis = score.disentangle(maps, ts, (cs.mask_aleatoric, cs.mask_epistemic)) if {"aleatoric", "epistemic"} <= set(maps) else {}
+    entangled = entanglement.summary(v.u, v.both.nonzero().squeeze(1)) if dis else {}
     if not dis and {"aleatoric", "epistemic"} <= set(args.targets):
         notes.append("disentanglement not scored: no both-cause image has both causes valid and scored")
         warnings.warn(notes[-1], UnsureWarning, stacklevel=2)
@@ -184,10 +187,12 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
               "engine": engine.describe(), "device": str(post.device),
               "images": {t: {"count": len(task), "causes": {c: task.cause.count(c) for c in set(task.cause)}}
                          for t, task in ts.items()}}
-    md = markdown(base, results, by_cause, dis, validity, levels, panel, agreement, per_image, fractions, config)
+    md = markdown(base, results, by_cause, dis, validity, levels, panel, agreement, per_image, fractions, config,
+                  entangled)
     plots = {"groundtruth.png": lambda path: figure(path, cs, ts, maps, [s.label for s in specs])}
     return BenchResult(results, md, config, plots,
-                       extra={"by_cause": by_cause, "disentanglement": dis, "validity": validity,
+                       extra={"by_cause": by_cause, "disentanglement": dis, "entanglement": entangled,
+                              "validity": validity,
                               "uncertainty": levels, "panel": panel, "agreement": agreement})
 
 

@@ -17,7 +17,7 @@ def _rows(res: dict) -> list[list]:
 
 
 def markdown(base, results, by_cause, dis, validity, levels, panel, agreement, per_image, fractions,
-             config) -> str:
+             config, entangled: dict | None = None) -> str:
     md = (f"Ground truth on `{base}` ({config['split']}, {config['n']} base images; other-data patches from "
           f"`{config['other']}`). Validity: a cause must add >= {config['min_rise']} nats to its own kind of "
           f"uncertainty, raise it more than the other kind ({'in proportion to each level' if config.get('compare') == 'ratio' else 'in nats'}), "
@@ -43,9 +43,20 @@ def markdown(base, results, by_cause, dis, validity, levels, panel, agreement, p
         md += ("\n### Disentanglement (both causes; lower is better)\n\nMedian share of the aleatoric map's "
                "positive mass on the epistemic cause and of the epistemic map's on the aleatoric cause.\n\n"
                + markdown_table(["method", "aleatoric map on epistemic ↓", "epistemic map on aleatoric ↓",
-                                 "mean ↓", "mean of means ↓", "images"],
+                                 "mean ↓", "mean of means ↓", "aleatoric map, of the two causes",
+                                 "epistemic map, of the two causes", "images"],
                                 [[m, d["aleatoric_on_epistemic"], d["epistemic_on_aleatoric"], d["mean"],
-                                  d["mean_mean"], d["images"]] for m, d in dis.items()]))
+                                  d["mean_mean"], d.get("aleatoric_on_epistemic_of_causes", float("nan")),
+                                  d.get("epistemic_on_aleatoric_of_causes", float("nan")), d["images"]]
+                                 for m, d in dis.items()]))
+        if entangled:
+            md += ("\nThe model itself (two-cause Shapley values of the clean, single-cause and both-cause "
+                   "images' uncertainties; medians): the epistemic patch raises "
+                   f"{entangled['aleatoric_on_epistemic']:.3f} of the aleatoric rise, the blend "
+                   f"{entangled['epistemic_on_aleatoric']:.3f} of the epistemic rise. A map faithful to the "
+                   "model puts about these shares of its mass on the two causes on the other cause (the "
+                   "'of the two causes' columns), so the lower-is-better score above rewards ignoring what "
+                   "the model does wherever these are well above 0.\n")
     for t, p in panel.items():
         f = str(fractions[0])
         md += (f"\n### Substitute panel, {t} maps ({len(p['_images'])} of the same images)\n\n"

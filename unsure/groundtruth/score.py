@@ -45,8 +45,8 @@ def disentangle(maps: dict[str, dict[str, Tensor]], tasks: dict[str, Task], cs_m
         a = maps["aleatoric"][label][[ia[i] for i in common]]
         e = maps["epistemic"][label][[ie[i] for i in common]]
         d = disentanglement(a, e, ma[idx], me[idx])
-        out[label] = {k: float(v.median()) for k, v in d.items()}
-        out[label].update({f"{k}_mean": float(v.mean()) for k, v in d.items()}, images=len(common))
+        out[label] = {k: float(v.nanmedian()) for k, v in d.items()}  # NaN: no mass on either cause
+        out[label].update({f"{k}_mean": float(v.nanmean()) for k, v in d.items()}, images=len(common))
     return out
 
 

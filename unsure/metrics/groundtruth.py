@@ -107,10 +107,18 @@ def groundtruth_scores(maps: Tensor, masks: Tensor, seed: int = 0) -> GroundTrut
 def disentanglement(aleatoric_maps: Tensor, epistemic_maps: Tensor, mask_aleatoric: Tensor,
                     mask_epistemic: Tensor) -> dict[str, Tensor]:
     """On images with both causes: ``{"aleatoric_on_epistemic": [B], "epistemic_on_aleatoric":
-    [B], "mean": [B]}``, each map's positive mass on the other cause (lower is better)."""
+    [B], "mean": [B]}``, each map's positive mass on the other cause (lower is better), and the
+    same as a share of the map's positive mass on the two causes together (``..._of_causes``;
+    NaN without any): what :mod:`unsure.groundtruth.entanglement` compares with the model's own
+    split of each kind of uncertainty between the causes."""
     a = mass_accuracy(aleatoric_maps, mask_epistemic)
     e = mass_accuracy(epistemic_maps, mask_aleatoric)
-    return {"aleatoric_on_epistemic": a, "epistemic_on_aleatoric": e, "mean": (a + e) / 2}
+    a_in = a + mass_accuracy(aleatoric_maps, mask_aleatoric)  # the masks are disjoint
+    e_in = e + mass_accuracy(epistemic_maps, mask_epistemic)
+    nan = torch.full_like(a, float("nan"))
+    return {"aleatoric_on_epistemic": a, "epistemic_on_aleatoric": e, "mean": (a + e) / 2,
+            "aleatoric_on_epistemic_of_causes": torch.where(a_in > 0, a / a_in.clamp(min=1e-30), nan),
+            "epistemic_on_aleatoric_of_causes": torch.where(e_in > 0, e / e_in.clamp(min=1e-30), nan)}
 
 
 register_metric("gt-rank", True, "uncertainty",
