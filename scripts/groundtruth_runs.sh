@@ -117,6 +117,10 @@ case "$1" in
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 300 \
       --methods "$CHEAP,cov-gi:form=diag,cov-lrp,cov-lrp:form=diag,uam,uam:complete=true" --panel-n 3 --fractions 0.02 --sigmas $S \
       --out docs/results/groundtruth-paired ;;
+  paired-entanglement) # sixth session: the model's own split of each kind between the two causes, beside the maps'
+                 # shares of their mass on the two causes (the `paired` images; aleatoric and epistemic maps only)
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 300 --target aleatoric,epistemic \
+      --methods "${CHEAP%,cov-gi,random},random" --panel-n 0 --out docs/results/groundtruth-paired-entanglement ;;
   paired-paths)  # the path and noise methods (0.1-0.6 s per map each) on 200 base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 200 --panel-n 0 \
       --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \

@@ -141,10 +141,11 @@ def test_report_states_the_models_own_split():
     config = {"split": "test", "n": 3, "other": "digits", "min_rise": 0.005, "compare": "ratio", "near": 0.5}
     validity = {"all": {"share": 1.0, "valid": 9, "images": 9}}
     dis = {"grad": {"aleatoric_on_epistemic": 0.2, "epistemic_on_aleatoric": 0.3, "mean": 0.25, "mean_mean": 0.26,
-                    "aleatoric_on_epistemic_of_causes": 0.4, "epistemic_on_aleatoric_of_causes": 0.5, "images": 3}}
+                    "aleatoric_on_epistemic_of_causes": 0.4, "epistemic_on_aleatoric_of_causes": 0.5,
+                    "split_error": 0.125, "images": 3}}
     md = markdown("digits", {}, {}, dis, validity, {}, {}, {}, {}, [0.02], config,
                   {"aleatoric_on_epistemic": 0.45, "epistemic_on_aleatoric": 0.125})
     row = next(line for line in md.splitlines() if line.startswith("| grad"))
-    assert row == "| grad | 0.200 | 0.300 | 0.250 | 0.260 | 0.400 | 0.500 | 3 |"
+    assert row == "| grad | 0.200 | 0.300 | 0.250 | 0.260 | 0.400 | 0.500 | 0.125 | 3 |"
     assert "the epistemic patch raises 0.450 of the aleatoric rise, the blend 0.125 of the epistemic rise" in md
     assert "The model itself" not in markdown("digits", {}, {}, dis, validity, {}, {}, {}, {}, [0.02], config, {})

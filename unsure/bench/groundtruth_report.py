@@ -44,10 +44,11 @@ def markdown(base, results, by_cause, dis, validity, levels, panel, agreement, p
                "positive mass on the epistemic cause and of the epistemic map's on the aleatoric cause.\n\n"
                + markdown_table(["method", "aleatoric map on epistemic ↓", "epistemic map on aleatoric ↓",
                                  "mean ↓", "mean of means ↓", "aleatoric map, of the two causes",
-                                 "epistemic map, of the two causes", "images"],
+                                 "epistemic map, of the two causes", "split error vs the model ↓", "images"],
                                 [[m, d["aleatoric_on_epistemic"], d["epistemic_on_aleatoric"], d["mean"],
                                   d["mean_mean"], d.get("aleatoric_on_epistemic_of_causes", float("nan")),
-                                  d.get("epistemic_on_aleatoric_of_causes", float("nan")), d["images"]]
+                                  d.get("epistemic_on_aleatoric_of_causes", float("nan")),
+                                  d.get("split_error", float("nan")), d["images"]]
                                  for m, d in dis.items()]))
         if entangled:
             md += ("\nThe model itself (two-cause Shapley values of the clean, single-cause and both-cause "
@@ -56,7 +57,8 @@ def markdown(base, results, by_cause, dis, validity, levels, panel, agreement, p
                    f"{entangled['epistemic_on_aleatoric']:.3f} of the epistemic rise. A map faithful to the "
                    "model puts about these shares of its mass on the two causes on the other cause (the "
                    "'of the two causes' columns), so the lower-is-better score above rewards ignoring what "
-                   "the model does wherever these are well above 0.\n")
+                   "the model does wherever these are well above 0. The split error is the median over images "
+                   "of how far a map's two shares are from the model's (mean of the two).\n")
     for t, p in panel.items():
         f = str(fractions[0])
         md += (f"\n### Substitute panel, {t} maps ({len(p['_images'])} of the same images)\n\n"

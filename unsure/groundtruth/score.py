@@ -27,9 +27,14 @@ def localisation(maps: dict[str, Tensor], task: Task, seed: int = 0) -> tuple[di
     return results, by_cause, per_image
 
 
-def disentangle(maps: dict[str, dict[str, Tensor]], tasks: dict[str, Task], cs_masks: tuple[Tensor, Tensor]) -> dict:
+def disentangle(maps: dict[str, dict[str, Tensor]], tasks: dict[str, Task], cs_masks: tuple[Tensor, Tensor],
+                model: dict[str, Tensor] | None = None) -> dict:
     """``disentanglement[METHOD] = {"aleatoric_on_epistemic", "epistemic_on_aleatoric", "mean",
-    "images"}`` (medians) on the both-cause images valid for both maps."""
+    "images"}`` (medians) on the both-cause images valid for both maps. With ``model``
+    (:func:`unsure.groundtruth.entanglement.model_entanglement`, ``[n]`` per key over the cause
+    set), also ``"split_error"``: per image, how far each map's share of its mass on the two causes
+    that lies on the other cause is from the model's own share, ``|map - model|``, averaged over the
+    two maps (lower is better; images where either share is undefined are left out)."""
     ta, te = tasks["aleatoric"], tasks["epistemic"]
     ia = {int(i): j for j, (i, c) in enumerate(zip(ta.image, ta.cause)) if c == "both"}
     ie = {int(i): j for j, (i, c) in enumerate(zip(te.image, te.cause)) if c == "both"}
@@ -45,6 +50,10 @@ def disentangle(maps: dict[str, dict[str, Tensor]], tasks: dict[str, Task], cs_m
         a = maps["aleatoric"][label][[ia[i] for i in common]]
         e = maps["epistemic"][label][[ie[i] for i in common]]
         d = disentanglement(a, e, ma[idx], me[idx])
+        if model is not None:
+            ea = (d["aleatoric_on_epistemic_of_causes"] - model["aleatoric_on_epistemic"][idx].to(a.dtype)).abs()
+            ee = (d["epistemic_on_aleatoric_of_causes"] - model["epistemic_on_aleatoric"][idx].to(a.dtype)).abs()
+            d.update(aleatoric_split_error=ea, epistemic_split_error=ee, split_error=(ea + ee) / 2)
         out[label] = {k: float(v.nanmedian()) for k, v in d.items()}  # NaN: no mass on either cause
         out[label].update({f"{k}_mean": float(v.nanmean()) for k, v in d.items()}, images=len(common))
     return out
