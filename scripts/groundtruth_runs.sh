@@ -121,6 +121,15 @@ case "$1" in
                  # shares of their mass on the two causes (the `paired` images; aleatoric and epistemic maps only)
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 300 --target aleatoric,epistemic \
       --methods "${CHEAP%,cov-gi,random},random" --panel-n 0 --out docs/results/groundtruth-paired-entanglement ;;
+  entanglement-posteriors) # sixth session: the same for MC dropout and Laplace (the runs of paired-posteriors, 150 base
+                 # images) and the colour ensemble (150 base images)
+    for P in mc-dropout laplace; do
+      python -m unsure.cli.main bench groundtruth --run docs/results/groundtruth-paired-$P/runs/$P-e6-s0-soft --n 150 \
+        --target aleatoric,epistemic --methods "${CHEAP%,cov-gi,random},random" --panel-n 0 \
+        --out docs/results/groundtruth-paired-entanglement-$P
+    done
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 150 --target aleatoric,epistemic \
+      --methods "${CHEAP%,cov-gi,random},random" --panel-n 0 --out docs/results/groundtruth-colour-entanglement ;;
   paired-paths)  # the path and noise methods (0.1-0.6 s per map each) on 200 base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 200 --panel-n 0 \
       --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
