@@ -193,6 +193,10 @@ def test_validity_follows_the_model():
     v = check_validity(post.draw(), cs)
     assert v.epistemic.all()
     assert away.any() and not v.aleatoric[away].any()
+    sh = v.shares(cs.kind, cs.kinds)  # each cause of the both-cause images on its own, and both at once
+    for key, flags in (("both_aleatoric", v.both_aleatoric), ("both_epistemic", v.both_epistemic),
+                       ("both", v.both_aleatoric & v.both_epistemic)):
+        assert sh[key]["valid"] == int(flags.sum()) and sh[key]["images"] == 10
 
 
 def test_validity_compare_rules():

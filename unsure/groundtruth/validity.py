@@ -62,14 +62,17 @@ class Validity:
         return self.both_aleatoric & self.both_epistemic
 
     def shares(self, kind: Tensor, kinds: tuple[str, ...]) -> dict[str, dict]:
-        """``{cause: {"share", "valid", "images"}}`` for aleatoric, epistemic, both and all, plus
-        ``epistemic:KIND`` per epistemic kind."""
+        """``{cause: {"share", "valid", "images"}}`` for aleatoric, epistemic, both (both causes of
+        a both-cause image valid at once) and all (the three), plus each cause of the both-cause
+        images on its own (``both_aleatoric``, ``both_epistemic``: what the aleatoric and epistemic
+        maps are scored on there), and ``epistemic:KIND`` / ``both:KIND`` per epistemic kind."""
         def entry(v: Tensor) -> dict:
             return {"share": float(v.double().mean()) if len(v) else float("nan"),
                     "valid": int(v.sum()), "images": len(v)}
         out = {"aleatoric": entry(self.aleatoric), "epistemic": entry(self.epistemic),
                "both": entry(self.both),
-               "all": entry(torch.cat([self.aleatoric, self.epistemic, self.both]))}
+               "all": entry(torch.cat([self.aleatoric, self.epistemic, self.both])),
+               "both_aleatoric": entry(self.both_aleatoric), "both_epistemic": entry(self.both_epistemic)}
         for i, name in enumerate(kinds):
             out[f"epistemic:{name}"] = entry(self.epistemic[kind == i])
             out[f"both:{name}"] = entry(self.both[kind == i])
