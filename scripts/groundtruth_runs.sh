@@ -130,6 +130,10 @@ case "$1" in
     done
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --n 150 --target aleatoric,epistemic \
       --methods "${CHEAP%,cov-gi,random},random" --panel-n 0 --out docs/results/groundtruth-colour-entanglement ;;
+  defaults-fmnist) # sixth session: what a user gets from the bench's own defaults on Fashion-MNIST (it generates the
+                 # data, trains 5 members for 4 epochs on all of it and scores the default methods; nothing chosen here)
+    python -m unsure.cli.main bench groundtruth --data fashion-mnist --out /work/runs/gt-defaults
+    cp /work/runs/gt-defaults/groundtruth.json docs/results/groundtruth-defaults-fmnist.json ;;
   paired-paths)  # the path and noise methods (0.1-0.6 s per map each) on 200 base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --n 200 --panel-n 0 \
       --methods "$DEFAULT,ig,expected-gradients,blur-ig,guided-ig,idgi-ig,idgi-blur-ig,idgi-guided-ig,smoothgrad,noisegrad,noisegrad++,random" \
