@@ -287,6 +287,16 @@ case "$1" in
   temperature-trial) # sixth session: each member of the adopted ensemble sharpened (logits / T), VALIDATION, forwards only
     python scripts/groundtruth_temperature_trial.py --run /work/runs/gt-paired/ens5 --temperatures 1,0.75,0.5,0.35 \
       --json docs/results/groundtruth-temperature-trial.json ;;
+  oracle-trial)  # sixth session: an UPPER BOUND, not a recipe: members shown the test's own patch kinds in training, each
+                 # pushed to its own wrong class there (alpha 0.5 and 1); can the rule pass 80% at all? VALIDATION
+    for A in 0.5 1.0; do
+      python scripts/groundtruth_oracle_trial.py --data npz:/work/runs/gt-paired/data/train.npz --alpha $A \
+        --json docs/results/groundtruth-oracle-trial-$A.json
+    done
+    for E in 3 6; do  # more patched images (60% of each batch), 3 and 6 epochs
+      python scripts/groundtruth_oracle_trial.py --data npz:/work/runs/gt-paired/data/train.npz --alpha 1 \
+        --patched-share 0.6 --epochs $E --json docs/results/groundtruth-oracle-trial-1.0-s0.6-e$E.json
+    done ;;
   plain-run)     # fifth session: the ensemble trained on plain Fashion-MNIST (no blends) on 300 validation base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/fmnist-ens5 --data fashion-mnist --split val --n 300 \
       --methods random --panel-n 0 --out docs/results/groundtruth-plain-fmnist-ens5 ;;

@@ -3,7 +3,8 @@ the share of valid causes per class of the base image, by how uncertain the mode
 the clean image (its aleatoric uncertainty), and for base images it classifies right or wrong;
 and for each cause of the both-cause images, the share meeting each part of the rule, and how
 the blend's validity on a both-cause image falls with the aleatoric uncertainty the patch has
-already caused (fifth session). Forward passes only. Usage:
+already caused (fifth session); and the same parts of the rule for the single-cause images (sixth
+session). Forward passes only. Usage:
 
     python scripts/groundtruth_validity_breakdown.py --run RUN [--data fashion-mnist] [--n 300] [--json FILE]
 """
@@ -65,6 +66,21 @@ def main() -> None:
         c = validity_criteria(v.u, *args, MIN_RISE, NEAR, "ratio")
         out["both_criteria"][name] = {"restored": share(c["restored"]), "rise": share(c["rise"]), "more": share(c["more"]),
                                       "all_three": share(c["restored"] & c["rise"] & c["more"])}
+    # the single-cause images too (sixth session): which part of the rule fails, and for the blends that
+    # fail the proportion test, how much each kind rises over how much it had
+    out["single_criteria"] = {}
+    for name, args in (("aleatoric", (A, "aleatoric_restored", "clean", A, E)),
+                       ("epistemic", (E, "epistemic_restored", "clean", E, A))):
+        c = validity_criteria(v.u, *args, MIN_RISE, NEAR, "ratio")
+        rises = {k: v.u[args[0]][k] - v.u[args[1]][k] for k in (A, E)}
+        out["single_criteria"][name] = {
+            "restored": share(c["restored"]), "rise": share(c["rise"]), "more": share(c["more"]),
+            "all_three": share(c["restored"] & c["rise"] & c["more"]),
+            **{f"more_{'passed' if ok else 'failed'}": {
+                "images": int(sel.sum()),
+                **{f"{k}_level": round(float(v.u[args[1]][k][sel].mean()), 4) for k in (A, E)},
+                **{f"{k}_rise": round(float(rises[k][sel].mean()), 4) for k in (A, E)}}
+               for ok, sel in ((True, c["more"]), (False, ~c["more"])) if bool(sel.any())}}
     # saturation: the blend of a both-cause image against the aleatoric uncertainty the patch already caused
     a_patch = v.u["epistemic"]["aleatoric"]  # [n]
     rise_alone = v.u["aleatoric"]["total"] - v.u["clean"]["total"]  # [n] the blend's rise on the clean image
