@@ -36,11 +36,7 @@ from unsure.models.registry import ARCHS
 from unsure.posteriors import DeepEnsemble
 from unsure.training.classifier import TrainConfig, fit
 
-
-class Joint(nn.Module):
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
+from groundtruth_prior_trial import Joint, emit, test_accuracy  # the same folder (python puts it on sys.path)
 
 
 def oracle_loss(alpha: float, share: float, side: int, other: torch.Tensor, generator: torch.Generator):
@@ -97,17 +93,12 @@ def main() -> None:
     draw = post.draw(torch.Generator().manual_seed(0))
     ci = cause_images(post, draw, a.base, "val", a.n, 0, design)
     v = ci.validity
-    te = load(a.data, "test")
-    with torch.no_grad():
-        acc = float((draw(te.x[:5000]).softmax(-1).mean(0).argmax(-1) == te.y[:5000]).double().mean())
+    acc = test_accuracy(draw, a.data)
     out = {"alpha": a.alpha, "patched_share": a.patched_share, "members": a.members, "epochs": a.epochs,
            "limit": a.limit, "test_accuracy_5000": round(acc, 4), "seconds": round(time.perf_counter() - t0),
            "validity": {k: round(e["share"], 3) for k, e in v.shares(ci.cs.kind, ci.cs.kinds).items()},
            "mean_uncertainty": {k: {m: round(float(x.mean()), 3) for m, x in uu.items()} for k, uu in v.u.items()}}
-    print(json.dumps(out))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=1)
+    emit(out, a.json)
 
 
 if __name__ == "__main__":

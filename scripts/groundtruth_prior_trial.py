@@ -141,15 +141,25 @@ def main() -> None:
         rows.append({"epistemic_share": share,
                      "validity": {k: round(e["share"], 3) for k, e in v.shares(cs.kind, cs.kinds).items()},
                      "mean_uncertainty": {k: {m: round(float(x.mean()), 3) for m, x in uu.items()} for k, uu in v.u.items()}})
-    te = load(a.data, "test")
-    with torch.no_grad():
-        acc = float((draw(te.x[:5000]).softmax(-1).mean(0).argmax(-1) == te.y[:5000]).double().mean())
+    acc = test_accuracy(draw, a.data)
     out = {"archs": a.archs, "diversity": a.diversity, "diversity_on": a.diversity_on, "prior_scale": a.prior_scale, "dropout": a.dropout, "members": a.members, "epochs": a.epochs, "limit": a.limit,
            "test_accuracy_5000": round(acc, 4), "seconds": round(time.perf_counter() - t0),
            "training_design": trained, **(rows[0] if len(rows) == 1 else {"rows": rows})}
+    emit(out, a.json)
+
+
+def test_accuracy(draw, data: str, n: int = 5000) -> float:
+    """The ensemble's accuracy on the first ``n`` images of the generated test split."""
+    te = load(data, "test")
+    with torch.no_grad():
+        return float((draw(te.x[:n]).softmax(-1).mean(0).argmax(-1) == te.y[:n]).double().mean())
+
+
+def emit(out: dict, path: str | None) -> None:
+    """Print ``out`` as one JSON line, and write it indented to ``path`` when given."""
     print(json.dumps(out))
-    if a.json:
-        with open(a.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(out, f, indent=1)
 
 
