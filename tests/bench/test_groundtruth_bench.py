@@ -135,8 +135,8 @@ def test_non_square_images_are_refused_before_training(tmp_path, capsys):
     assert not (tmp_path / "r" / "runs").exists()  # nothing trained
 
 
-def test_report_states_the_models_own_split():
-    from unsure.bench.groundtruth_report import markdown
+def test_report_states_the_models_own_split(tmp_path):
+    from unsure.bench.groundtruth_report import markdown, split_figure
 
     config = {"split": "test", "n": 3, "other": "digits", "min_rise": 0.005, "compare": "ratio", "near": 0.5}
     validity = {"all": {"share": 1.0, "valid": 9, "images": 9}}
@@ -149,3 +149,5 @@ def test_report_states_the_models_own_split():
     assert row == "| grad | 0.200 | 0.300 | 0.250 | 0.260 | 0.400 | 0.500 | 0.125 | 3 |"
     assert "the epistemic patch raises 0.450 of the aleatoric rise, the blend 0.125 of the epistemic rise" in md
     assert "The model itself" not in markdown("digits", {}, {}, dis, validity, {}, {}, {}, {}, [0.02], config, {})
+    split_figure(tmp_path / "split.png", dis, {"aleatoric_on_epistemic": 0.45, "epistemic_on_aleatoric": 0.125})
+    assert (tmp_path / "split.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

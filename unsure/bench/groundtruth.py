@@ -18,7 +18,9 @@ Writes ``groundtruth.json`` = ``{"results": {TARGET: {METHOD: {"rank", "mass", "
 ...}`` (the model's own split, :mod:`unsure.groundtruth.entanglement`), ``"validity": {CAUSE: {"share",
 "valid", "images"}},
 "panel": {TARGET: {METHOD: {"0.02": {...}}}}, "agreement": {TARGET: {...}}, "uncertainty":
-{VERSION: {MEASURE: mean}}, "config": ...}``, ``groundtruth.md`` and ``groundtruth.png``.
+{VERSION: {MEASURE: mean}}, "config": ...}``, ``groundtruth.md``, ``groundtruth.png`` and, with both maps
+scored on both-cause images, ``groundtruth-split.png`` (each map's split between the causes against
+the model's).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ from ..groundtruth import entanglement, score
 from .base import BENCHES, Bench, BenchResult, common_arguments, output_dir, write_result
 from .blurring_engine import add_blurring_engine_arguments, run_panel, source_of
 from .common import parse_floats
-from .groundtruth_report import figure, markdown
+from .groundtruth_report import figure, markdown, split_figure
 from .panel import panel_scores
 
 METHODS = COMMAND_METHODS["groundtruth"]
@@ -191,6 +193,8 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
     md = markdown(base, results, by_cause, dis, validity, levels, panel, agreement, per_image, fractions, config,
                   entangled)
     plots = {"groundtruth.png": lambda path: figure(path, cs, ts, maps, [s.label for s in specs])}
+    if dis and entangled:
+        plots["groundtruth-split.png"] = lambda path: split_figure(path, dis, entangled)
     return BenchResult(results, md, config, plots,
                        extra={"by_cause": by_cause, "disentanglement": dis, "entanglement": entangled,
                               "validity": validity,

@@ -105,3 +105,25 @@ def figure(path: Path, cs, ts, maps, labels: list[str], methods: int = 5) -> Non
             ax.set_xticks([])
             ax.set_yticks([])
     save(plt, fig, path)
+
+
+def split_figure(path: Path, dis: dict, entangled: dict) -> None:
+    """Each method's share of its mass on the two causes that lies on the other cause (aleatoric
+    maps on the patch, epistemic maps on the blend), bars, against the model's own split (dashed
+    lines, :mod:`unsure.groundtruth.entanglement`); the split error in each label."""
+    from ._suite import figure as new_figure, save
+
+    keys = (("aleatoric_on_epistemic", "aleatoric maps: share on the epistemic patch"),
+            ("epistemic_on_aleatoric", "epistemic maps: share on the aleatoric blend"))
+    labels = [f"{m[:28]} ({d.get('split_error', float('nan')):.3f})" for m, d in dis.items()]
+    plt, fig, axes = new_figure(2, width=0.55 * len(dis) + 2.5, height=4.2)
+    for ax, (k, title) in zip(axes, keys):
+        ax.bar(range(len(dis)), [d.get(f"{k}_of_causes", float("nan")) for d in dis.values()], color="tab:blue")
+        ax.axhline(entangled[k], color="black", ls="--", lw=1, label=f"the model: {entangled[k]:.3f}")
+        ax.set_xticks(range(len(dis)))
+        ax.set_xticklabels(labels, rotation=70, ha="right", fontsize=6)
+        ax.set_ylim(0, 1)
+        ax.set_title(title, fontsize=8)
+        ax.set_ylabel("share of the mass on the two causes (median)", fontsize=7)
+        ax.legend(fontsize=7)
+    save(plt, fig, path)
