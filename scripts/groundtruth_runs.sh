@@ -296,7 +296,9 @@ case "$1" in
     for E in 3 6; do  # more patched images (60% of each batch), 3 and 6 epochs
       python scripts/groundtruth_oracle_trial.py --data npz:/work/runs/gt-paired/data/train.npz --alpha 1 \
         --patched-share 0.6 --epochs $E --json docs/results/groundtruth-oracle-trial-1.0-s0.6-e$E.json
-    done ;;
+    done  # and at the full recipe's scale: five members, a random 50,000, 6 epochs (drop at 5)
+    python scripts/groundtruth_oracle_trial.py --data npz:/work/runs/gt-paired/data/train.npz --alpha 1 --patched-share 0.6 \
+      --epochs 6 --members 5 --limit 50000 --json docs/results/groundtruth-oracle-trial-full.json ;;
   plain-run)     # fifth session: the ensemble trained on plain Fashion-MNIST (no blends) on 300 validation base images
     python -m unsure.cli.main bench groundtruth --run /work/runs/fmnist-ens5 --data fashion-mnist --split val --n 300 \
       --methods random --panel-n 0 --out docs/results/groundtruth-plain-fmnist-ens5 ;;
