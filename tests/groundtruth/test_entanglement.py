@@ -38,7 +38,7 @@ def test_interaction_halved_negative_clamped_and_no_rise():
     assert math.isclose(float(s[0]), 0.3 / 0.7, rel_tol=1e-12)
     assert float(s[1]) == 0.0
     assert math.isnan(float(s[2]))
-    got = summary(u, torch.tensor([0, 1, 2]))
+    got = summary(model_entanglement(u), torch.tensor([0, 1, 2]))
     assert got["aleatoric_on_epistemic_images"] == 2  # the NaN is left out
     assert math.isclose(got["aleatoric_on_epistemic"], float(torch.tensor([0.3 / 0.7, 0.0]).median()))
 

@@ -176,9 +176,10 @@ def groundtruth_benchmark(post, base: str, methods, args: argparse.Namespace, ou
             panel[t]["_images"] = sub.tolist()
             agreement[t] = score.rank_agreement({m: r["rank"] for m, r in results[t].items()},
                                                 {m: -panel[t][m][str(fractions[0])]["mean_rank"] for m in results[t]})
-    dis = (score.disentangle(maps, ts, (cs.mask_aleatoric, cs.mask_epistemic), entanglement.model_entanglement(v.u))
+    model = entanglement.model_entanglement(v.u)  # the model's own split, per image
+    dis = (score.disentangle(maps, ts, (cs.mask_aleatoric, cs.mask_epistemic), model)
            if {"aleatoric", "epistemic"} <= set(maps) else {})
-    entangled = entanglement.summary(v.u, v.both.nonzero().squeeze(1)) if dis else {}
+    entangled = entanglement.summary(model, v.both.nonzero().squeeze(1)) if dis else {}
     if not dis and {"aleatoric", "epistemic"} <= set(args.targets):
         notes.append("disentanglement not scored: no both-cause image has both causes valid and scored")
         warnings.warn(notes[-1], UnsureWarning, stacklevel=2)

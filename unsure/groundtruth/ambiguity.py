@@ -99,12 +99,12 @@ def ambiguous_labels(y: Tensor, y_partner: Tensor, weight: Tensor, generator: to
     flip = torch.rand(len(y), generator=generator) < weight
     if ambiguity == "pair":
         return torch.where(flip, y_partner, y)
-    _check_ambiguity(ambiguity)
+    check_ambiguity(ambiguity)
     other = (y + torch.randint(1, num_classes, (len(y),), generator=generator)) % num_classes
     return torch.where(flip, other, y)
 
 
-def _check_ambiguity(ambiguity: str) -> None:
+def check_ambiguity(ambiguity: str) -> None:
     if ambiguity not in AMBIGUITIES:
         raise UnsureError(f"unknown ambiguity {ambiguity!r}; use one of {', '.join(AMBIGUITIES)}")
 
@@ -114,7 +114,7 @@ def label_distributions(y: Tensor, num_classes: int, idx: Tensor, y_partner: Ten
     """``[n, K]`` the distributions the labels are drawn from: one-hot on ``y``, and for the
     blended images ``idx`` ``1 - w`` on the own class and ``w`` on the partner's (``"pair"``) or
     ``w / (K - 1)`` on each other class (``"spread"``)."""
-    _check_ambiguity(ambiguity)
+    check_ambiguity(ambiguity)
     p = torch.nn.functional.one_hot(y, num_classes).to(torch.float32)
     rows = torch.arange(len(idx))
     w = weight.to(torch.float32)

@@ -43,13 +43,12 @@ def model_entanglement(u: dict[str, dict[str, Tensor]]) -> dict[str, Tensor]:
             "epistemic_on_aleatoric": cause_share(u, "epistemic", "epistemic", "aleatoric")}
 
 
-def summary(u: dict[str, dict[str, Tensor]], images: Tensor) -> dict:
-    """Medians over the both-cause images ``images`` (``[m]`` indices) of :func:`model_entanglement`,
-    NaNs left out, with the number of images each median is over."""
+def summary(shares: dict[str, Tensor], images: Tensor) -> dict:
+    """Medians of :func:`model_entanglement`'s ``shares`` over the both-cause images ``images``
+    (``[m]`` indices), NaNs left out, with the number of images each median is over."""
     out = {}
-    for k, v in model_entanglement(u).items():
+    for k, v in shares.items():
         v = v[images]
-        v = v[~v.isnan()]
-        out[k] = float(v.median()) if len(v) else float("nan")
-        out[f"{k}_images"] = len(v)
+        out[k] = float(v.nanmedian()) if len(v) else float("nan")
+        out[f"{k}_images"] = int((~v.isnan()).sum())
     return out

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsureError
-from .ambiguity import (AMBIGUITIES, TEST_WEIGHT, paired_class, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels,
-                        blend, label_distributions, partners, PARTNERS)
+from .ambiguity import (TEST_WEIGHT, paired_class, TRAIN_SHARE, TRAIN_WEIGHTS, ambiguous_labels, blend,
+                        check_ambiguity, label_distributions, partners, PARTNERS)
 from .controls import CONTROLS, control_partners
 from .epistemic import EPISTEMIC_KINDS, KINDS, paste
 from .regions import ALEATORIC_SHARE, EPISTEMIC_SHARE, box_masks, changed, disjoint_boxes, random_boxes, sides
@@ -44,8 +44,7 @@ class Design:
             EPISTEMIC_KINDS.get(k)
         if self.partner not in PARTNERS:
             raise UnsureError(f"unknown partner mode {self.partner!r}; use one of {', '.join(PARTNERS)}")
-        if self.ambiguity not in AMBIGUITIES:
-            raise UnsureError(f"unknown ambiguity {self.ambiguity!r}; use one of {', '.join(AMBIGUITIES)}")
+        check_ambiguity(self.ambiguity)
         if self.control not in CONTROLS:
             raise UnsureError(f"unknown control mode {self.control!r}; use one of {', '.join(CONTROLS)}")
         lo, hi = self.train_weights
