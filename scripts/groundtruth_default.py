@@ -23,12 +23,20 @@ def places(score: dict[str, float], higher: bool) -> dict[str, float]:
     return {m: i + 1.0 for i, m in enumerate(order)}
 
 
-def main(path: str) -> None:
-    g = json.load(open(path))
+def gt_scores(g: dict) -> tuple[list[tuple[str, str]], dict[str, float]]:
+    """Rule part 1 on a loaded ``groundtruth.json``: its (target, cause) cells and, per competing
+    method (not ``random``, none that skips a cell), the mean over the cells of its median rank
+    accuracy."""
     cells = [(t, c) for t, causes in g["by_cause"].items() for c in causes]
     methods = [m for m in g["results"]["total"] if m != "random"
                and all(m in g["by_cause"][t][c] for t, c in cells)]
-    gt = {m: sum(g["by_cause"][t][c][m]["rank"] for t, c in cells) / len(cells) for m in methods}
+    return cells, {m: sum(g["by_cause"][t][c][m]["rank"] for t, c in cells) / len(cells) for m in methods}
+
+
+def main(path: str) -> None:
+    g = json.load(open(path))
+    cells, gt = gt_scores(g)
+    methods = list(gt)
     frac = str(g["config"]["fractions"][0])
     panel = {m: sum(g["panel"][t][m][frac]["mean_rank"] for t in g["panel"]) / len(g["panel"]) for m in methods}
     pg, pp = places(gt, True), places(panel, False)

@@ -5,6 +5,9 @@ S=0.2,0.4,0.6,1.0,1.6,2.4,3.6,5.0,8.0,12.0,20.0
 DEFAULT="ua-backprop:grouping=joint:reference=mix+noise@0.3:combine=mean-of-scaled-relu"  # unsure.attribute's default
 CHEAP="$DEFAULT,ua-backprop,ua-backprop:variant=paper,inputgrad,grad,inputgrad:reference=blur:blur_sigma=2,fullgrad,gradcam,cov-gi,random"
 PATHS="expected-gradients,ig"
+B2J="ua-backprop:grouping=joint:reference=black+blur@2:combine=mean-of-scaled-relu"  # seventh session's mixtures
+B2C="ua-backprop:grouping=class:reference=black+blur@2:combine=mean-of-scaled-relu"
+SCREEN7="ua-backprop:grouping=joint:reference=black,ua-backprop:grouping=joint:reference=blur@2,ua-backprop:grouping=class:reference=black,$B2J,$B2C,ua-backprop:grouping=joint:reference=mix,ua-backprop:grouping=joint:reference=black+mean+blur@2+noise@0.3:combine=mean-of-scaled-relu"
 R=/work/runs/gt-fmnist
 # five one-member trainings of the second-session recipe (6 epochs, drop at 5, each member on its own seeded
 # random 50,000 images), one after another, joined: members5 DATA.npz DIR PREFIX ENSEMBLE [train flags]
@@ -324,4 +327,33 @@ case "$1" in
   patch-trial)   # fifth session: each epistemic kind alone (and four trial kinds), the patch's placement, and where the
                  # probability goes, on the adopted ensemble (forward passes only, VALIDATION)
     python scripts/groundtruth_patch_trial.py --run /work/runs/gt-paired/ens5 --json docs/results/groundtruth-patch-trial.json ;;
+  val-complete)  # seventh session: the rule of section 6 on the VALIDATION split again, with the complete twins of
+                 # gradient x input and gradient x (x - blur) (joint grouping, one reference: the same ranking) and
+                 # two-reference mixtures of black and blur@2 among the candidates
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --split val --n 150 --panel-n 5 \
+      --methods "$DEFAULT,ua-backprop-class,$SCREEN7,random" --fractions 0.02 --sigmas $S \
+      --out docs/results/groundtruth-val-paired-complete
+    python scripts/groundtruth_default.py docs/results/groundtruth-val-paired-complete/groundtruth.json ;;
+  screen)        # seventh session: the real-data validation screen of the default (scripts/panel_methods_val.txt) and
+                 # the two black+blur@2 mixtures, on the ground truth (300 VALIDATION base images, then the same on
+                 # the test split), the two real-data validation panels, and the ground truth beside the panel rule
+    # the default first (the report's paired tests are the first method against each other), then the screen
+    V="$DEFAULT,$(grep -vxF "$DEFAULT" scripts/panel_methods_val.txt | paste -sd,),$B2J,$B2C,ua-backprop:grouping=class:reference=black"
+    for SPLIT in val test; do
+      python -m unsure.cli.main bench groundtruth --run /work/runs/gt-paired/ens5 --split $SPLIT --n 300 --panel-n 0 \
+        --methods "$V,random" --out docs/results/groundtruth-$SPLIT-screen
+    done
+    python -m unsure.cli.main bench blurring --run /work/runs/fmnist-ens5 --split val --n 100 --fractions 0.02,0.05 \
+      --sigmas $S --methods "$(paste -sd, scripts/panel_methods_val.txt),$B2J,$B2C" --engine ray --workers 2 \
+      --cpus-per-worker 1 --out docs/results/blurring-panel-val-fmnist-screen
+    python -m unsure.cli.main bench blurring --run /work/runs/digits-ens5 --split val --n 100 \
+      --methods "$(paste -sd, scripts/panel_methods_val.txt),$B2J,$B2C" --engine ray --workers 2 \
+      --cpus-per-worker 1 --out docs/results/blurring-panel-val-digits-screen
+    python scripts/groundtruth_vs_panel.py docs/results/groundtruth-val-screen/groundtruth.json \
+      docs/results/blurring-panel-val-digits-screen/blurring.json docs/results/blurring-panel-val-fmnist-screen/blurring.json ;;
+  panel-test-screen) # seventh session: the real-data panel on the TEST split (100 most epistemic images) for the
+                 # default and the candidates of section 6's seventh-session paragraph (checked after the choice)
+    python -m unsure.cli.main bench blurring --run /work/runs/fmnist-ens5 --n 100 --fractions 0.02,0.05 --sigmas $S \
+      --methods "$DEFAULT,ua-backprop:grouping=joint:reference=mix,$B2J,ua-backprop:grouping=joint:reference=black,ua-backprop:grouping=joint:reference=blur@2" \
+      --engine ray --workers 2 --cpus-per-worker 1 --out docs/results/blurring-panel-test-fmnist-screen ;;
 esac

@@ -17,7 +17,9 @@ import sys
 from unsure.bench.panel import _ranks  # the bench's own ranking (1 = best, ties share the mean rank)
 
 
-def main(paths: list[str]) -> None:
+def screen_ranks(paths: list[str]) -> tuple[list[str], list[tuple[int, str]], list[str], dict, list[dict]]:
+    """The rule's pieces for the screens at ``paths``: the common methods, the (screen, fraction)
+    columns and their names, each column's mean rank per method, and the loaded screens."""
     runs = [json.load(open(p)) for p in paths]
     methods = [m for m in runs[0]["panel"] if all(m in d["panel"] for d in runs)]
     cols = [(i, str(f)) for i, d in enumerate(runs) for f in d["config"]["fractions"]]
@@ -29,10 +31,22 @@ def main(paths: list[str]) -> None:
         per = [_ranks([res[m][f]["murr"] for m in methods], True) for res in subs]
         return {m: sum(r[k] for r in per) / len(subs) for k, m in enumerate(methods)}
 
-    rk = {c: mean_ranks(*c) for c in cols}
+    return methods, cols, names, {c: mean_ranks(*c) for c in cols}, runs
+
+
+def rule_scores(paths: list[str]) -> dict[str, float]:
+    """The rule's score (mean rank over screens and fractions; lower is better) of every method
+    common to the screens at ``paths``."""
+    methods, cols, _, rk, _ = screen_ranks(paths)
+    return {m: sum(rk[c][m] for c in cols) / len(cols) for m in methods}
+
+
+def main(paths: list[str]) -> None:
+    methods, cols, names, rk, runs = screen_ranks(paths)
+    score = rule_scores(paths)
 
     def rule(m: str) -> float:
-        return sum(rk[c][m] for c in cols) / len(cols)
+        return score[m]
 
     print("| method | mean rank (rule) | " + " | ".join(f"rank, MURR: {n}" for n in names) + " |")
     print("|---|---|" + "---|" * len(cols))
