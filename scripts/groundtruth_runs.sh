@@ -356,4 +356,16 @@ case "$1" in
     python -m unsure.cli.main bench blurring --run /work/runs/fmnist-ens5 --n 100 --fractions 0.02,0.05 --sigmas $S \
       --methods "$DEFAULT,ua-backprop:grouping=joint:reference=mix,$B2J,ua-backprop:grouping=joint:reference=black,ua-backprop:grouping=joint:reference=blur@2" \
       --engine ray --workers 2 --cpus-per-worker 1 --out docs/results/blurring-panel-test-fmnist-screen ;;
+  screen-posteriors) # seventh session: the default, the complete twins, the black+blur@2 mixture and the class-grouped
+                 # setting on MC dropout, Laplace (the runs of paired-posteriors) and the colour ensemble; 150 VALIDATION
+                 # base images each, the ground truth alone
+    G="$DEFAULT,ua-backprop:grouping=joint:reference=black,ua-backprop:grouping=joint:reference=blur@2,$B2J,ua-backprop:grouping=joint:reference=mix,ua-backprop-class,random"
+    for P in mc-dropout laplace; do
+      python -m unsure.cli.main bench groundtruth --run docs/results/groundtruth-paired-$P/runs/$P-e6-s0-soft --split val \
+        --n 150 --methods "$G" --panel-n 0 --out docs/results/groundtruth-val-screen-$P
+      python scripts/groundtruth_vs_panel.py docs/results/groundtruth-val-screen-$P/groundtruth.json
+    done
+    python -m unsure.cli.main bench groundtruth --run /work/runs/gt-colour-paired/ens3 --split val --n 150 --methods "$G" \
+      --panel-n 0 --out docs/results/groundtruth-val-screen-colour
+    python scripts/groundtruth_vs_panel.py docs/results/groundtruth-val-screen-colour/groundtruth.json ;;
 esac
