@@ -34,16 +34,20 @@ def screen_ranks(paths: list[str]) -> tuple[list[str], list[tuple[int, str]], li
     return methods, cols, names, {c: mean_ranks(*c) for c in cols}, runs
 
 
+def _rule(methods: list[str], cols: list, rk: dict) -> dict[str, float]:
+    return {m: sum(rk[c][m] for c in cols) / len(cols) for m in methods}
+
+
 def rule_scores(paths: list[str]) -> dict[str, float]:
     """The rule's score (mean rank over screens and fractions; lower is better) of every method
     common to the screens at ``paths``."""
     methods, cols, _, rk, _ = screen_ranks(paths)
-    return {m: sum(rk[c][m] for c in cols) / len(cols) for m in methods}
+    return _rule(methods, cols, rk)
 
 
 def main(paths: list[str]) -> None:
     methods, cols, names, rk, runs = screen_ranks(paths)
-    score = rule_scores(paths)
+    score = _rule(methods, cols, rk)
 
     def rule(m: str) -> float:
         return score[m]
